@@ -1,0 +1,109 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "mynah",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "mynah", targets: ["mynah"]),
+        .library(name: "IMProtocol", targets: ["IMProtocol"]),
+        .library(name: "IMClient", targets: ["IMClient"]),
+        .library(name: "BotKit", targets: ["BotKit"]),
+        .library(name: "Mynah", targets: ["Mynah"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        // Wire types only: message protocol v1, gateway frames, error codes. Foundation only.
+        .target(name: "IMProtocol", swiftSettings: swiftSettings),
+        // The IM domain (apps, users, messages, inboxes) and its storage seam; SQLite through GRDB.
+        .target(
+            name: "Hub",
+            dependencies: [
+                "IMProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // HTTP (JMessage REST v1, report v2) and the WebSocket gateway.
+        .target(
+            name: "Server",
+            dependencies: [
+                "Hub", "IMProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Client of the gateway, used by bots, tests and the benchmark.
+        .target(
+            name: "IMClient",
+            dependencies: [
+                "IMProtocol",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Plugin protocol and bot runtime; knows connections, never the hub.
+        .target(
+            name: "BotKit",
+            dependencies: ["IMProtocol", "IMClient", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "Echo", dependencies: ["BotKit"], path: "Plugins/Echo", swiftSettings: swiftSettings),
+        // Composition: configuration, services, lifecycle.
+        .target(
+            name: "Mynah",
+            dependencies: [
+                "IMProtocol", "Hub", "Server", "IMClient", "BotKit", "Echo",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "mynah",
+            dependencies: ["Mynah", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "IMProtocolTests", dependencies: ["IMProtocol"], swiftSettings: swiftSettings),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "IMProtocol"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "Hub", "IMProtocol",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MynahTests",
+            dependencies: ["Mynah", "IMClient", "IMProtocol", "BotKit", "Hub", "Server"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

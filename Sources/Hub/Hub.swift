@@ -1,0 +1,303 @@
+import Foundation
+import HummingbirdBcrypt
+import IMProtocol
+import Logging
+import NIOPosix
+
+/// The IM service: accounts, the rules of sending, durable messages and per-recipient inboxes.
+///
+/// ```swift
+/// let hub = try await Hub(configuration: .init(apps: [app]), store: SQLiteHubStore(path: "hub.sqlite"))
+/// let alice = try await hub.login(appKey: app.appKey, username: "alice", password: "secret")
+/// let sent = try await hub.send(.init(targetID: "bob", body: .text("hi")), from: alice, platform: "web")
+/// ```
+public final class Hub: Sendable {
+    /// What the hub is configured with: the apps and how hard passwords are hashed.
+    public struct Configuration: Sendable {
+        /// The apps this hub serves.
+        public var apps: [AppSettings]
+        /// bcrypt cost for new password hashes (4...31); 10 by default.
+        public var passwordCost: UInt8
+        /// Largest serialized `msg_body` in bytes; 4096 as in JMessage.
+        public var maxBodyBytes: Int
+
+        /// Creates a configuration.
+        public init(apps: [AppSettings], passwordCost: UInt8 = 10, maxBodyBytes: Int = 4096) {
+            self.apps = apps
+            self.passwordCost = passwordCost
+            self.maxBodyBytes = maxBodyBytes
+        }
+    }
+
+    /// The durable store.
+    public let store: any HubStore
+    /// The notification bus that wakes sessions when their inbox grows.
+    public let bus: InboxBus
+    let configuration: Configuration
+    let apps: [String: AppSettings]
+    let logger: Logger
+
+    /// Opens the hub on a store and records the configured apps in it.
+    public init(configuration: Configuration, store: any HubStore, bus: InboxBus = InboxBus(),
+                logger: Logger = Logger(label: "mynah.hub")) async throws {
+        self.configuration = configuration
+        self.store = store
+        self.bus = bus
+        self.logger = logger
+        self.apps = Dictionary(configuration.apps.map { ($0.appKey, $0) }, uniquingKeysWith: { _, last in last })
+        try await store.syncApps(configuration.apps)
+    }
+
+    /// The current time in milliseconds since 1970.
+    public static func nowMillis() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+    }
+
+    // MARK: Apps
+
+    /// The settings of an app, if it is configured.
+    public func app(_ appKey: String) -> AppSettings? {
+        apps[appKey]
+    }
+
+    /// Checks a REST caller's AppKey and master secret; unknown AppKeys and wrong secrets fail alike in time.
+    public func authenticateApp(appKey: String, secret: String) throws(HubError) -> AppSettings {
+        guard let app = apps[appKey] else {
+            _ = constantTimeEquals(secret, secret)
+            throw HubError(.appKeyNotFound, "appkey does not exist")
+        }
+        guard constantTimeEquals(app.masterSecret, secret) else {
+            throw HubError(.authenticationFailed, "Basic authentication failed")
+        }
+        return app
+    }
+
+    // MARK: Accounts
+
+    /// Registers accounts of one kind in an app; each element succeeds or fails on its own.
+    public func register(appKey: String, _ users: [NewUser], kind: FromType) async -> [Result<User, HubError>] {
+        var results: [Result<User, HubError>] = []
+        results.reserveCapacity(users.count)
+        for user in users {
+            do {
+                results.append(.success(try await register(appKey: appKey, user, kind: kind)))
+            } catch {
+                results.append(.failure(error))
+            }
+        }
+        return results
+    }
+
+    /// Registers one account; 899001 when the username is taken, 899003 for a bad username or password.
+    public func register(appKey: String, _ user: NewUser, kind: FromType) async throws(HubError) -> User {
+        guard apps[appKey] != nil else { throw HubError(.appKeyNotFound, "appkey \(appKey) does not exist") }
+        try Self.validate(username: user.username)
+        try Self.validate(password: user.password)
+        let hash = try await hashPassword(user.password)
+        let inserted: User?
+        do {
+            inserted = try await store.insertUser(appKey: appKey, username: user.username, kind: kind,
+                                                  passwordHash: hash, profile: user.profile, now: Self.nowMillis())
+        } catch {
+            throw storageFailure(error)
+        }
+        guard let inserted else { throw HubError(.userExists, "user '\(user.username)' already exists") }
+        return inserted
+    }
+
+    /// Makes sure a robot account exists with this password, as `bots.yaml` declares it: registers it when
+    /// missing and resets its password when the configuration changed it. Fails when the name belongs to a
+    /// user or an admin.
+    public func ensureRobot(appKey: String, _ robot: NewUser) async throws(HubError) -> User {
+        do {
+            return try await register(appKey: appKey, robot, kind: .robot)
+        } catch let e where e.code == .userExists {
+            let existing = try await user(appKey: appKey, username: robot.username)
+            guard existing.kind == .robot else {
+                throw HubError(.userExists, "'\(robot.username)' already exists as a \(existing.kind.rawValue), not a robot")
+            }
+            let hash: String?
+            do {
+                hash = try await store.passwordHash(userID: existing.id)
+            } catch {
+                throw storageFailure(error)
+            }
+            if let hash, try await verifyPassword(robot.password, hash: hash) { return existing }
+            let newHash = try await hashPassword(robot.password)
+            do {
+                try await store.setPasswordHash(userID: existing.id, hash: newHash, now: Self.nowMillis())
+            } catch {
+                throw storageFailure(error)
+            }
+            return existing
+        }
+    }
+
+    /// Validates a username the way JMessage does: 4-128 bytes, starting with a letter or digit, of `[A-Za-z0-9_.@-]`.
+    public static func validate(username: String) throws(HubError) {
+        let bytes = Array(username.utf8)
+        guard (4...128).contains(bytes.count) else { throw HubError.invalid("username", "must be 4 to 128 bytes") }
+        func isAlnum(_ b: UInt8) -> Bool {
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+        }
+        guard isAlnum(bytes[0]) else { throw HubError.invalid("username", "must start with a letter or digit") }
+        for b in bytes where !(isAlnum(b) || b == UInt8(ascii: "_") || b == UInt8(ascii: ".")
+                                || b == UInt8(ascii: "-") || b == UInt8(ascii: "@")) {
+            throw HubError.invalid("username", "may contain only letters, digits and _ . - @")
+        }
+    }
+
+    /// Validates a password: 4-128 bytes.
+    public static func validate(password: String) throws(HubError) {
+        guard (4...128).contains(password.utf8.count) else {
+            throw HubError.invalid("password", "must be 4 to 128 bytes")
+        }
+    }
+
+    /// The account with this username, or 899002.
+    public func user(appKey: String, username: String) async throws(HubError) -> User {
+        let found: User?
+        do {
+            found = try await store.user(appKey: appKey, username: username)
+        } catch {
+            throw storageFailure(error)
+        }
+        guard let found else { throw HubError.userNotFound(username, appKey: appKey) }
+        return found
+    }
+
+    /// Checks a password; the same 899008 answers a wrong password and an unknown user.
+    public func login(appKey: String, username: String, password: String) async throws(HubError) -> User {
+        guard apps[appKey] != nil else { throw HubError(.appKeyNotFound, "appkey \(appKey) does not exist") }
+        let failure = HubError(.authenticationFailed, "wrong username or password")
+        let found: User?
+        let hash: String?
+        do {
+            found = try await store.user(appKey: appKey, username: username)
+            hash = try await found.asyncMap { try await store.passwordHash(userID: $0.id) } ?? nil
+        } catch {
+            throw storageFailure(error)
+        }
+        guard let found, let hash else { throw failure }
+        guard try await verifyPassword(password, hash: hash) else { throw failure }
+        return found
+    }
+
+    func hashPassword(_ password: String) async throws(HubError) -> String {
+        let cost = configuration.passwordCost
+        do {
+            return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+        } catch {
+            throw storageFailure(error)
+        }
+    }
+
+    func verifyPassword(_ password: String, hash: String) async throws(HubError) -> Bool {
+        do {
+            return try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
+        } catch {
+            throw storageFailure(error)
+        }
+    }
+
+    // MARK: Messages
+
+    /// Accepts a message from `sender`: checks the rules, stores it durably with its inbox entries, then wakes
+    /// the recipients' sessions. Returns only after the commit.
+    public func send(_ draft: ClientFrame.Send, from sender: User, platform: String) async throws(HubError) -> StoredMessage {
+        let bodySize = draft.body.json.serialized().count
+        guard bodySize <= configuration.maxBodyBytes else {
+            throw HubError.invalid("msg_body", "larger than \(configuration.maxBodyBytes) bytes (\(bodySize))")
+        }
+        let targetAppKey = draft.targetAppKey.flatMap { $0.isEmpty ? nil : $0 } ?? sender.appKey
+        guard targetAppKey == sender.appKey else {
+            throw HubError(.crossAppNotPermitted, "app \(targetAppKey) does not allow messages from app \(sender.appKey)")
+        }
+        let recipients: [User]
+        switch draft.targetType {
+        case .single:
+            recipients = [try await user(appKey: targetAppKey, username: draft.targetID)]
+        case .group, .chatroom:
+            throw HubError.invalid("target_type", "\(draft.targetType.rawValue) messages are not available on this hub yet")
+        }
+        let now = Self.nowMillis()
+        let message = Message(
+            targetType: draft.targetType, targetID: draft.targetID,
+            targetAppKey: draft.targetAppKey == nil ? nil : targetAppKey, targetName: draft.targetName,
+            fromType: sender.kind, fromID: sender.username, fromAppKey: sender.appKey,
+            fromName: draft.fromName ?? sender.profile.nickname, fromPlatform: platform, createTime: now / 1000,
+            body: draft.body)
+        let result: AppendResult
+        do {
+            result = try await store.append(PendingMessage(message: message, senderUserID: sender.id,
+                                                           requestID: draft.requestID,
+                                                           recipients: recipients.map(\.id), now: now))
+        } catch {
+            throw storageFailure(error)
+        }
+        for entry in result.entries {
+            bus.publish(userID: entry.userID, entry: InboxEntry(seq: entry.seq, stored: result.stored))
+        }
+        return result.stored
+    }
+
+    /// Up to `limit` inbox entries of an account after `seq`.
+    public func inbox(userID: Int64, after seq: Int64, limit: Int = 256) async throws(HubError) -> [InboxEntry] {
+        do {
+            return try await store.inbox(userID: userID, after: seq, limit: limit)
+        } catch {
+            throw storageFailure(error)
+        }
+    }
+
+    /// The acknowledged position of a device.
+    public func cursor(userID: Int64, device: String) async throws(HubError) -> Int64 {
+        do {
+            return try await store.cursor(userID: userID, device: device)
+        } catch {
+            throw storageFailure(error)
+        }
+    }
+
+    /// Records that a device has everything up to `seq`.
+    public func acknowledge(userID: Int64, device: String, seq: Int64) async throws(HubError) {
+        do {
+            try await store.advanceCursor(userID: userID, device: device, to: seq)
+        } catch {
+            throw storageFailure(error)
+        }
+    }
+
+    /// One page of message history.
+    public func history(_ query: HistoryQuery) async throws(HubError) -> HistoryPage {
+        do {
+            return try await store.history(query)
+        } catch {
+            throw storageFailure(error)
+        }
+    }
+
+    func storageFailure(_ error: any Error) -> HubError {
+        if let e = error as? HubError { return e }
+        logger.error("storage failure", metadata: ["error": "\(error)"])
+        return .storage
+    }
+}
+
+func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    var diff = UInt8(x.count == y.count ? 0 : 1)
+    for i in 0..<max(x.count, y.count) {
+        diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+    }
+    return diff == 0
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        switch self {
+        case .some(let w): return try await transform(w)
+        case .none: return nil
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import IMProtocol
+
+/// Everything the hub keeps durably: apps, accounts, messages, inboxes and acknowledgement cursors.
+///
+/// SQLite (`SQLiteHubStore`) implements it for one node; a PostgreSQL store implements it for several.
+/// Every method is one transaction.
+public protocol HubStore: Sendable {
+    /// Records the configured apps so that accounts can refer to them.
+    func syncApps(_ apps: [AppSettings]) async throws
+
+    /// Inserts an account; returns `nil` when (appKey, username) is taken.
+    func insertUser(appKey: String, username: String, kind: FromType, passwordHash: String, profile: Profile,
+                    now: Int64) async throws -> User?
+
+    /// The account with this username in this app, if any.
+    func user(appKey: String, username: String) async throws -> User?
+
+    /// The bcrypt hash of an account's password.
+    func passwordHash(userID: Int64) async throws -> String?
+
+    /// Replaces an account's password hash.
+    func setPasswordHash(userID: Int64, hash: String, now: Int64) async throws
+
+    /// Stores a message and its recipients' inbox entries atomically, or returns the earlier result of the same request.
+    func append(_ pending: PendingMessage) async throws -> AppendResult
+
+    /// Up to `limit` entries of a user's inbox with a sequence number above `after`, in order.
+    func inbox(userID: Int64, after: Int64, limit: Int) async throws -> [InboxEntry]
+
+    /// The highest sequence number acknowledged by a device of a user (0 when none).
+    func cursor(userID: Int64, device: String) async throws -> Int64
+
+    /// Moves a device's cursor forward to `seq` (never backward).
+    func advanceCursor(userID: Int64, device: String, to seq: Int64) async throws
+
+    /// One page of message history.
+    func history(_ query: HistoryQuery) async throws -> HistoryPage
+}
+
+/// A message on its way into the store, with who gets an inbox entry.
+public struct PendingMessage: Sendable {
+    /// The message; the store assigns `msg_id` and `msg_ctime`.
+    public var message: Message
+    /// The sending account (for idempotent requests).
+    public var senderUserID: Int64
+    /// The client's idempotency key, if any.
+    public var requestID: String?
+    /// The accounts that get an inbox entry.
+    public var recipients: [Int64]
+    /// The clock in milliseconds when the hub accepted it; the store keeps ids and times ascending together.
+    public var now: Int64
+
+    /// Creates a pending message.
+    public init(message: Message, senderUserID: Int64, requestID: String?, recipients: [Int64], now: Int64) {
+        self.message = message
+        self.senderUserID = senderUserID
+        self.requestID = requestID
+        self.recipients = recipients
+        self.now = now
+    }
+}
+
+/// The outcome of `HubStore.append`.
+public struct AppendResult: Sendable {
+    /// The stored message with its id and time.
+    public var stored: StoredMessage
+    /// The inbox entries created: (account id, sequence number). Empty for a repeated request.
+    public var entries: [(userID: Int64, seq: Int64)]
+    /// True when the request id had been seen before and nothing new was stored.
+    public var duplicate: Bool
+
+    /// Creates a result.
+    public init(stored: StoredMessage, entries: [(userID: Int64, seq: Int64)], duplicate: Bool) {
+        self.stored = stored
+        self.entries = entries
+        self.duplicate = duplicate
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+import GRDB
+import IMProtocol
+
+/// The embedded store: one SQLite file in WAL mode through GRDB, with schema migrations.
+///
+/// Writes are serialized by GRDB's single writer; reads run concurrently. `synchronous = FULL`
+/// makes every acknowledged transaction survive a crash of the process or the machine.
+public final class SQLiteHubStore: HubStore {
+    let pool: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
+    public init(path: String) throws {
+        var config = Configuration()
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        config.busyMode = .timeout(5)
+        pool = try DatabasePool(path: path, configuration: config)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE app (
+                    appkey TEXT PRIMARY KEY NOT NULL,
+                    name TEXT
+                );
+                CREATE TABLE user (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    appkey TEXT NOT NULL REFERENCES app(appkey),
+                    username TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    password_hash TEXT NOT NULL,
+                    nickname TEXT, avatar TEXT, birthday TEXT, gender INTEGER,
+                    signature TEXT, region TEXT, address TEXT, extras TEXT,
+                    ctime INTEGER NOT NULL,
+                    mtime INTEGER NOT NULL,
+                    UNIQUE (appkey, username)
+                );
+                CREATE TABLE message (
+                    msg_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    from_appkey TEXT NOT NULL,
+                    from_id TEXT NOT NULL,
+                    target_type TEXT NOT NULL,
+                    target_appkey TEXT NOT NULL,
+                    target_id TEXT NOT NULL,
+                    msg_ctime INTEGER NOT NULL,
+                    sender_user_id INTEGER NOT NULL,
+                    request_id TEXT,
+                    body BLOB NOT NULL
+                );
+                CREATE UNIQUE INDEX message_request ON message(sender_user_id, request_id) WHERE request_id IS NOT NULL;
+                CREATE INDEX message_from ON message(from_appkey, from_id, msg_id);
+                CREATE INDEX message_target ON message(target_appkey, target_id, msg_id);
+                CREATE INDEX message_ctime ON message(msg_ctime);
+                CREATE TABLE inbox (
+                    user_id INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    msg_id INTEGER NOT NULL,
+                    PRIMARY KEY (user_id, seq)
+                ) WITHOUT ROWID;
+                CREATE TABLE inbox_cursor (
+                    user_id INTEGER NOT NULL,
+                    device TEXT NOT NULL,
+                    acked INTEGER NOT NULL,
+                    PRIMARY KEY (user_id, device)
+                ) WITHOUT ROWID;
+                """)
+        }
+        return m
+    }
+
+    /// Records the configured apps.
+    public func syncApps(_ apps: [AppSettings]) async throws {
+        try await pool.write { db in
+            for app in apps {
+                try db.execute(
+                    sql: "INSERT INTO app (appkey, name) VALUES (?, ?) ON CONFLICT(appkey) DO UPDATE SET name = excluded.name",
+                    arguments: [app.appKey, app.name])
+            }
+        }
+    }
+
+    /// Inserts an account unless its username is taken in the app.
+    public func insertUser(appKey: String, username: String, kind: FromType, passwordHash: String, profile: Profile,
+                           now: Int64) async throws -> User? {
+        try await pool.write { db -> User? in
+            try db.execute(
+                sql: """
+                    INSERT INTO user (appkey, username, kind, password_hash, nickname, avatar, birthday, gender,
+                                      signature, region, address, extras, ctime, mtime)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(appkey, username) DO NOTHING
+                    """,
+                arguments: [appKey, username, kind.rawValue, passwordHash, profile.nickname, profile.avatar,
+                            profile.birthday, profile.gender, profile.signature, profile.region, profile.address,
+                            profile.extras.map { JSONValue.object($0).serializedString() }, now, now])
+            guard db.changesCount == 1 else { return nil }
+            return User(id: db.lastInsertedRowID, appKey: appKey, username: username, kind: kind, profile: profile,
+                        ctime: now, mtime: now)
+        }
+    }
+
+    /// The account with this username in this app.
+    public func user(appKey: String, username: String) async throws -> User? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM user WHERE appkey = ? AND username = ?",
+                             arguments: [appKey, username]).map(Self.user(from:))
+        }
+    }
+
+    /// The bcrypt hash of an account's password.
+    public func passwordHash(userID: Int64) async throws -> String? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT password_hash FROM user WHERE id = ?", arguments: [userID])
+        }
+    }
+
+    /// Replaces an account's password hash.
+    public func setPasswordHash(userID: Int64, hash: String, now: Int64) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE user SET password_hash = ?, mtime = ? WHERE id = ?", arguments: [hash, now, userID])
+        }
+    }
+
+    static func user(from row: Row) -> User {
+        let extras: [String: JSONValue]? = (row["extras"] as String?).flatMap { try? JSONValue.parse($0).objectValue }
+        return User(
+            id: row["id"], appKey: row["appkey"], username: row["username"],
+            kind: FromType(rawValue: row["kind"]) ?? .user,
+            profile: Profile(nickname: row["nickname"], avatar: row["avatar"], birthday: row["birthday"],
+                             gender: row["gender"], signature: row["signature"], region: row["region"],
+                             address: row["address"], extras: extras),
+            ctime: row["ctime"], mtime: row["mtime"])
+    }
+
+    /// Stores the message and its inbox entries in one transaction.
+    public func append(_ pending: PendingMessage) async throws -> AppendResult {
+        try await pool.write { db -> AppendResult in
+            if let requestID = pending.requestID,
+               let row = try Row.fetchOne(
+                   db, sql: "SELECT msg_id, msg_ctime, body FROM message WHERE sender_user_id = ? AND request_id = ?",
+                   arguments: [pending.senderUserID, requestID]) {
+                return AppendResult(stored: try Self.stored(from: row), entries: [], duplicate: true)
+            }
+            let lastCtime = try Int64.fetchOne(db, sql: "SELECT msg_ctime FROM message ORDER BY msg_id DESC LIMIT 1") ?? 0
+            let ctime = max(pending.now, lastCtime)
+            let m = pending.message
+            let body = m.json.serialized()
+            try db.execute(
+                sql: """
+                    INSERT INTO message (from_appkey, from_id, target_type, target_appkey, target_id, msg_ctime,
+                                         sender_user_id, request_id, body)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [m.fromAppKey ?? "", m.fromID, m.targetType.rawValue, m.targetAppKey ?? m.fromAppKey ?? "",
+                            m.targetID, ctime, pending.senderUserID, pending.requestID, Data(body)])
+            let msgID = db.lastInsertedRowID
+            var entries: [(userID: Int64, seq: Int64)] = []
+            entries.reserveCapacity(pending.recipients.count)
+            for userID in pending.recipients {
+                let last = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM inbox WHERE user_id = ?",
+                                              arguments: [userID]) ?? 0
+                try db.execute(sql: "INSERT INTO inbox (user_id, seq, msg_id) VALUES (?, ?, ?)",
+                               arguments: [userID, last + 1, msgID])
+                entries.append((userID, last + 1))
+            }
+            return AppendResult(stored: StoredMessage(msgID: msgID, msgCtime: ctime, message: m), entries: entries,
+                                duplicate: false)
+        }
+    }
+
+    static func stored(from row: Row) throws -> StoredMessage {
+        let body: Data = row["body"]
+        let message = try Message(json: try JSONValue.parse(body))
+        return StoredMessage(msgID: row["msg_id"], msgCtime: row["msg_ctime"], message: message)
+    }
+
+    /// Inbox entries after `after`, in order.
+    public func inbox(userID: Int64, after: Int64, limit: Int) async throws -> [InboxEntry] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT inbox.seq, message.msg_id, message.msg_ctime, message.body
+                    FROM inbox JOIN message ON message.msg_id = inbox.msg_id
+                    WHERE inbox.user_id = ? AND inbox.seq > ? ORDER BY inbox.seq LIMIT ?
+                    """,
+                arguments: [userID, after, limit]
+            ).map { row in InboxEntry(seq: row["seq"], stored: try Self.stored(from: row)) }
+        }
+    }
+
+    /// A device's acknowledged sequence number.
+    public func cursor(userID: Int64, device: String) async throws -> Int64 {
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT acked FROM inbox_cursor WHERE user_id = ? AND device = ?",
+                               arguments: [userID, device]) ?? 0
+        }
+    }
+
+    /// Moves a device's cursor forward.
+    public func advanceCursor(userID: Int64, device: String, to seq: Int64) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO inbox_cursor (user_id, device, acked) VALUES (?, ?, ?)
+                    ON CONFLICT(user_id, device) DO UPDATE SET acked = MAX(acked, excluded.acked)
+                    """,
+                arguments: [userID, device, seq])
+        }
+    }
+
+    /// One page of history, ascending by id (and so by time).
+    public func history(_ q: HistoryQuery) async throws -> HistoryPage {
+        try await pool.read { db in
+            var filter: String
+            var args: StatementArguments
+            if let username = q.username {
+                filter = """
+                    ((from_appkey = ? AND from_id = ?) OR (target_type = 'single' AND target_appkey = ? AND target_id = ?))
+                    """
+                args = [q.appKey, username, q.appKey, username]
+            } else {
+                filter = "(from_appkey = ? OR target_appkey = ?)"
+                args = [q.appKey, q.appKey]
+            }
+            filter += " AND msg_ctime >= ? AND msg_ctime <= ?"
+            args += [q.beginTime, q.endTime]
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE \(filter)", arguments: args) ?? 0
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT msg_id, msg_ctime, body FROM message WHERE \(filter) AND msg_id > ? ORDER BY msg_id LIMIT ?",
+                arguments: args + [q.afterMsgID, q.count])
+            return HistoryPage(total: total, messages: try rows.map(Self.stored(from:)))
+        }
+    }
+}

@@ -1,0 +1,586 @@
+import Foundation
+import IMProtocol
+import Yams
+
+/// Walks the composed YAML tree of `bots.yaml`: checks every key against the keys its section allows,
+/// reads typed values after environment interpolation, validates them and builds the configuration.
+///
+/// Every failure is a ``ConfigurationError`` at the node it is about: unknown keys at the key,
+/// type and validation errors at the value, missing keys at the mapping that lacks them.
+struct ConfigurationReader {
+    /// The file name used in error locations.
+    let fileName: String
+    /// The variables `${...}` refers to.
+    let environment: [String: String]
+
+    /// The accepted values of `log_level`, as swift-log spells its levels.
+    static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    /// The complete set of keys each kind of mapping allows.
+    enum Keys {
+        static let document = ["listen", "data_dir", "log_level", "apps", "bots"]
+        static let listen = ["host", "port"]
+        static let app = ["appkey", "master_secret", "name", "offline_messages"]
+        static let bot = ["name", "appkey", "username", "password", "nickname", "plugins"]
+        static let plugin = ["swift", "config"]
+    }
+
+    /// A value in the tree with its path and, for values of a mapping, its key.
+    struct Field {
+        var key: Yams.Node?
+        var value: Yams.Node
+        var path: String
+
+        /// Where errors about the value point: the value itself, or its key when the value is empty
+        /// (an empty scalar's position is wherever the parser noticed it ended).
+        var mark: Yams.Mark? {
+            if case .scalar(let scalar) = value, scalar.string.isEmpty, scalar.style == .plain || scalar.style == .any,
+                let keyMark = key?.mark
+            {
+                return keyMark
+            }
+            return value.mark
+        }
+    }
+
+    /// A mapping whose keys have all been checked.
+    struct Section {
+        var mark: Yams.Mark?
+        var path: String
+        var fields: [String: Field]
+
+        subscript(key: String) -> Field? { fields[key] }
+    }
+
+    /// What a scalar means once interpolated and resolved.
+    enum ScalarKind {
+        case string, int, float, bool, null
+    }
+
+    /// A scalar after environment interpolation and tag resolution.
+    struct Scalar {
+        var text: String
+        var kind: ScalarKind
+    }
+
+    // MARK: - The document
+
+    /// Builds the configuration from the document's root node (`nil` for an empty stream).
+    func configuration(from root: Yams.Node?) throws(ConfigurationError) -> MynahConfiguration {
+        guard let root else {
+            throw ConfigurationError(location: location(nil), path: "", message: "empty configuration")
+        }
+        let document = Field(key: nil, value: root, path: "")
+        if case .scalar = root, try scalar(document).kind == .null {
+            throw error("empty configuration", at: document)
+        }
+        let top = try section(document, keys: Keys.document, expected: "a mapping at the top level")
+
+        var configuration = MynahConfiguration()
+        if let field = top["listen"], let listen = try optionalSection(field, keys: Keys.listen) {
+            if let field = listen["host"], let host = try string(field) {
+                try requireNonEmpty(host, field)
+                configuration.listen.host = host
+            }
+            if let field = listen["port"], let port = try integer(field) {
+                guard (0...65535).contains(port) else {
+                    throw error("expected a port number from 0 to 65535, got \(port)", at: field)
+                }
+                configuration.listen.port = port
+            }
+        }
+        if let field = top["data_dir"], let directory = try string(field) {
+            try requireNonEmpty(directory, field)
+            configuration.dataDirectory = directory
+        }
+        if let field = top["log_level"], let level = try string(field) {
+            guard Self.logLevels.contains(level.lowercased()) else {
+                let levels = Self.logLevels.joined(separator: ", ")
+                throw error("expected one of \(levels), got \(quoted(level))", at: field)
+            }
+            configuration.logLevel = level.lowercased()
+        }
+        configuration.apps = try apps(top["apps"])
+        configuration.bots = try bots(top["bots"], apps: configuration.apps)
+        return configuration
+    }
+
+    /// Reads `apps:`; absent or empty means no apps.
+    func apps(_ field: Field?) throws(ConfigurationError) -> [MynahConfiguration.App] {
+        guard let field, let items = try optionalSequence(field) else { return [] }
+        var apps: [MynahConfiguration.App] = []
+        var indexByAppKey: [String: Int] = [:]
+        for (index, item) in items.enumerated() {
+            let entry = try section(item, keys: Keys.app)
+            let (appKey, appKeyField) = try requiredString(entry, "appkey")
+            guard isAppKey(appKey) else {
+                throw error("expected 1 to 64 of the characters A-Z a-z 0-9 _ -, got \(quoted(appKey))", at: appKeyField)
+            }
+            if let previous = indexByAppKey[appKey] {
+                throw error("duplicate appkey \(quoted(appKey)); \(field.path)[\(previous)] already has it", at: appKeyField)
+            }
+            indexByAppKey[appKey] = index
+            let (secret, secretField) = try requiredString(entry, "master_secret")
+            try requireNonEmpty(secret, secretField)
+            var app = MynahConfiguration.App(appKey: appKey, masterSecret: secret)
+            app.name = try optionalString(entry, "name")
+            if let field = entry["offline_messages"], let offline = try boolean(field) {
+                app.offlineMessages = offline
+            }
+            apps.append(app)
+        }
+        return apps
+    }
+
+    /// Reads `bots:`; absent or empty means no bots. Every bot must belong to one of `apps`.
+    func bots(_ field: Field?, apps: [MynahConfiguration.App]) throws(ConfigurationError) -> [MynahConfiguration.Bot] {
+        guard let field, let items = try optionalSequence(field) else { return [] }
+        let appKeys = apps.map(\.appKey)
+        var bots: [MynahConfiguration.Bot] = []
+        var indexByName: [String: Int] = [:]
+        var indexByAccount: [String: Int] = [:]
+        for (index, item) in items.enumerated() {
+            let entry = try section(item, keys: Keys.bot)
+
+            let (name, nameField) = try requiredString(entry, "name")
+            guard !name.isEmpty, name.unicodeScalars.allSatisfy(Self.isNameCharacter) else {
+                throw error("expected one or more of the characters A-Z a-z 0-9 _ -, got \(quoted(name))", at: nameField)
+            }
+            if let previous = indexByName[name] {
+                throw error("duplicate bot name \(quoted(name)); \(field.path)[\(previous)] already has it", at: nameField)
+            }
+            indexByName[name] = index
+
+            let (appKey, appKeyField) = try requiredString(entry, "appkey")
+            guard appKeys.contains(appKey) else {
+                throw error(unknownAppKeyMessage(appKey, known: appKeys), at: appKeyField)
+            }
+
+            let (username, usernameField) = try requiredString(entry, "username")
+            try validateUsername(username, usernameField)
+            let account = "\(appKey)\u{0}\(username)"
+            if let previous = indexByAccount[account] {
+                throw error(
+                    "username \(quoted(username)) is already used by \(field.path)[\(previous)] in the same app",
+                    at: usernameField
+                )
+            }
+            indexByAccount[account] = index
+
+            let (password, passwordField) = try requiredString(entry, "password")
+            let length = password.count
+            guard (4...128).contains(length) else {
+                throw error("expected 4 to 128 characters, got \(length)", at: passwordField)
+            }
+
+            let nickname = try optionalString(entry, "nickname")
+            let plugins = try plugins(try required(entry, "plugins"))
+            bots.append(
+                MynahConfiguration.Bot(
+                    name: name,
+                    appKey: appKey,
+                    username: username,
+                    password: password,
+                    nickname: nickname,
+                    plugins: plugins,
+                    location: location(entry.mark)
+                )
+            )
+        }
+        return bots
+    }
+
+    /// Reads a bot's `plugins:`, which must list at least one plugin.
+    func plugins(_ field: Field) throws(ConfigurationError) -> [MynahConfiguration.Plugin] {
+        guard let items = try optionalSequence(field), !items.isEmpty else {
+            if case .sequence = field.value {
+                throw error("expected at least one plugin", at: field)
+            }
+            throw mismatch(field, expected: "a list of plugins")
+        }
+        var plugins: [MynahConfiguration.Plugin] = []
+        for item in items {
+            if case .scalar = item.value {
+                throw mismatch(item, expected: "a mapping such as 'swift: echo'")
+            }
+            let entry = try section(item, keys: Keys.plugin)
+            let (swift, swiftField) = try requiredString(entry, "swift")
+            try requireNonEmpty(swift, swiftField)
+            var config = JSONValue.object([:])
+            if let configField = entry["config"] {
+                if case .scalar = configField.value, try scalar(configField).kind == .null {
+                    // `config:` with nothing after it: same as no configuration.
+                } else if case .mapping = configField.value {
+                    config = try json(configField)
+                } else {
+                    throw mismatch(configField, expected: "a mapping")
+                }
+            }
+            plugins.append(MynahConfiguration.Plugin(swift: swift, config: config, location: location(entry.mark)))
+        }
+        return plugins
+    }
+
+    // MARK: - Validation
+
+    /// Fails unless `value` has at least one character.
+    func requireNonEmpty(_ value: String, _ field: Field) throws(ConfigurationError) {
+        if value.isEmpty { throw error("must not be empty", at: field) }
+    }
+
+    /// Whether `value` is 1 to 64 characters of `[A-Za-z0-9_-]`.
+    func isAppKey(_ value: String) -> Bool {
+        (1...64).contains(value.unicodeScalars.count) && value.unicodeScalars.allSatisfy(Self.isNameCharacter)
+    }
+
+    /// Fails unless `username` is 4 to 128 characters of `[A-Za-z0-9_.@-]` starting with a letter or digit.
+    func validateUsername(_ username: String, _ field: Field) throws(ConfigurationError) {
+        let scalars = username.unicodeScalars
+        guard (4...128).contains(scalars.count) else {
+            throw error("expected 4 to 128 characters, got \(scalars.count) in \(quoted(username))", at: field)
+        }
+        if let first = scalars.first, !(Self.isASCIILetter(first) || Self.isASCIIDigit(first)) {
+            throw error("must start with a letter or a digit, got \(quoted(username))", at: field)
+        }
+        let allowed = { (scalar: Unicode.Scalar) in
+            Self.isASCIILetter(scalar) || Self.isASCIIDigit(scalar) || "_.@-".unicodeScalars.contains(scalar)
+        }
+        guard scalars.allSatisfy(allowed) else {
+            throw error(
+                "expected only the characters A-Z a-z 0-9 _ . @ -, got \(quoted(username))",
+                at: field
+            )
+        }
+    }
+
+    /// The message for a bot whose appkey is not one of the apps, with a suggestion when one is close.
+    func unknownAppKeyMessage(_ appKey: String, known: [String]) -> String {
+        guard !known.isEmpty else {
+            return "unknown appkey \(quoted(appKey)); no apps are configured"
+        }
+        var message = "unknown appkey \(quoted(appKey)); it must be the appkey of one of the apps"
+        if let suggestion = Self.closest(to: appKey, among: known) {
+            message += "; did you mean \(quoted(suggestion))?"
+        }
+        return message
+    }
+
+    /// Whether the scalar is in `[A-Za-z0-9_-]`.
+    static func isNameCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        isASCIILetter(scalar) || isASCIIDigit(scalar) || scalar == "_" || scalar == "-"
+    }
+
+    /// Whether the scalar is `A`-`Z` or `a`-`z`.
+    static func isASCIILetter(_ scalar: Unicode.Scalar) -> Bool {
+        ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar)
+    }
+
+    /// Whether the scalar is `0`-`9`.
+    static func isASCIIDigit(_ scalar: Unicode.Scalar) -> Bool {
+        ("0"..."9").contains(scalar)
+    }
+
+    // MARK: - Structure
+
+    /// The mapping `field` holds, after checking that every key is one of `keys`.
+    func section(
+        _ field: Field,
+        keys: [String],
+        expected: String = "a mapping"
+    ) throws(ConfigurationError) -> Section {
+        guard case .mapping(let mapping) = field.value else {
+            throw mismatch(field, expected: expected)
+        }
+        var fields: [String: Field] = [:]
+        for (key, value) in mapping {
+            guard case .scalar(let keyScalar) = key else {
+                throw ConfigurationError(
+                    location: location(key.mark),
+                    path: field.path,
+                    message: "expected a key, got \(describe(key))"
+                )
+            }
+            let name = keyScalar.string
+            guard keys.contains(name) else {
+                throw ConfigurationError(
+                    location: location(key.mark),
+                    path: field.path,
+                    message: unknownKeyMessage(name, known: keys)
+                )
+            }
+            fields[name] = Field(key: key, value: value, path: Self.member(field.path, name))
+        }
+        return Section(mark: mapping.mark, path: field.path, fields: fields)
+    }
+
+    /// Like ``section(_:keys:expected:)``, but `nil` when the value is empty or null.
+    func optionalSection(_ field: Field, keys: [String]) throws(ConfigurationError) -> Section? {
+        if case .scalar = field.value, try scalar(field).kind == .null { return nil }
+        return try section(field, keys: keys)
+    }
+
+    /// The items of the list `field` holds, each with its indexed path; `nil` when the value is empty or null.
+    func optionalSequence(_ field: Field) throws(ConfigurationError) -> [Field]? {
+        switch field.value {
+        case .sequence(let sequence):
+            return sequence.enumerated().map { index, node in
+                Field(key: nil, value: node, path: "\(field.path)[\(index)]")
+            }
+        case .scalar:
+            if try scalar(field).kind == .null { return nil }
+            throw mismatch(field, expected: "a list")
+        default:
+            throw mismatch(field, expected: "a list")
+        }
+    }
+
+    /// The field for `key`, or a "missing required key" error at the mapping.
+    func required(_ section: Section, _ key: String) throws(ConfigurationError) -> Field {
+        guard let field = section[key] else {
+            throw ConfigurationError(
+                location: location(section.mark),
+                path: Self.member(section.path, key),
+                message: "missing required key"
+            )
+        }
+        return field
+    }
+
+    /// The message for a key a section does not allow, suggesting the closest allowed key.
+    func unknownKeyMessage(_ key: String, known: [String]) -> String {
+        if key == "<<" {
+            return "merge keys ('<<') are not supported"
+        }
+        var message = "unknown key \(quoted(key))"
+        if let suggestion = Self.closest(to: key, among: known) {
+            message += "; did you mean \(quoted(suggestion))?"
+        }
+        return message
+    }
+
+    // MARK: - Scalars
+
+    /// The interpolated and resolved scalar `field` holds, or a type error naming `expected`.
+    func scalar(_ field: Field, expected: String = "a scalar") throws(ConfigurationError) -> Scalar {
+        guard case .scalar(let node) = field.value else {
+            throw mismatch(field, expected: expected)
+        }
+        let text: String
+        do {
+            text = try EnvironmentInterpolation.expand(node.string, environment: environment)
+        } catch {
+            throw self.error(error.message, at: field)
+        }
+        // Quoted and block scalars carry `!!str` already; plain ones are resolved after interpolation, so that
+        // `port: ${PORT:-8080}` is an integer.
+        let declared = Yams.Tag.Name(rawValue: node.tag.description)
+        let resolved: Yams.Tag.Name
+        switch declared {
+        case .implicit:
+            resolved = node.style == .plain || node.style == .any ? Yams.Resolver.default.resolveTag(of: Yams.Node(text)) : .str
+        case .nonSpecific:
+            resolved = .str
+        default:
+            resolved = declared
+        }
+        switch resolved {
+        case .str, .timestamp, .merge, .value: return Scalar(text: text, kind: .string)
+        case .int: return Scalar(text: text, kind: .int)
+        case .float: return Scalar(text: text, kind: .float)
+        case .bool: return Scalar(text: text, kind: .bool)
+        case .null: return Scalar(text: text, kind: .null)
+        default: throw error("unsupported tag '\(declared.rawValue)'", at: field)
+        }
+    }
+
+    /// The text of a scalar (numbers and booleans as written); `nil` when empty or null.
+    func string(_ field: Field) throws(ConfigurationError) -> String? {
+        let value = try scalar(field, expected: "a string")
+        return value.kind == .null ? nil : value.text
+    }
+
+    /// The string for an optional key; `nil` when absent, empty or null.
+    func optionalString(_ section: Section, _ key: String) throws(ConfigurationError) -> String? {
+        guard let field = section[key] else { return nil }
+        return try string(field)
+    }
+
+    /// The string for a required key, with its field for later errors.
+    func requiredString(_ section: Section, _ key: String) throws(ConfigurationError) -> (String, Field) {
+        let field = try required(section, key)
+        guard let value = try string(field) else {
+            throw mismatch(field, expected: "a string")
+        }
+        return (value, field)
+    }
+
+    /// The integer a scalar holds; `nil` when empty or null.
+    func integer(_ field: Field) throws(ConfigurationError) -> Int? {
+        let value = try scalar(field, expected: "an integer")
+        switch value.kind {
+        case .null:
+            return nil
+        case .int:
+            guard let number = Int.construct(from: Yams.Node.Scalar(value.text, Yams.Tag(.int), .plain)) else {
+                throw error("expected an integer, got \(quoted(value.text)), which is out of range", at: field)
+            }
+            return number
+        default:
+            throw mismatch(field, expected: "an integer")
+        }
+    }
+
+    /// The boolean a scalar holds; `nil` when empty or null.
+    func boolean(_ field: Field) throws(ConfigurationError) -> Bool? {
+        let value = try scalar(field, expected: "a boolean (true or false)")
+        switch value.kind {
+        case .null:
+            return nil
+        case .bool:
+            guard let flag = Bool.construct(from: Yams.Node.Scalar(value.text, Yams.Tag(.bool), .plain)) else {
+                throw mismatch(field, expected: "a boolean (true or false)")
+            }
+            return flag
+        default:
+            throw mismatch(field, expected: "a boolean (true or false)")
+        }
+    }
+
+    // MARK: - Free-form values
+
+    /// The JSON value of any node: mappings become objects, lists arrays, and scalars are typed the way YAML
+    /// resolves them after interpolation (quoted scalars stay strings).
+    func json(_ field: Field) throws(ConfigurationError) -> JSONValue {
+        switch field.value {
+        case .scalar:
+            let value = try scalar(field)
+            switch value.kind {
+            case .string:
+                return .string(value.text)
+            case .null:
+                return .null
+            case .bool:
+                guard let flag = Bool.construct(from: Yams.Node.Scalar(value.text, Yams.Tag(.bool), .plain)) else {
+                    throw mismatch(field, expected: "a boolean")
+                }
+                return .bool(flag)
+            case .int:
+                guard let number = Int64.construct(from: Yams.Node.Scalar(value.text, Yams.Tag(.int), .plain)) else {
+                    throw error("expected a 64-bit integer, got \(quoted(value.text))", at: field)
+                }
+                return .int(number)
+            case .float:
+                guard let number = Double.construct(from: Yams.Node.Scalar(value.text, Yams.Tag(.float), .plain)),
+                    number.isFinite
+                else {
+                    throw error("expected a finite number, got \(quoted(value.text))", at: field)
+                }
+                return .double(number)
+            }
+        case .sequence(let sequence):
+            var array: [JSONValue] = []
+            for (index, node) in sequence.enumerated() {
+                array.append(try json(Field(key: nil, value: node, path: "\(field.path)[\(index)]")))
+            }
+            return .array(array)
+        case .mapping(let mapping):
+            var object: [String: JSONValue] = [:]
+            for (key, node) in mapping {
+                guard case .scalar(let keyScalar) = key else {
+                    throw ConfigurationError(
+                        location: location(key.mark),
+                        path: field.path,
+                        message: "expected a key, got \(describe(key))"
+                    )
+                }
+                let name = keyScalar.string
+                let keyError = { (message: String) in
+                    ConfigurationError(location: location(key.mark), path: field.path, message: message)
+                }
+                if name == "<<" { throw keyError("merge keys ('<<') are not supported") }
+                if object[name] != nil { throw keyError("duplicate key \(quoted(name))") }
+                object[name] = try json(Field(key: key, value: node, path: Self.member(field.path, name)))
+            }
+            return .object(object)
+        case .alias:
+            throw error("unexpected alias", at: field)
+        }
+    }
+
+    // MARK: - Errors
+
+    /// An error at `field`'s value (or its key when the value is empty).
+    func error(_ message: String, at field: Field) -> ConfigurationError {
+        ConfigurationError(location: location(field.mark), path: field.path, message: message)
+    }
+
+    /// A type error: "expected an integer, got 'abc'".
+    func mismatch(_ field: Field, expected: String) -> ConfigurationError {
+        error("expected \(expected), got \(describe(field.value))", at: field)
+    }
+
+    /// A YAML mark in this file; 1:1 when the parser gave none.
+    func location(_ mark: Yams.Mark?) -> SourceLocation {
+        SourceLocation(file: fileName, line: mark?.line ?? 1, column: mark?.column ?? 1)
+    }
+
+    /// How a node reads in an error message: `'abc'`, `an empty value`, `a mapping`, `a list`.
+    func describe(_ node: Yams.Node) -> String {
+        switch node {
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        case .scalar(let scalar):
+            let text = (try? EnvironmentInterpolation.expand(scalar.string, environment: environment)) ?? scalar.string
+            if text.isEmpty { return "an empty value" }
+            let isQuoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
+            return quoted(text) + (isQuoted ? " (a quoted string)" : "")
+        }
+    }
+
+    /// `'text'`, shortened when long.
+    func quoted(_ text: String) -> String {
+        let limit = 60
+        return text.count > limit ? "'\(text.prefix(limit))…'" : "'\(text)'"
+    }
+
+    /// The path of `key` inside `path`: `bots[0].name`, or `config["a b"]` for keys that are not simple names.
+    static func member(_ path: String, _ key: String) -> String {
+        if !key.isEmpty, key.unicodeScalars.allSatisfy(isNameCharacter) {
+            return path.isEmpty ? key : "\(path).\(key)"
+        }
+        let escaped = key.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        return "\(path)[\"\(escaped)\"]"
+    }
+
+    /// The candidate within edit distance 2 of `word` (the first of the nearest), if any.
+    static func closest(to word: String, among candidates: [String]) -> String? {
+        var best: (candidate: String, distance: Int)?
+        for candidate in candidates {
+            let distance = editDistance(word, candidate)
+            if distance <= 2, distance < (best?.distance ?? .max) {
+                best = (candidate, distance)
+            }
+        }
+        return best?.candidate
+    }
+
+    /// The Levenshtein distance between two strings, counted in characters.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a)
+        let b = Array(b)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        var current = Array(repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                let substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, substitution)
+            }
+            swap(&previous, &current)
+        }
+        return previous[b.count]
+    }
+}

@@ -1,0 +1,125 @@
+import IMProtocol
+
+/// The daemon's configuration as read from `bots.yaml`: where to listen, where to keep data,
+/// the apps it hosts and the bots it runs.
+///
+/// ```swift
+/// let configuration = try ConfigurationLoader.load(path: "bots.yaml")
+/// print(configuration.listen.port, configuration.bots.map(\.name))
+/// ```
+public struct MynahConfiguration: Sendable, Equatable {
+    /// The address the HTTP and WebSocket server binds to (`listen:`).
+    public struct Listen: Sendable, Equatable {
+        /// The host name or IP address to bind (`host:`); defaults to `127.0.0.1`.
+        public var host: String
+        /// The TCP port (`port:`, 0...65535); defaults to 8080, and 0 lets the operating system choose.
+        public var port: Int
+
+        /// Creates a listen address; the defaults are `127.0.0.1:8080`.
+        public init(host: String = "127.0.0.1", port: Int = 8080) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// An application hosted by the server, identified by its JMessage appkey (an entry of `apps:`).
+    public struct App: Sendable, Equatable {
+        /// The appkey (`appkey:`): 1 to 64 characters of `[A-Za-z0-9_-]`, unique among apps.
+        public var appKey: String
+        /// The secret used with the appkey for REST Basic authentication (`master_secret:`); never empty.
+        public var masterSecret: String
+        /// A display name for the app (`name:`), if any.
+        public var name: String?
+        /// Whether messages to offline users are kept for later delivery (`offline_messages:`); defaults to `true`.
+        public var offlineMessages: Bool
+
+        /// Creates an app; only the appkey and master secret are required.
+        public init(appKey: String, masterSecret: String, name: String? = nil, offlineMessages: Bool = true) {
+            self.appKey = appKey
+            self.masterSecret = masterSecret
+            self.name = name
+            self.offlineMessages = offlineMessages
+        }
+    }
+
+    /// One plugin of a bot (an entry of `plugins:`): a built-in Swift plugin and its free-form configuration.
+    public struct Plugin: Sendable, Equatable {
+        /// The name of the built-in plugin (`swift:`); never empty.
+        public var swift: String
+        /// The plugin's own configuration (`config:`), `.object([:])` when absent.
+        public var config: JSONValue
+        /// Where the plugin entry starts in the configuration file, for the plugin's own error messages.
+        public var location: SourceLocation
+
+        /// Creates a plugin entry; configurations built in code may leave `location` at its placeholder default.
+        public init(swift: String, config: JSONValue = .object([:]), location: SourceLocation = .inCode) {
+            self.swift = swift
+            self.config = config
+            self.location = location
+        }
+    }
+
+    /// A bot (an entry of `bots:`): a user of one app that logs in over the gateway and runs plugins.
+    public struct Bot: Sendable, Equatable {
+        /// The bot's name (`name:`): `[A-Za-z0-9_-]+`, unique among bots.
+        public var name: String
+        /// The appkey of the app the bot belongs to (`appkey:`); always one of the configured apps.
+        public var appKey: String
+        /// The bot's username in its app (`username:`): 4 to 128 characters of `[A-Za-z0-9_.@-]`,
+        /// starting with a letter or digit.
+        public var username: String
+        /// The bot's password (`password:`): 4 to 128 characters.
+        public var password: String
+        /// The bot's nickname (`nickname:`), if any.
+        public var nickname: String?
+        /// The plugins the bot runs, in order (`plugins:`); at least one.
+        public var plugins: [Plugin]
+        /// Where the bot entry starts in the configuration file.
+        public var location: SourceLocation
+
+        /// Creates a bot; configurations built in code may leave `location` at its placeholder default.
+        public init(
+            name: String,
+            appKey: String,
+            username: String,
+            password: String,
+            nickname: String? = nil,
+            plugins: [Plugin],
+            location: SourceLocation = .inCode
+        ) {
+            self.name = name
+            self.appKey = appKey
+            self.username = username
+            self.password = password
+            self.nickname = nickname
+            self.plugins = plugins
+            self.location = location
+        }
+    }
+
+    /// The address to listen on (`listen:`); defaults to `127.0.0.1:8080`.
+    public var listen: Listen
+    /// The directory holding the database and other state (`data_dir:`); defaults to `./data`.
+    public var dataDirectory: String
+    /// The log level (`log_level:`): one of trace, debug, info, notice, warning, error, critical; defaults to `info`.
+    public var logLevel: String
+    /// The hosted apps (`apps:`), in file order; defaults to none.
+    public var apps: [App]
+    /// The bots to run (`bots:`), in file order; defaults to none.
+    public var bots: [Bot]
+
+    /// Creates a configuration; every argument defaults to the value used when `bots.yaml` omits the key.
+    public init(
+        listen: Listen = Listen(),
+        dataDirectory: String = "./data",
+        logLevel: String = "info",
+        apps: [App] = [],
+        bots: [Bot] = []
+    ) {
+        self.listen = listen
+        self.dataDirectory = dataDirectory
+        self.logLevel = logLevel
+        self.apps = apps
+        self.bots = bots
+    }
+}

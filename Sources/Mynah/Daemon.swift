@@ -1,0 +1,169 @@
+import BotKit
+import Foundation
+import Hub
+import Logging
+import Server
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// The whole daemon, composed from a configuration: the store, the hub, the HTTP server with the gateway,
+/// and the bots.
+///
+/// ```swift
+/// let daemon = try await Daemon(configuration: ConfigurationLoader.load(path: "bots.yaml"))
+/// try await daemon.run()                                     // until SIGINT or SIGTERM
+/// try await daemon.withRunning { port in /* talk to 127.0.0.1:port */ }   // in tests
+/// ```
+public final class Daemon: Sendable {
+    /// Knobs that are not part of `bots.yaml`.
+    public struct Options: Sendable {
+        /// bcrypt cost for password hashes; tests lower it.
+        public var passwordCost: UInt8
+        /// The plugins `swift:` may name.
+        public var plugins: PluginRegistry
+
+        /// Creates options with production defaults.
+        public init(passwordCost: UInt8 = 10, plugins: PluginRegistry = .builtIn) {
+            self.passwordCost = passwordCost
+            self.plugins = plugins
+        }
+    }
+
+    /// The configuration the daemon runs.
+    public let configuration: MynahConfiguration
+    /// The hub.
+    public let hub: Hub
+    let bots: [BotService.Entry]
+    let logger: Logger
+    private let port = Mutex<(value: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
+
+    /// Opens the store under `data_dir`, starts the hub, registers the bots' robot accounts and builds their plugins.
+    public init(configuration: MynahConfiguration, options: Options = Options(),
+                logger: Logger = Logger(label: "mynah")) async throws {
+        self.configuration = configuration
+        self.logger = logger
+        let bots = try Self.buildBots(configuration, registry: options.plugins, logger: logger)
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        let store = try SQLiteHubStore(path: (configuration.dataDirectory as NSString).appendingPathComponent("mynah.sqlite"))
+        hub = try await Hub(
+            configuration: .init(
+                apps: configuration.apps.map {
+                    AppSettings(appKey: $0.appKey, masterSecret: $0.masterSecret, name: $0.name,
+                                offlineMessages: $0.offlineMessages)
+                },
+                passwordCost: options.passwordCost),
+            store: store, logger: logger)
+        for (bot, spec) in zip(bots, configuration.bots) {
+            do {
+                _ = try await hub.ensureRobot(
+                    appKey: spec.appKey,
+                    NewUser(username: spec.username, password: spec.password, profile: Profile(nickname: spec.nickname)))
+            } catch {
+                throw ConfigurationError(location: spec.location, path: "bots[\(bot.bot.name)]", message: error.message)
+            }
+        }
+        self.bots = bots
+    }
+
+    /// Validates what loading alone cannot: that every plugin exists and accepts its configuration.
+    public static func check(_ configuration: MynahConfiguration, registry: PluginRegistry = .builtIn)
+        throws(ConfigurationError) {
+        _ = try buildBots(configuration, registry: registry, logger: Logger(label: "mynah.check"))
+    }
+
+    static func buildBots(_ configuration: MynahConfiguration, registry: PluginRegistry, logger: Logger)
+        throws(ConfigurationError) -> [BotService.Entry] {
+        var entries: [BotService.Entry] = []
+        for (i, spec) in configuration.bots.enumerated() {
+            var plugins: [any BotKit.Plugin] = []
+            for (j, p) in spec.plugins.enumerated() {
+                plugins.append(try registry.make(p, path: "bots[\(i)].plugins[\(j)]"))
+            }
+            entries.append(.init(bot: Bot(name: spec.name, appKey: spec.appKey, username: spec.username,
+                                          plugins: plugins, logger: logger),
+                                 password: spec.password))
+        }
+        return entries
+    }
+
+    /// The port the HTTP server listens on, once it does.
+    public func boundPort() async -> Int {
+        await withCheckedContinuation { c in
+            let ready: Int? = port.withLock { p in
+                if let v = p.value { return v }
+                p.waiters.append(c)
+                return nil
+            }
+            if let ready { c.resume(returning: ready) }
+        }
+    }
+
+    private func setPort(_ value: Int) {
+        let waiters = port.withLock { p in
+            p.value = value
+            let w = p.waiters
+            p.waiters = []
+            return w
+        }
+        for w in waiters { w.resume(returning: value) }
+    }
+
+    func services() -> [any Service] {
+        let http = HTTPServer.application(
+            hub: hub,
+            configuration: .init(host: configuration.listen.host, port: configuration.listen.port),
+            logger: logger,
+            onRunning: { [weak self] port in
+                self?.logger.info("listening", metadata: ["address": "\(self?.configuration.listen.host ?? ""):\(port)"])
+                self?.setPort(port)
+            })
+        let botService = BotService(
+            entries: bots,
+            gatewayURL: { [weak self] in
+                guard let self else { return "" }
+                let port = await self.boundPort()
+                return "ws://\(Self.loopbackHost(self.configuration.listen.host)):\(port)\(Gateway.path)"
+            },
+            logger: logger)
+        return [http, botService]
+    }
+
+    static func loopbackHost(_ host: String) -> String {
+        switch host {
+        case "0.0.0.0", "": "127.0.0.1"
+        case "::": "[::1]"
+        default: host.contains(":") ? "[\(host)]" : host
+        }
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully: bots first, then the server.
+    public func run() async throws {
+        let group = ServiceGroup(configuration: .init(
+            services: services().map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+
+    /// Runs the daemon around `body`, which gets the bound port; shuts down gracefully when `body` returns.
+    public func withRunning<T: Sendable>(_ body: @Sendable (Int) async throws -> T) async throws -> T {
+        let group = ServiceGroup(configuration: .init(services: services().map { .init(service: $0) }, logger: logger))
+        return try await withThrowingTaskGroup(of: T?.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return nil
+            }
+            do {
+                let result = try await body(await boundPort())
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                return result
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import Hub
+import IMProtocol
+import Logging
+import NIOCore
+import NIOWebSocket
+import WSCore
+
+/// One client's long connection: login, then sends, acknowledgements and the delivery of its inbox.
+///
+/// The first frame must be `login`. After it, one child task delivers the inbox (the backlog after the
+/// device's cursor, then live entries from the bus, filling gaps from the store) while the connection's
+/// own task answers the client's frames. Both write to the socket; the writer serializes them.
+struct GatewaySession {
+    let hub: Hub
+    let outbound: WebSocketOutboundWriter
+    let logger: Logger
+    let configuration: Gateway.Configuration
+
+    func run(inbound: WebSocketInboundStream) async throws {
+        var frames = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
+        guard let first = try await frames.next() else { return }
+        let login: ClientFrame.Login
+        switch decode(first) {
+        case .success(.login(let l)):
+            login = l
+        case .success:
+            return try await fail(ServerFrame.Failure(code: .missingAuthentication, message: "op: the first frame must be login",
+                                                      fatal: true))
+        case .failure(let e):
+            return try await fail(ServerFrame.Failure(code: .invalidParameter, message: e.description, fatal: true))
+        }
+        let user: User
+        let resumeAfter: Int64
+        do {
+            user = try await hub.login(appKey: login.appKey, username: login.username, password: login.password)
+            if let since = login.since {
+                resumeAfter = since
+            } else {
+                resumeAfter = try await hub.cursor(userID: user.id, device: login.device)
+            }
+        } catch {
+            return try await fail(ServerFrame.Failure(id: login.id, code: error.code, message: error.message, fatal: true))
+        }
+        var logger = logger
+        logger[metadataKey: "user"] = "\(user.appKey)/\(user.username)"
+        logger[metadataKey: "device"] = "\(login.device)"
+        logger.debug("gateway login", metadata: ["resume_after": "\(resumeAfter)"])
+
+        // Subscribe before reading the backlog so that nothing committed in between is missed.
+        let live = hub.bus.subscribe(userID: user.id)
+        try await write(.loginOK(.init(id: login.id, appKey: user.appKey, username: user.username, userType: user.kind,
+                                       lastAck: resumeAfter, serverTime: Hub.nowMillis())))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await deliver(userID: user.id, after: resumeAfter, live: live)
+            }
+            defer { group.cancelAll() }
+            while let frame = try await frames.next() {
+                switch decode(frame) {
+                case .failure(let e):
+                    try await write(.error(.init(code: .invalidParameter, message: e.description)))
+                case .success(let f):
+                    try await handle(f, user: user, login: login, logger: logger)
+                }
+            }
+        }
+    }
+
+    func handle(_ frame: ClientFrame, user: User, login: ClientFrame.Login, logger: Logger) async throws {
+        switch frame {
+        case .login:
+            try await write(.error(.init(code: .invalidParameter, message: "op: already logged in")))
+        case .send(let send):
+            do {
+                let stored = try await hub.send(send, from: user, platform: login.platform)
+                try await write(.sent(.init(id: send.id, msgID: stored.msgID, msgCtime: stored.msgCtime)))
+            } catch let e as HubError {
+                try await write(.error(.init(id: send.id, code: e.code, message: e.message)))
+            }
+        case .ack(let seq):
+            do {
+                try await hub.acknowledge(userID: user.id, device: login.device, seq: seq)
+            } catch {
+                try await write(.error(.init(code: error.code, message: error.message)))
+            }
+        case .ping(let id):
+            try await write(.pong(id: id))
+        }
+    }
+
+    /// Sends the backlog after `after`, then every live entry, reading any gap from the store.
+    func deliver(userID: Int64, after: Int64, live: AsyncStream<InboxEntry>) async throws {
+        var last = after
+        func catchUp(to target: Int64?) async throws {
+            while target.map({ last < $0 }) ?? true {
+                let entries = try await hub.inbox(userID: userID, after: last, limit: configuration.backlogBatch)
+                for entry in entries {
+                    try await write(.message(.init(seq: entry.seq, stored: entry.stored)))
+                    last = entry.seq
+                }
+                if entries.count < configuration.backlogBatch { return }
+            }
+        }
+        try await catchUp(to: nil)
+        for await entry in live {
+            if entry.seq <= last { continue }
+            if entry.seq > last + 1 { try await catchUp(to: entry.seq - 1) }
+            if entry.seq == last + 1 {
+                try await write(.message(.init(seq: entry.seq, stored: entry.stored)))
+                last = entry.seq
+            }
+        }
+    }
+
+    func decode(_ message: WebSocketMessage) -> Result<ClientFrame, ProtocolError> {
+        switch message {
+        case .text(let text):
+            do {
+                return .success(try ClientFrame(json: Array(text.utf8)))
+            } catch {
+                return .failure(error)
+            }
+        case .binary:
+            return .failure(ProtocolError(path: "", reason: "binary frames are not supported; send JSON text frames"))
+        }
+    }
+
+    func write(_ frame: ServerFrame) async throws {
+        try await outbound.write(.text(frame.json.serializedString()))
+    }
+
+    func fail(_ failure: ServerFrame.Failure) async throws {
+        try await write(.error(failure))
+        try await outbound.close(.policyViolation, reason: failure.message.count > 120 ? nil : failure.message)
+    }
+}

@@ -1,0 +1,53 @@
+import Hub
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+
+/// The daemon's HTTP side: JMessage REST v1, the history API v2 and the WebSocket gateway on one port.
+///
+/// ```swift
+/// let app = HTTPServer.application(hub: hub, configuration: .init(port: 0)) { port in print(port) }
+/// try await app.run()   // a Service: put it into a ServiceGroup
+/// ```
+public enum HTTPServer {
+    /// Where to listen and the gateway's limits.
+    public struct Configuration: Sendable {
+        /// Address to bind; 127.0.0.1 by default.
+        public var host: String
+        /// Port to bind; 0 lets the OS choose.
+        public var port: Int
+        /// Gateway limits.
+        public var gateway: Gateway.Configuration
+
+        /// Creates a configuration.
+        public init(host: String = "127.0.0.1", port: Int = 8080, gateway: Gateway.Configuration = .init()) {
+            self.host = host
+            self.port = port
+            self.gateway = gateway
+        }
+    }
+
+    /// Builds the application; `onRunning` gets the bound port once the server listens.
+    public static func application(
+        hub: Hub, configuration: Configuration, logger: Logger = Logger(label: "mynah.http"),
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/health") { _, _ in Response(status: .ok) }
+        UsersAPI(hub: hub).register(on: router)
+        MessagesAPI(hub: hub).register(on: router)
+
+        let wsRouter = Router(context: BasicWebSocketRequestContext.self)
+        Gateway.register(on: wsRouter, hub: hub, configuration: configuration.gateway, logger: logger)
+
+        return Application(
+            router: router,
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: wsRouter,
+                configuration: .init(ws: .init(maxFrameSize: configuration.gateway.maxFrameBytes))),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "mynah"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Mynah
+
+/// The `mynah` command line: `run` the daemon (the default) or `check` a configuration.
+@main
+struct MynahCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mynah",
+        abstract: "Chat bots, a push-to-IM bridge and an embedded JMessage-compatible IM hub.",
+        subcommands: [Run.self, Check.self],
+        defaultSubcommand: Run.self)
+}
+
+/// Options shared by the subcommands.
+struct ConfigOption: ParsableArguments {
+    @Option(name: .shortAndLong, help: "The configuration file.")
+    var config: String = "bots.yaml"
+}
+
+/// `mynah run`: runs the daemon until SIGINT or SIGTERM.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon (the default command).")
+
+    @OptionGroup var options: ConfigOption
+
+    @Option(help: "Listen on this port instead of the configured one (0 lets the OS choose).")
+    var port: Int?
+
+    @Option(help: "Keep data in this directory instead of the configured one.")
+    var dataDir: String?
+
+    func run() async throws {
+        var config: MynahConfiguration
+        do {
+            config = try ConfigurationLoader.load(path: options.config)
+            try Daemon.check(config)
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        if let port { config.listen.port = port }
+        if let dataDir { config.dataDirectory = dataDir }
+        let level = Logger.Level(rawValue: config.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let daemon = try await Daemon(configuration: config, logger: Logger(label: "mynah"))
+        try await daemon.run()
+    }
+}
+
+/// `mynah check`: validates a configuration and prints `file:LINE:COLUMN: message` for the first error.
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Validate a configuration file.")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        do {
+            let config = try ConfigurationLoader.load(path: options.config)
+            try Daemon.check(config)
+            print("\(options.config): ok (\(config.apps.count) apps, \(config.bots.count) bots)")
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
