@@ -220,6 +220,9 @@ public final class Hub: Sendable {
         case .group, .chatroom:
             throw HubError.invalid("target_type", "\(draft.targetType.rawValue) messages are not available on this hub yet")
         }
+        // Without offline storage (the app's rule, or the message's no_offline) only online sessions get it.
+        let keepOffline = (apps[targetAppKey]?.offlineMessages ?? true) && !draft.noOffline
+        let inboxes = keepOffline ? recipients : recipients.filter { bus.subscriberCount(userID: $0.id) > 0 }
         let now = Self.nowMillis()
         let message = Message(
             targetType: draft.targetType, targetID: draft.targetID,
@@ -231,7 +234,7 @@ public final class Hub: Sendable {
         do {
             result = try await store.append(PendingMessage(message: message, senderUserID: sender.id,
                                                            requestID: draft.requestID,
-                                                           recipients: recipients.map(\.id), now: now))
+                                                           recipients: inboxes.map(\.id), now: now))
         } catch {
             throw storageFailure(error)
         }

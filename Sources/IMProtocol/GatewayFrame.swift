@@ -183,12 +183,13 @@ extension ClientFrame {
             self = .login(Login(
                 id: try r.optionalString("id"), appKey: try r.nonEmptyString("appkey"),
                 username: try r.nonEmptyString("username"), password: try r.string("password"),
-                platform: try r.optionalString("platform") ?? "web", device: try r.optionalString("device") ?? "default",
+                platform: try r.optionalNonEmptyString("platform", maxLength: 16) ?? "web",
+                device: try r.optionalNonEmptyString("device", maxLength: 128) ?? "default",
                 since: try r.optionalInt("since")))
         case "send":
             let type = try r.enumValue("msg_type", MessageType.self)
             self = .send(Send(
-                id: try r.optionalString("id"), requestID: try r.optionalString("request_id", maxLength: 128),
+                id: try r.optionalString("id"), requestID: try r.optionalNonEmptyString("request_id", maxLength: 128),
                 targetType: try r.optionalEnum("target_type", TargetType.self) ?? .single,
                 targetID: try r.nonEmptyString("target_id"), targetAppKey: try r.optionalString("target_appkey"),
                 targetName: try r.optionalString("target_name"), fromName: try r.optionalString("from_name"),

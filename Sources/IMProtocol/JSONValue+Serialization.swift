@@ -1,7 +1,8 @@
 import Foundation
 
 extension JSONValue {
-    /// Parses JSON text (UTF-8); the error says where the text is malformed.
+    /// Parses JSON text (UTF-8); the error says where the text is malformed. Like Foundation's decoder it
+    /// tolerates a trailing comma in arrays and objects.
     public static func parse(_ data: some Collection<UInt8>) throws(ProtocolError) -> JSONValue {
         do {
             return try JSONDecoder().decode(JSONValue.self, from: Data(data))
@@ -39,7 +40,7 @@ extension JSONValue {
         case .int(let i): out.append(contentsOf: String(i).utf8)
         case .double(let d):
             if d.isFinite {
-                if d.rounded() == d && abs(d) < 1e15 {
+                if d.rounded() == d && abs(d) <= 9_007_199_254_740_992 {
                     out.append(contentsOf: String(Int64(d)).utf8)
                 } else {
                     out.append(contentsOf: "\(d)".utf8)

@@ -35,8 +35,9 @@ public struct Message: Sendable, Hashable {
     public var fromAppKey: String?
     /// Display name of the sender.
     public var fromName: String?
-    /// Platform of the sender: `a`, `i`, `w`, `web`, or `api` for the REST API.
-    public var fromPlatform: String
+    /// Platform of the sender: `a`, `i`, `w`, `web`, or `api` for the REST API. The hub always sets it; messages
+    /// from elsewhere (the protocol document's own example) may lack it.
+    public var fromPlatform: String?
     /// When the message was sent, in seconds since 1970.
     public var createTime: Int64
     /// The typed body; its type is the message's `msg_type`.
@@ -45,7 +46,7 @@ public struct Message: Sendable, Hashable {
     /// Creates a message envelope.
     public init(targetType: TargetType, targetID: String, targetAppKey: String? = nil, targetName: String? = nil,
                 fromType: FromType, fromID: String, fromAppKey: String? = nil, fromName: String? = nil,
-                fromPlatform: String, createTime: Int64, body: MessageBody, version: Int = 1) {
+                fromPlatform: String?, createTime: Int64, body: MessageBody, version: Int = 1) {
         self.version = version
         self.targetType = targetType
         self.targetID = targetID
@@ -79,7 +80,7 @@ public struct Message: Sendable, Hashable {
         fromID = try r.nonEmptyString("from_id")
         fromAppKey = try r.optionalString("from_appkey")
         fromName = try r.optionalString("from_name")
-        fromPlatform = try r.nonEmptyString("from_platform")
+        fromPlatform = try r.optionalString("from_platform")
         createTime = try r.int("create_time")
         let type = try r.enumValue("msg_type", MessageType.self)
         body = try MessageBody(type: type, json: try r.required("msg_body"), path: r.fieldPath("msg_body"))
@@ -93,7 +94,6 @@ public struct Message: Sendable, Hashable {
             "target_id": .string(targetID),
             "from_type": .string(fromType.rawValue),
             "from_id": .string(fromID),
-            "from_platform": .string(fromPlatform),
             "create_time": .int(createTime),
             "msg_type": .string(body.type.rawValue),
             "msg_body": body.json,
@@ -102,6 +102,7 @@ public struct Message: Sendable, Hashable {
         if let targetName { o["target_name"] = .string(targetName) }
         if let fromAppKey { o["from_appkey"] = .string(fromAppKey) }
         if let fromName { o["from_name"] = .string(fromName) }
+        if let fromPlatform { o["from_platform"] = .string(fromPlatform) }
         return .object(o)
     }
 }

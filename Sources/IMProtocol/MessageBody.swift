@@ -294,7 +294,7 @@ extension MessageBody {
 extension JSONValue {
     /// A number, stored as an integer when it is whole so that it prints without a fraction.
     public static func number(_ d: Double) -> JSONValue {
-        if d.rounded() == d && abs(d) < 9.0e15 { return .int(Int64(d)) }
+        if d.rounded() == d && abs(d) <= 9_007_199_254_740_992 { return .int(Int64(d)) }
         return .double(d)
     }
 }

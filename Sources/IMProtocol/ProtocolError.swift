@@ -70,6 +70,12 @@ package struct JSONObjectReader {
         return s
     }
 
+    package func optionalNonEmptyString(_ key: String, maxLength: Int? = nil) throws(ProtocolError) -> String? {
+        let s = try optionalString(key, maxLength: maxLength)
+        if s?.isEmpty == true { throw ProtocolError(path: fieldPath(key), reason: "must not be empty") }
+        return s
+    }
+
     package func nonEmptyString(_ key: String, maxLength: Int? = nil) throws(ProtocolError) -> String {
         let s = try string(key, maxLength: maxLength)
         if s.isEmpty { throw ProtocolError(path: fieldPath(key), reason: "must not be empty") }

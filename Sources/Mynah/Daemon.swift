@@ -54,13 +54,13 @@ public final class Daemon: Sendable {
                 },
                 passwordCost: options.passwordCost),
             store: store, logger: logger)
-        for (bot, spec) in zip(bots, configuration.bots) {
+        for (index, spec) in configuration.bots.enumerated() {
             do {
                 _ = try await hub.ensureRobot(
                     appKey: spec.appKey,
                     NewUser(username: spec.username, password: spec.password, profile: Profile(nickname: spec.nickname)))
             } catch {
-                throw ConfigurationError(location: spec.location, path: "bots[\(bot.bot.name)]", message: error.message)
+                throw ConfigurationError(location: spec.location, path: "bots[\(index)].username", message: error.message)
             }
         }
         self.bots = bots
@@ -147,6 +147,7 @@ public final class Daemon: Sendable {
     }
 
     /// Runs the daemon around `body`, which gets the bound port; shuts down gracefully when `body` returns.
+    @discardableResult
     public func withRunning<T: Sendable>(_ body: @Sendable (Int) async throws -> T) async throws -> T {
         let group = ServiceGroup(configuration: .init(services: services().map { .init(service: $0) }, logger: logger))
         return try await withThrowingTaskGroup(of: T?.self) { tasks in

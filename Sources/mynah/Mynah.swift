@@ -40,7 +40,13 @@ struct Run: AsyncParsableCommand {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(2)
         }
-        if let port { config.listen.port = port }
+        if let port {
+            guard (0...65535).contains(port) else {
+                FileHandle.standardError.write(Data("--port: expected 0 to 65535, got \(port)\n".utf8))
+                throw ExitCode(2)
+            }
+            config.listen.port = port
+        }
         if let dataDir { config.dataDirectory = dataDir }
         let level = Logger.Level(rawValue: config.logLevel) ?? .info
         LoggingSystem.bootstrap { label in

@@ -460,7 +460,7 @@ private func withTemporaryDirectory(_ body: (URL) throws -> Void) throws {
 
     @Test func passwordLengthIsCheckedWithoutEchoingThePassword() throws {
         let error = try #require(failure(withApp(oneBot(password: "abc"))))
-        #expect(error.description == "bots.yaml:8:15: bots[0].password: expected 4 to 128 characters, got 3")
+        #expect(error.description == "bots.yaml:8:15: bots[0].password: expected 4 to 128 bytes (UTF-8), got 3")
     }
 
     @Test func otherValidations() throws {

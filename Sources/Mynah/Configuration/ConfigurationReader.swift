@@ -168,9 +168,9 @@ struct ConfigurationReader {
             indexByAccount[account] = index
 
             let (password, passwordField) = try requiredString(entry, "password")
-            let length = password.count
+            let length = password.utf8.count
             guard (4...128).contains(length) else {
-                throw error("expected 4 to 128 characters, got \(length)", at: passwordField)
+                throw error("expected 4 to 128 bytes (UTF-8), got \(length)", at: passwordField)
             }
 
             let nickname = try optionalString(entry, "nickname")

@@ -12,10 +12,14 @@ public enum Gateway {
         /// How many inbox entries are read from the store at a time when catching up.
         public var backlogBatch: Int
 
-        /// Creates a configuration with defaults of 64 KiB frames and batches of 256 entries.
-        public init(maxFrameBytes: Int = 1 << 16, backlogBatch: Int = 256) {
+        /// How long a new connection may take to send its login frame.
+        public var loginTimeout: Duration
+
+        /// Creates a configuration with defaults of 64 KiB frames, batches of 256 entries and a 10 s login timeout.
+        public init(maxFrameBytes: Int = 1 << 16, backlogBatch: Int = 256, loginTimeout: Duration = .seconds(10)) {
             self.maxFrameBytes = maxFrameBytes
             self.backlogBatch = backlogBatch
+            self.loginTimeout = loginTimeout
         }
     }
 

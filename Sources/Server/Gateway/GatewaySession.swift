@@ -3,6 +3,7 @@ import IMProtocol
 import Logging
 import NIOCore
 import NIOWebSocket
+import Synchronization
 import WSCore
 
 /// One client's long connection: login, then sends, acknowledgements and the delivery of its inbox.
@@ -18,7 +19,16 @@ struct GatewaySession {
 
     func run(inbound: WebSocketInboundStream) async throws {
         var frames = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
+        // A connection that does not log in in time is closed; closing ends the inbound stream.
+        let loginDeadline = Task { [outbound, configuration] in
+            try await Task.sleep(for: configuration.loginTimeout)
+            try await GatewaySession.fail(
+                ServerFrame.Failure(code: .missingAuthentication, message: "login: no login frame within \(configuration.loginTimeout)",
+                                    fatal: true), on: outbound)
+        }
+        defer { loginDeadline.cancel() }
         guard let first = try await frames.next() else { return }
+        loginDeadline.cancel()
         let login: ClientFrame.Login
         switch decode(first) {
         case .success(.login(let l)):
@@ -48,11 +58,19 @@ struct GatewaySession {
 
         // Subscribe before reading the backlog so that nothing committed in between is missed.
         let live = hub.bus.subscribe(userID: user.id)
+        let delivered = DeliveredPosition(resumeAfter)
         try await write(.loginOK(.init(id: login.id, appKey: user.appKey, username: user.username, userType: user.kind,
                                        lastAck: resumeAfter, serverTime: Hub.nowMillis())))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try await deliver(userID: user.id, after: resumeAfter, live: live)
+            group.addTask { [logger] in
+                do {
+                    try await deliver(userID: user.id, after: resumeAfter, live: live, delivered: delivered)
+                } catch is CancellationError {
+                } catch {
+                    // Without delivery the connection is useless: close it so the client resumes elsewhere.
+                    logger.error("delivery failed; closing the connection", metadata: ["error": "\(error)"])
+                    try? await outbound.close(.unexpectedServerError, reason: "delivery failed")
+                }
             }
             defer { group.cancelAll() }
             while let frame = try await frames.next() {
@@ -60,13 +78,13 @@ struct GatewaySession {
                 case .failure(let e):
                     try await write(.error(.init(code: .invalidParameter, message: e.description)))
                 case .success(let f):
-                    try await handle(f, user: user, login: login, logger: logger)
+                    try await handle(f, user: user, login: login, delivered: delivered)
                 }
             }
         }
     }
 
-    func handle(_ frame: ClientFrame, user: User, login: ClientFrame.Login, logger: Logger) async throws {
+    func handle(_ frame: ClientFrame, user: User, login: ClientFrame.Login, delivered: DeliveredPosition) async throws {
         switch frame {
         case .login:
             try await write(.error(.init(code: .invalidParameter, message: "op: already logged in")))
@@ -78,6 +96,12 @@ struct GatewaySession {
                 try await write(.error(.init(id: send.id, code: e.code, message: e.message)))
             }
         case .ack(let seq):
+            let last = delivered.value.load(ordering: .acquiring)
+            guard seq <= last else {
+                try await write(.error(.init(code: .invalidParameter,
+                                             message: "seq: \(seq) is beyond the last delivered entry \(last)")))
+                return
+            }
             do {
                 try await hub.acknowledge(userID: user.id, device: login.device, seq: seq)
             } catch {
@@ -89,8 +113,10 @@ struct GatewaySession {
     }
 
     /// Sends the backlog after `after`, then every live entry, reading any gap from the store.
-    func deliver(userID: Int64, after: Int64, live: AsyncStream<InboxEntry>) async throws {
-        var last = after
+    func deliver(userID: Int64, after: Int64, live: AsyncStream<InboxEntry>, delivered: DeliveredPosition) async throws {
+        var last = after {
+            didSet { delivered.value.store(last, ordering: .releasing) }
+        }
         func catchUp(to target: Int64?) async throws {
             while target.map({ last < $0 }) ?? true {
                 let entries = try await hub.inbox(userID: userID, after: last, limit: configuration.backlogBatch)
@@ -130,7 +156,22 @@ struct GatewaySession {
     }
 
     func fail(_ failure: ServerFrame.Failure) async throws {
-        try await write(.error(failure))
-        try await outbound.close(.policyViolation, reason: failure.message.count > 120 ? nil : failure.message)
+        try await Self.fail(failure, on: outbound)
+    }
+
+    /// Sends a fatal error frame, then closes with 1008 (policy violation).
+    static func fail(_ failure: ServerFrame.Failure, on outbound: WebSocketOutboundWriter) async throws {
+        try await outbound.write(.text(ServerFrame.error(failure).json.serializedString()))
+        // A close reason is limited to 123 bytes.
+        try await outbound.close(.policyViolation, reason: failure.message.utf8.count > 123 ? nil : failure.message)
+    }
+}
+
+/// The highest sequence number sent to the client, shared by the delivery task and the frame handler.
+final class DeliveredPosition: Sendable {
+    let value: Atomic<Int64>
+
+    init(_ start: Int64) {
+        value = Atomic(start)
     }
 }

@@ -116,7 +116,7 @@ struct MessagesAPI {
             "version": .int(Int64(m.version)), "target_type": .string(m.targetType.rawValue),
             "target_id": .string(m.targetID), "target_name": .string(m.targetName ?? ""),
             "from_type": .string(m.fromType.rawValue), "from_id": .string(m.fromID),
-            "from_name": .string(m.fromName ?? ""), "from_platform": .string(m.fromPlatform),
+            "from_name": .string(m.fromName ?? ""), "from_platform": .string(m.fromPlatform ?? ""),
             "from_appkey": .string(fromAppKey), "target_appkey": .string(targetAppKey),
             "msg_type": .string(m.msgType.rawValue), "msg_body": m.body.json,
             "create_time": .int(m.createTime), "msgid": .int(s.msgID), "msg_ctime": .int(s.msgCtime),

@@ -1,0 +1,85 @@
+import Foundation
+import Hub
+import IMClient
+import IMProtocol
+import Logging
+import Testing
+@testable import Mynah
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A temporary directory removed when the test ends.
+final class TemporaryDirectory: Sendable {
+    let path: String
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("mynah-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+enum Demo {
+    static let appKey = "4f7aef34fb361292c566a1cd"
+    static let secret = "054d6103823a726fc12d0466"
+    static let basic = "Basic " + Data("\(appKey):\(secret)".utf8).base64EncodedString()
+
+    /// The demo configuration on port 0 with its data in `dir`.
+    static func configuration(dataDirectory: String) -> MynahConfiguration {
+        MynahConfiguration(
+            listen: .init(host: "127.0.0.1", port: 0),
+            dataDirectory: dataDirectory,
+            apps: [.init(appKey: appKey, masterSecret: secret, name: "Demo")],
+            bots: [.init(name: "echo", appKey: appKey, username: "echo_bot", password: "echo-bot-secret",
+                         nickname: "Echo", plugins: [.init(swift: "echo")])])
+    }
+
+    static func daemon(_ dir: TemporaryDirectory) async throws -> Daemon {
+        var logger = Logger(label: "mynah.test")
+        logger.logLevel = .warning
+        return try await Daemon(configuration: configuration(dataDirectory: dir.path),
+                                options: .init(passwordCost: 4), logger: logger)
+    }
+
+    static func client(port: Int, username: String, password: String, device: String = "default",
+                       since: Int64? = nil) async throws -> IMClient {
+        var logger = Logger(label: "mynah.test.client")
+        logger.logLevel = .warning
+        return try await IMClient.connect(
+            .init(url: "ws://127.0.0.1:\(port)/gateway", appKey: appKey, username: username, password: password,
+                  device: device, since: since),
+            logger: logger
+        ).client
+    }
+}
+
+/// A minimal REST caller over a real socket.
+struct REST {
+    let port: Int
+
+    func call(_ method: String, _ path: String, body: String? = nil, authorization: String? = Demo.basic)
+        async throws -> (status: Int, json: JSONValue?) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = method
+        if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
+        if let body {
+            request.httpBody = Data(body.utf8)
+            request.setValue("application/json;charset:utf-8", forHTTPHeaderField: "Content-Type")
+        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        return (status, data.isEmpty ? nil : try JSONValue.parse(data))
+    }
+}
+
+extension AsyncStream where Element == ServerFrame.Delivery {
+    /// The next delivery, failing the test when the stream ends first.
+    func first() async throws -> ServerFrame.Delivery {
+        var iterator = makeAsyncIterator()
+        return try #require(await iterator.next())
+    }
+}
