@@ -102,7 +102,11 @@ let package = Package(
         ),
         .testTarget(
             name: "MynahTests",
-            dependencies: ["Mynah", "IMClient", "IMProtocol", "BotKit", "Hub", "Server"],
+            dependencies: [
+                "Mynah", "IMClient", "IMProtocol", "BotKit", "Hub", "Server",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -22,11 +22,15 @@ public final class Daemon: Sendable {
         public var passwordCost: UInt8
         /// The plugins `swift:` may name.
         public var plugins: PluginRegistry
+        /// Limits of the WebSocket gateway.
+        public var gateway: Gateway.Configuration
 
         /// Creates options with production defaults.
-        public init(passwordCost: UInt8 = 10, plugins: PluginRegistry = .builtIn) {
+        public init(passwordCost: UInt8 = 10, plugins: PluginRegistry = .builtIn,
+                    gateway: Gateway.Configuration = .init()) {
             self.passwordCost = passwordCost
             self.plugins = plugins
+            self.gateway = gateway
         }
     }
 
@@ -35,6 +39,7 @@ public final class Daemon: Sendable {
     /// The hub.
     public let hub: Hub
     let bots: [BotService.Entry]
+    let gateway: Gateway.Configuration
     let logger: Logger
     private let port = Mutex<(value: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
 
@@ -43,6 +48,7 @@ public final class Daemon: Sendable {
                 logger: Logger = Logger(label: "mynah")) async throws {
         self.configuration = configuration
         self.logger = logger
+        self.gateway = options.gateway
         let bots = try Self.buildBots(configuration, registry: options.plugins, logger: logger)
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         let store = try SQLiteHubStore(path: (configuration.dataDirectory as NSString).appendingPathComponent("mynah.sqlite"))
@@ -112,7 +118,7 @@ public final class Daemon: Sendable {
     func services() -> [any Service] {
         let http = HTTPServer.application(
             hub: hub,
-            configuration: .init(host: configuration.listen.host, port: configuration.listen.port),
+            configuration: .init(host: configuration.listen.host, port: configuration.listen.port, gateway: gateway),
             logger: logger,
             onRunning: { [weak self] port in
                 self?.logger.info("listening", metadata: ["address": "\(self?.configuration.listen.host ?? ""):\(port)"])

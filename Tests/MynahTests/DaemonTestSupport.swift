@@ -83,3 +83,14 @@ extension AsyncStream where Element == ServerFrame.Delivery {
         return try #require(await iterator.next())
     }
 }
+
+extension Demo {
+    static func daemon(_ dir: TemporaryDirectory, options: Daemon.Options,
+                       configure: (inout MynahConfiguration) -> Void = { _ in }) async throws -> Daemon {
+        var logger = Logger(label: "mynah.test")
+        logger.logLevel = .warning
+        var config = configuration(dataDirectory: dir.path)
+        configure(&config)
+        return try await Daemon(configuration: config, options: options, logger: logger)
+    }
+}
