@@ -54,10 +54,7 @@ public final class Daemon: Sendable {
         let store = try SQLiteHubStore(path: (configuration.dataDirectory as NSString).appendingPathComponent("mynah.sqlite"))
         hub = try await Hub(
             configuration: .init(
-                apps: configuration.apps.map {
-                    AppSettings(appKey: $0.appKey, masterSecret: $0.masterSecret, name: $0.name,
-                                offlineMessages: $0.offlineMessages)
-                },
+                apps: configuration.apps,
                 passwordCost: options.passwordCost),
             store: store, logger: logger)
         for (index, spec) in configuration.bots.enumerated() {

@@ -94,3 +94,10 @@ extension Demo {
         return try await Daemon(configuration: config, options: options, logger: logger)
     }
 }
+
+extension Demo {
+    /// Registers a user of the demo app.
+    static func register(_ daemon: Daemon, _ username: String, password: String) async throws {
+        _ = try await daemon.hub.register(appKey: appKey, NewUser(username: username, password: password), kind: .user)
+    }
+}

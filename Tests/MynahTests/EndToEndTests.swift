@@ -12,8 +12,7 @@ import Testing
         let dir = try TemporaryDirectory()
         let daemon = try await Demo.daemon(dir)
         try await daemon.withRunning { port in
-            _ = try await daemon.hub.register(appKey: Demo.appKey, NewUser(username: "alice", password: "alice-pass"),
-                                              kind: .user)
+            try await Demo.register(daemon, "alice", password: "alice-pass")
             let alice = try await Demo.client(port: port, username: "alice", password: "alice-pass")
             let sent = try await alice.send(.init(targetID: "echo_bot", body: .text("ping me")))
             #expect(sent.msgID > 0)
@@ -77,10 +76,8 @@ import Testing
         do {
             let daemon = try await Demo.daemon(dir)
             ids = try await daemon.withRunning { port in
-                _ = try await daemon.hub.register(appKey: Demo.appKey, NewUser(username: "alice", password: "alice-pass"),
-                                                  kind: .user)
-                _ = try await daemon.hub.register(appKey: Demo.appKey, NewUser(username: "bob_b", password: "bob-pass"),
-                                                  kind: .user)
+                try await Demo.register(daemon, "alice", password: "alice-pass")
+                try await Demo.register(daemon, "bob_b", password: "bob-pass")
                 let alice = try await Demo.client(port: port, username: "alice", password: "alice-pass")
                 var ids: [Int64] = []
                 for i in 1...5 {
@@ -116,10 +113,8 @@ import Testing
         let dir = try TemporaryDirectory()
         let daemon = try await Demo.daemon(dir)
         try await daemon.withRunning { port in
-            _ = try await daemon.hub.register(appKey: Demo.appKey, NewUser(username: "alice", password: "alice-pass"),
-                                              kind: .user)
-            _ = try await daemon.hub.register(appKey: Demo.appKey, NewUser(username: "bob_b", password: "bob-pass"),
-                                              kind: .user)
+            try await Demo.register(daemon, "alice", password: "alice-pass")
+            try await Demo.register(daemon, "bob_b", password: "bob-pass")
             let alice = try await Demo.client(port: port, username: "alice", password: "alice-pass")
             for i in 1...3 { _ = try await alice.send(.init(targetID: "bob_b", body: .text("m\(i)"))) }
 
@@ -162,10 +157,8 @@ import Testing
         let dir = try TemporaryDirectory()
         let daemon = try await Demo.daemon(dir)
         try await daemon.withRunning { port in
-            _ = try await daemon.hub.register(appKey: Demo.appKey, NewUser(username: "alice", password: "alice-pass"),
-                                              kind: .user)
-            _ = try await daemon.hub.register(appKey: Demo.appKey, NewUser(username: "bob_b", password: "bob-pass"),
-                                              kind: .user)
+            try await Demo.register(daemon, "alice", password: "alice-pass")
+            try await Demo.register(daemon, "bob_b", password: "bob-pass")
             let alice = try await Demo.client(port: port, username: "alice", password: "alice-pass")
             _ = try await alice.send(.init(targetID: "bob_b", fromName: "Alice", body: .text("hi")))
             let bob = try await Demo.client(port: port, username: "bob_b", password: "bob-pass")

@@ -66,8 +66,7 @@ import Testing
         let dir = try TemporaryDirectory()
         let daemon = try await Demo.daemon(dir, options: .init(passwordCost: 4))
         try await daemon.withRunning { port in
-            _ = try await daemon.hub.register(appKey: Demo.appKey, NewUser(username: "alice", password: "alice-pass"),
-                                              kind: .user)
+            try await Demo.register(daemon, "alice", password: "alice-pass")
             let frames = try await Self.exchange(
                 port: port,
                 send: [Self.login("alice", "alice-pass"),
@@ -91,10 +90,7 @@ import Testing
         let dir = try TemporaryDirectory()
         let daemon = try await Demo.daemon(dir, options: .init(passwordCost: 4))
         try await daemon.withRunning { port in
-            for name in ["alice", "bob_b"] {
-                _ = try await daemon.hub.register(appKey: Demo.appKey, NewUser(username: name, password: "pass-\(name)"),
-                                                  kind: .user)
-            }
+            for name in ["alice", "bob_b"] { try await Demo.register(daemon, name, password: "pass-\(name)") }
             let alice = try await Demo.client(port: port, username: "alice", password: "pass-alice")
             // bob is offline: a no_offline message leaves nothing in his inbox.
             _ = try await alice.send(.init(targetID: "bob_b", body: .text("gone"), noOffline: true))
@@ -118,10 +114,7 @@ import Testing
         let dir = try TemporaryDirectory()
         let daemon = try await Demo.daemon(dir, options: .init(passwordCost: 4)) { $0.apps[0].offlineMessages = false }
         try await daemon.withRunning { port in
-            for name in ["alice", "bob_b"] {
-                _ = try await daemon.hub.register(appKey: Demo.appKey, NewUser(username: name, password: "pass-\(name)"),
-                                                  kind: .user)
-            }
+            for name in ["alice", "bob_b"] { try await Demo.register(daemon, name, password: "pass-\(name)") }
             let alice = try await Demo.client(port: port, username: "alice", password: "pass-alice")
             _ = try await alice.send(.init(targetID: "bob_b", body: .text("while offline")))
             let bob = try await Demo.client(port: port, username: "bob_b", password: "pass-bob_b")

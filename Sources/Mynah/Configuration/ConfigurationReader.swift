@@ -1,4 +1,5 @@
 import Foundation
+import Hub
 import IMProtocol
 import Yams
 

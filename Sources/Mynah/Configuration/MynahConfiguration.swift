@@ -1,3 +1,4 @@
+import Hub
 import IMProtocol
 
 /// The daemon's configuration as read from `bots.yaml`: where to listen, where to keep data,
@@ -22,25 +23,9 @@ public struct MynahConfiguration: Sendable, Equatable {
         }
     }
 
-    /// An application hosted by the server, identified by its JMessage appkey (an entry of `apps:`).
-    public struct App: Sendable, Equatable {
-        /// The appkey (`appkey:`): 1 to 64 characters of `[A-Za-z0-9_-]`, unique among apps.
-        public var appKey: String
-        /// The secret used with the appkey for REST Basic authentication (`master_secret:`); never empty.
-        public var masterSecret: String
-        /// A display name for the app (`name:`), if any.
-        public var name: String?
-        /// Whether messages to offline users are kept for later delivery (`offline_messages:`); defaults to `true`.
-        public var offlineMessages: Bool
-
-        /// Creates an app; only the appkey and master secret are required.
-        public init(appKey: String, masterSecret: String, name: String? = nil, offlineMessages: Bool = true) {
-            self.appKey = appKey
-            self.masterSecret = masterSecret
-            self.name = name
-            self.offlineMessages = offlineMessages
-        }
-    }
+    /// An application hosted by the server (an entry of `apps:`): the hub's own `AppSettings`, so the
+    /// configuration and the hub share one definition of an app's key, secret and rules.
+    public typealias App = AppSettings
 
     /// One plugin of a bot (an entry of `plugins:`): a built-in Swift plugin and its free-form configuration.
     public struct Plugin: Sendable, Equatable {
