@@ -64,7 +64,7 @@ struct MessagesAPI {
     /// GET /v2/users/{username}/messages: messages sent or received by one user.
     @Sendable func userHistory(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
-        let username = try context.parameters.require("username")
+        let username = try context.pathParameter("username")
         _ = try await api { try await hub.user(appKey: app.appKey, username: username) }
         return try await history(request, appKey: app.appKey, username: username)
     }
@@ -73,7 +73,9 @@ struct MessagesAPI {
         let params = request.uri.queryParameters
         var query: HistoryQuery
         if let cursor = params["cursor"], !cursor.isEmpty {
-            query = try HistoryCursor.decode(String(cursor), appKey: appKey, username: username, now: Hub.nowMillis())
+            query = try HistoryCursor.decode(String(cursor), appKey: appKey, username: username, now: Hub.nowMillis(),
+                                             maxCount: Self.maxCount, maxRange: Self.maxRangeMillis,
+                                             maxLifetime: Self.cursorLifetimeMillis)
         } else {
             guard let countText = params["count"] else { throw APIError(.invalidParameter, "count: required") }
             guard let count = Int(countText), (1...Self.maxCount).contains(count) else {
@@ -140,7 +142,9 @@ enum HistoryCursor {
             .replacingOccurrences(of: "=", with: "")
     }
 
-    static func decode(_ text: String, appKey: String, username: String?, now: Int64) throws -> HistoryQuery {
+    /// Reads a cursor back; a cursor is not signed, so every limit of a first request is checked again.
+    static func decode(_ text: String, appKey: String, username: String?, now: Int64, maxCount: Int, maxRange: Int64,
+                       maxLifetime: Int64) throws -> HistoryQuery {
         let invalid = APIError(.invalidParameter, "cursor: not a cursor from this API")
         var b64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while b64.count % 4 != 0 { b64 += "=" }
@@ -148,7 +152,9 @@ enum HistoryCursor {
               let k = json["k"]?.stringValue, let b = json["b"]?.intValue, let e = json["e"]?.intValue,
               let c = json["c"]?.intValue, let a = json["a"]?.intValue, let x = json["x"]?.intValue
         else { throw invalid }
-        guard k == appKey, json["u"]?.stringValue == username else { throw invalid }
+        guard k == appKey, json["u"]?.stringValue == username, (1...Int64(maxCount)).contains(c), a >= 0,
+              e >= b, e - b < maxRange + 1000, x <= now + maxLifetime
+        else { throw invalid }
         guard x >= now else { throw APIError(.invalidParameter, "cursor: expired (a cursor is valid for 120 s)") }
         return HistoryQuery(appKey: k, username: username, beginTime: b, endTime: e, count: Int(c), afterMsgID: a)
     }

@@ -54,6 +54,17 @@ extension JSONObjectReader {
     }
 }
 
+extension RequestContext {
+    /// A path parameter, percent-decoded (clients encode `@` in usernames as `%40`).
+    func pathParameter(_ name: String) throws -> String {
+        let raw = try parameters.require(name)
+        guard let decoded = raw.removingPercentEncoding else {
+            throw APIError(.invalidParameter, "\(name): malformed percent-encoding in the path")
+        }
+        return decoded
+    }
+}
+
 /// Runs a hub call, turning `HubError` and `ProtocolError` into API errors.
 func api<T>(_ body: () async throws -> T) async throws -> T {
     do {
@@ -74,8 +85,9 @@ enum WireTime {
             timeZone: .gmt, calendar: Calendar(identifier: .gregorian)))
     }
 
+    /// Parses `yyyy-MM-dd HH:mm:ss`; a `+` stands for the space, as form encoding (Java's `URLEncoder`) writes it.
     static func parse(_ text: String) -> Int64? {
-        let parts = text.split(whereSeparator: { $0 == " " || $0 == "-" || $0 == ":" || $0 == "T" })
+        let parts = text.split(whereSeparator: { $0 == " " || $0 == "+" || $0 == "-" || $0 == ":" || $0 == "T" })
         guard parts.count == 6, let y = Int(parts[0]), let mo = Int(parts[1]), let d = Int(parts[2]),
               let h = Int(parts[3]), let mi = Int(parts[4]), let s = Int(parts[5]),
               (1...12).contains(mo), (1...31).contains(d), (0...23).contains(h), (0...59).contains(mi), (0...60).contains(s)

@@ -101,7 +101,7 @@ struct UsersAPI {
     /// GET /v1/users/{username}: the profile with unset keys omitted.
     @Sendable func getUser(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
-        let username = try context.parameters.require("username")
+        let username = try context.pathParameter("username")
         let user = try await api { try await hub.user(appKey: app.appKey, username: username) }
         return JSONResponse.make(status: .ok, Self.json(user))
     }
