@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HummingbirdBcrypt
 import IMProtocol
@@ -183,10 +184,18 @@ public final class Hub: Sendable {
         return found
     }
 
+    /// What bcrypt sees of a password: bcrypt reads at most 72 bytes, so a longer password is first reduced to
+    /// the base64 of its SHA-256, and every one of its bytes counts.
+    static func bcryptInput(_ password: String) -> String {
+        guard password.utf8.count > 72 else { return password }
+        return Data(SHA256.hash(data: Data(password.utf8))).base64EncodedString()
+    }
+
     func hashPassword(_ password: String) async throws(HubError) -> String {
         let cost = configuration.passwordCost
+        let input = Self.bcryptInput(password)
         do {
-            return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+            return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(input, cost: cost) }
         } catch {
             throw storageFailure(error)
         }
@@ -194,7 +203,8 @@ public final class Hub: Sendable {
 
     func verifyPassword(_ password: String, hash: String) async throws(HubError) -> Bool {
         do {
-            return try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
+            let input = Self.bcryptInput(password)
+            return try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(input, hash: hash) }
         } catch {
             throw storageFailure(error)
         }
@@ -205,9 +215,16 @@ public final class Hub: Sendable {
     /// Accepts a message from `sender`: checks the rules, stores it durably with its inbox entries, then wakes
     /// the recipients' sessions. Returns only after the commit.
     public func send(_ draft: ClientFrame.Send, from sender: User, platform: String) async throws(HubError) -> StoredMessage {
-        let bodySize = draft.body.json.serialized().count
-        guard bodySize <= configuration.maxBodyBytes else {
-            throw HubError.invalid("msg_body", "larger than \(configuration.maxBodyBytes) bytes (\(bodySize))")
+        let bodyBytes = draft.body.json.serialized()
+        guard bodyBytes.count <= configuration.maxBodyBytes else {
+            throw HubError.invalid("msg_body", "larger than \(configuration.maxBodyBytes) bytes (\(bodyBytes.count))")
+        }
+        // A body built in Swift must pass the same rules as one read from the wire, or it could be stored
+        // and then never read back.
+        do {
+            _ = try MessageBody(type: draft.body.type, json: try JSONValue.parse(bodyBytes))
+        } catch {
+            throw HubError.invalid(error)
         }
         let targetAppKey = draft.targetAppKey.flatMap { $0.isEmpty ? nil : $0 } ?? sender.appKey
         guard targetAppKey == sender.appKey else {
