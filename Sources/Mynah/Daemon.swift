@@ -112,7 +112,9 @@ public final class Daemon: Sendable {
         for w in waiters { w.resume(returning: value) }
     }
 
-    func services() -> [any Service] {
+    /// The services in start order; the bots' service may finish early (a config without bots) without
+    /// stopping the daemon.
+    func services() -> [ServiceGroupConfiguration.ServiceConfiguration] {
         let http = HTTPServer.application(
             hub: hub,
             configuration: .init(host: configuration.listen.host, port: configuration.listen.port, gateway: gateway),
@@ -129,7 +131,7 @@ public final class Daemon: Sendable {
                 return "ws://\(Self.loopbackHost(self.configuration.listen.host)):\(port)\(Gateway.path)"
             },
             logger: logger)
-        return [http, botService]
+        return [.init(service: http), .init(service: botService, successTerminationBehavior: .ignore)]
     }
 
     static func loopbackHost(_ host: String) -> String {
@@ -143,7 +145,7 @@ public final class Daemon: Sendable {
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully: bots first, then the server.
     public func run() async throws {
         let group = ServiceGroup(configuration: .init(
-            services: services().map { .init(service: $0) },
+            services: services(),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
@@ -152,7 +154,7 @@ public final class Daemon: Sendable {
     /// Runs the daemon around `body`, which gets the bound port; shuts down gracefully when `body` returns.
     @discardableResult
     public func withRunning<T: Sendable>(_ body: @Sendable (Int) async throws -> T) async throws -> T {
-        let group = ServiceGroup(configuration: .init(services: services().map { .init(service: $0) }, logger: logger))
+        let group = ServiceGroup(configuration: .init(services: services(), logger: logger))
         return try await withThrowingTaskGroup(of: T?.self) { tasks in
             tasks.addTask {
                 try await group.run()

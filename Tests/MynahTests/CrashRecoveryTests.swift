@@ -1,0 +1,139 @@
+import Foundation
+import IMClient
+import IMProtocol
+import Logging
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The daemon as a child process, killed with SIGKILL in the middle of a burst of sends: every send it
+/// acknowledged survives and is delivered exactly once after a restart.
+@Suite struct CrashRecoveryTests {
+    /// A `mynah run` child process on port 0 with its data in `dataDirectory`.
+    final class DaemonProcess: @unchecked Sendable {
+        let process = Process()
+        let port: Int
+
+        init(configPath: String) throws {
+            process.executableURL = CommandLineTests.executable
+            process.arguments = ["run", "--config", configPath]
+            let stderr = Pipe()
+            process.standardError = stderr
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            // The daemon logs `address=127.0.0.1:PORT [Mynah] listening` once it accepts connections.
+            var buffer = ""
+            var found: Int?
+            while found == nil {
+                let chunk = stderr.fileHandleForReading.availableData
+                guard !chunk.isEmpty else { break }
+                buffer += String(decoding: chunk, as: UTF8.self)
+                for line in buffer.split(separator: "\n") where line.contains("listening") {
+                    if let range = line.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                        found = Int(line[range].split(separator: ":").last!)
+                    }
+                }
+            }
+            guard let found else {
+                process.terminate()
+                throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "daemon did not start: \(buffer)"])
+            }
+            port = found
+            // Keep draining the log so the child never blocks on a full pipe.
+            stderr.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
+        }
+
+        func kill9() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        func stop() {
+            process.interrupt()
+            process.waitUntilExit()
+        }
+    }
+
+    static func writeConfig(_ dir: TemporaryDirectory) throws -> String {
+        let path = dir.path + "/bots.yaml"
+        try """
+            listen: { host: 127.0.0.1, port: 0 }
+            data_dir: \(dir.path)/data
+            log_level: info
+            apps:
+              - appkey: \(Demo.appKey)
+                master_secret: \(Demo.secret)
+            bots: []
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func everyAcknowledgedSendSurvivesSIGKILLAndArrivesExactlyOnce() async throws {
+        let dir = try TemporaryDirectory()
+        let config = try Self.writeConfig(dir)
+        let first = try DaemonProcess(configPath: config)
+        let rest = REST(port: first.port)
+        let registered = try await rest.call("POST", "/v1/users/", body: """
+            [{"username":"alice","password":"alice-pass"},{"username":"bob_b","password":"bob-pass"}]
+            """)
+        #expect(registered.status == 201)
+
+        let burst = 300
+        let killAfter = 100
+        let alice = try await Demo.client(port: first.port, username: "alice", password: "alice-pass")
+        // Sends run concurrently in flight; the daemon is killed once `killAfter` of them were acknowledged.
+        let acknowledged = try await withThrowingTaskGroup(of: (Int, Int64?).self) { group in
+            for i in 0..<burst {
+                group.addTask {
+                    let sent = try? await alice.send(.init(requestID: "r\(i)", targetID: "bob_b", body: .text("m\(i)")))
+                    return (i, sent?.msgID)
+                }
+            }
+            var acked: [Int: Int64] = [:]
+            var killed = false
+            for try await (i, msgID) in group {
+                if let msgID { acked[i] = msgID }
+                if !killed && acked.count >= killAfter {
+                    first.kill9()
+                    killed = true
+                }
+            }
+            if !killed { first.kill9() }
+            return acked
+        }
+        alice.close()
+        #expect(acknowledged.count >= killAfter)
+
+        // Restart on the same data directory.
+        let second = try DaemonProcess(configPath: config)
+        defer { second.stop() }
+        // Alice resends everything with the same request ids: acknowledged ones must come back with the same
+        // msg_id and store nothing new; the others are stored now.
+        let again = try await Demo.client(port: second.port, username: "alice", password: "alice-pass")
+        var finalIDs: [Int: Int64] = [:]
+        for i in 0..<burst {
+            let sent = try await again.send(.init(requestID: "r\(i)", targetID: "bob_b", body: .text("m\(i)")))
+            finalIDs[i] = sent.msgID
+            if let earlier = acknowledged[i] { #expect(sent.msgID == earlier, "request r\(i) got a new msg_id") }
+        }
+        let end = try await again.send(.init(targetID: "bob_b", body: .text("end")))
+        again.close()
+
+        // Bob reads his whole inbox up to the sentinel: every message exactly once, in seq order.
+        let bob = try await Demo.client(port: second.port, username: "bob_b", password: "bob-pass")
+        var seen: [Int64] = []
+        var lastSeq: Int64 = 0
+        for await delivery in bob.messages {
+            #expect(delivery.seq == lastSeq + 1)
+            lastSeq = delivery.seq
+            if delivery.stored.msgID == end.msgID { break }
+            seen.append(delivery.stored.msgID)
+        }
+        bob.close()
+        #expect(seen.count == burst)
+        #expect(Set(seen).count == seen.count, "a message was delivered twice")
+        #expect(Set(seen) == Set(finalIDs.values))
+        #expect(Set(acknowledged.values).isSubset(of: Set(seen)))
+    }
+}
