@@ -50,7 +50,7 @@ public final class IMClient: Sendable {
     public enum Failure: Error, Sendable, Equatable {
         /// The server refused the request with a JMessage error code.
         case rejected(ServerFrame.Failure)
-        /// The connection closed before an answer arrived.
+        /// The connection closed (or was not up) before an answer arrived; resend with the same `requestID`.
         case connectionClosed
         /// The server sent something that is not a valid frame.
         case protocolViolation(String)
@@ -59,40 +59,90 @@ public final class IMClient: Sendable {
     private struct State {
         var nextID = 0
         var pending: [String: CheckedContinuation<ServerFrame.Sent, any Error>] = [:]
+        /// The first login's waiter; later logins (reconnects) have none.
         var login: CheckedContinuation<ServerFrame.LoginOK, any Error>?
+        /// The current connection's outgoing frames; `nil` while disconnected.
+        var outgoing: AsyncStream<ClientFrame>.Continuation?
+        /// The failure that ended the last connection's login, if any.
+        var loginFailure: ServerFrame.Failure?
+        /// The highest sequence number handed to `messages`; resumes start after it and repeats are dropped.
+        var lastSeq: Int64 = 0
         var closed = false
+        /// The task that runs and re-runs connections; cancelled by `close()`.
+        var supervisor: Task<Void, Never>?
     }
 
     private let state = Mutex(State())
-    private let outgoing: AsyncStream<ClientFrame>.Continuation
     private let incoming: AsyncStream<ServerFrame.Delivery>.Continuation
-    /// Every message delivered to this connection, in inbox order; ends when the connection closes.
+    /// Every message delivered to this client, in inbox order, each once across reconnects; ends on `close()`
+    /// or when reconnecting gives up.
     public let messages: AsyncStream<ServerFrame.Delivery>
-    private let outgoingStream: AsyncStream<ClientFrame>
     let logger: Logger
 
     private init(logger: Logger) {
-        (outgoingStream, outgoing) = AsyncStream.makeStream(of: ClientFrame.self)
         (messages, incoming) = AsyncStream.makeStream(of: ServerFrame.Delivery.self)
         self.logger = logger
     }
 
-    /// Connects and logs in; returns once the server accepted the login, or throws its error.
-    public static func connect(_ configuration: Configuration, logger: Logger = Logger(label: "mynah.imclient"))
+    /// Connects and logs in; returns once the server accepted the first login, or throws its error.
+    ///
+    /// With a `reconnect` policy, a dropped connection is re-established in the background and resumes after
+    /// the last sequence number received; sends in flight when it dropped fail with `connectionClosed`.
+    public static func connect(_ configuration: Configuration, reconnect: ReconnectPolicy? = nil,
+                               logger: Logger = Logger(label: "mynah.imclient"))
         async throws -> (client: IMClient, session: ServerFrame.LoginOK) {
         let client = IMClient(logger: logger)
         let session = try await withCheckedThrowingContinuation { (c: CheckedContinuation<ServerFrame.LoginOK, any Error>) in
-            client.state.withLock { $0.login = c }
-            Task { await client.run(configuration) }
+            client.state.withLock { s in
+                s.login = c
+                s.supervisor = Task { await client.supervise(configuration, reconnect: reconnect) }
+            }
         }
         return (client, session)
     }
 
-    private func run(_ configuration: Configuration) async {
+    /// Runs connections until the client is closed, the first login fails, a login is refused, or the
+    /// reconnect policy gives up.
+    private func supervise(_ configuration: Configuration, reconnect: ReconnectPolicy?) async {
+        var generator = SystemRandomNumberGenerator()
+        var failedAttempts = 0
+        while true {
+            let (stream, continuation) = AsyncStream.makeStream(of: ClientFrame.self)
+            let start: (open: Bool, since: Int64?) = state.withLock { s in
+                if s.closed { return (false, nil) }
+                s.outgoing = continuation
+                s.loginFailure = nil
+                return (true, s.lastSeq > 0 ? s.lastSeq : configuration.since)
+            }
+            guard start.open else { break }
+            let loggedIn = await runConnection(configuration, since: start.since, outgoing: stream)
+            let (firstLoginPending, refused, closed) = state.withLock { s in
+                s.outgoing = nil
+                return (s.login != nil, s.loginFailure, s.closed)
+            }
+            failPending()
+            if closed || firstLoginPending || refused != nil { break }
+            guard let reconnect else { break }
+            failedAttempts = loggedIn ? 1 : failedAttempts + 1
+            guard reconnect.allows(attempt: failedAttempts) else { break }
+            let delay = reconnect.delay(attempt: failedAttempts, using: &generator)
+            logger.debug("reconnecting", metadata: ["attempt": "\(failedAttempts)", "delay": "\(delay)"])
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                break
+            }
+        }
+        finish()
+    }
+
+    /// One WebSocket connection: login, then frames both ways until it closes. Returns whether it logged in.
+    private func runConnection(_ configuration: Configuration, since: Int64?, outgoing: AsyncStream<ClientFrame>) async
+        -> Bool {
         let login = ClientFrame.login(.init(appKey: configuration.appKey, username: configuration.username,
                                             password: configuration.password, platform: configuration.platform,
-                                            device: configuration.device, since: configuration.since))
-        let outgoingStream = self.outgoingStream
+                                            device: configuration.device, since: since))
+        let loggedIn = LoggedInFlag()
         do {
             try await WebSocketClient.connect(
                 url: configuration.url, configuration: .init(maxFrameSize: configuration.maxFrameBytes), logger: logger
@@ -100,14 +150,14 @@ public final class IMClient: Sendable {
                 try await outbound.write(.text(login.json.serializedString()))
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for await frame in outgoingStream {
+                        for await frame in outgoing {
                             try await outbound.write(.text(frame.json.serializedString()))
                         }
                         try await outbound.close(.normalClosure, reason: nil)
                     }
                     for try await message in inbound.messages(maxSize: configuration.maxFrameBytes) {
                         guard case .text(let text) = message else { continue }
-                        self.dispatch(text)
+                        if self.dispatch(text) { loggedIn.set() }
                     }
                     group.cancelAll()
                 }
@@ -115,16 +165,17 @@ public final class IMClient: Sendable {
         } catch {
             logger.debug("gateway connection ended", metadata: ["error": "\(error)"])
         }
-        finish()
+        return loggedIn.value
     }
 
-    private func dispatch(_ text: String) {
+    /// Handles one server frame; returns true for `login_ok`.
+    private func dispatch(_ text: String) -> Bool {
         let frame: ServerFrame
         do {
             frame = try ServerFrame(json: Array(text.utf8))
         } catch {
             logger.warning("invalid frame from server", metadata: ["error": "\(error)"])
-            return
+            return false
         }
         switch frame {
         case .loginOK(let ok):
@@ -133,23 +184,31 @@ public final class IMClient: Sendable {
                 s.login = nil
                 return c
             }?.resume(returning: ok)
+            return true
         case .sent(let sent):
-            guard let id = sent.id else { return }
+            guard let id = sent.id else { return false }
             state.withLock { $0.pending.removeValue(forKey: id) }?.resume(returning: sent)
         case .message(let delivery):
-            incoming.yield(delivery)
+            let fresh = state.withLock { s in
+                guard delivery.seq > s.lastSeq else { return false }
+                s.lastSeq = delivery.seq
+                return true
+            }
+            if fresh { incoming.yield(delivery) }
         case .error(let failure):
-            let waiter: CheckedContinuation<ServerFrame.Sent, any Error>?
-            let login = state.withLock { s in
-                let c = s.login
-                s.login = nil
-                return c
+            if failure.fatal {
+                let login = state.withLock { s in
+                    s.loginFailure = failure
+                    let c = s.login
+                    s.login = nil
+                    return c
+                }
+                if let login {
+                    login.resume(throwing: Failure.rejected(failure))
+                    return false
+                }
             }
-            if let login {
-                login.resume(throwing: Failure.rejected(failure))
-                return
-            }
-            waiter = failure.id.flatMap { id in state.withLock { $0.pending.removeValue(forKey: id) } }
+            let waiter = failure.id.flatMap { id in state.withLock { $0.pending.removeValue(forKey: id) } }
             if let waiter {
                 waiter.resume(throwing: Failure.rejected(failure))
             } else {
@@ -158,47 +217,78 @@ public final class IMClient: Sendable {
         case .pong:
             break
         }
+        return false
+    }
+
+    private func failPending() {
+        let pending = state.withLock { s in
+            let p = s.pending
+            s.pending = [:]
+            return p
+        }
+        for c in pending.values { c.resume(throwing: Failure.connectionClosed) }
     }
 
     private func finish() {
-        let (pending, login) = state.withLock { s in
+        let login = state.withLock { s in
             s.closed = true
-            let p = s.pending
             let l = s.login
-            s.pending = [:]
             s.login = nil
-            return (p, l)
+            s.outgoing?.finish()
+            s.outgoing = nil
+            return l
         }
-        for c in pending.values { c.resume(throwing: Failure.connectionClosed) }
+        failPending()
         login?.resume(throwing: Failure.connectionClosed)
         incoming.finish()
-        outgoing.finish()
     }
 
     /// Sends a message; returns its `msg_id` once the server stored it durably.
     public func send(_ message: ClientFrame.Send) async throws -> ServerFrame.Sent {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<ServerFrame.Sent, any Error>) in
-            let id: String? = state.withLock { s in
-                if s.closed { return nil }
+            let outgoing: AsyncStream<ClientFrame>.Continuation?
+            var frame = message
+            (frame.id, outgoing) = state.withLock { s in
+                guard !s.closed, let outgoing = s.outgoing else { return (nil, nil) }
                 s.nextID += 1
                 let id = "s\(s.nextID)"
                 s.pending[id] = c
-                return id
+                return (id, outgoing)
             }
-            guard let id else { return c.resume(throwing: Failure.connectionClosed) }
-            var frame = message
-            frame.id = id
-            outgoing.yield(.send(frame))
+            guard let outgoing, frame.id != nil else { return c.resume(throwing: Failure.connectionClosed) }
+            if case .terminated = outgoing.yield(.send(frame)) {
+                if let waiter = state.withLock({ $0.pending.removeValue(forKey: frame.id!) }) {
+                    waiter.resume(throwing: Failure.connectionClosed)
+                }
+            }
         }
     }
 
     /// Acknowledges every inbox entry up to and including `seq`.
     public func ack(_ seq: Int64) {
-        outgoing.yield(.ack(seq: seq))
+        _ = state.withLock { $0.outgoing }?.yield(.ack(seq: seq))
     }
 
-    /// Closes the connection; pending sends fail with `connectionClosed`.
-    public func close() {
-        outgoing.finish()
+    /// Drops the current connection without closing the client (as a network change would); with a reconnect
+    /// policy the client connects again and resumes.
+    public func dropConnection() {
+        state.withLock { $0.outgoing }?.finish()
     }
+
+    /// Closes the client: the connection closes, pending sends fail with `connectionClosed`, `messages` ends.
+    public func close() {
+        let (outgoing, supervisor) = state.withLock { s in
+            s.closed = true
+            return (s.outgoing, s.supervisor)
+        }
+        outgoing?.finish()
+        supervisor?.cancel()
+    }
+}
+
+/// Set once a connection's login succeeded.
+private final class LoggedInFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .relaxed) }
+    var value: Bool { flag.load(ordering: .relaxed) }
 }
