@@ -21,12 +21,16 @@ public final class Hub: Sendable {
         public var passwordCost: UInt8
         /// Largest serialized `msg_body` in bytes; 4096 as in JMessage.
         public var maxBodyBytes: Int
+        /// The clock, in milliseconds since 1970; tests move it by hand.
+        public var clock: @Sendable () -> Int64
 
         /// Creates a configuration.
-        public init(apps: [AppSettings], passwordCost: UInt8 = 10, maxBodyBytes: Int = 4096) {
+        public init(apps: [AppSettings], passwordCost: UInt8 = 10, maxBodyBytes: Int = 4096,
+                    clock: @escaping @Sendable () -> Int64 = Hub.nowMillis) {
             self.apps = apps
             self.passwordCost = passwordCost
             self.maxBodyBytes = maxBodyBytes
+            self.clock = clock
         }
     }
 
@@ -49,8 +53,11 @@ public final class Hub: Sendable {
         try await store.syncApps(configuration.apps)
     }
 
+    /// The hub's clock in milliseconds since 1970.
+    public func now() -> Int64 { configuration.clock() }
+
     /// The current time in milliseconds since 1970.
-    public static func nowMillis() -> Int64 {
+    @Sendable public static func nowMillis() -> Int64 {
         Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
     }
 
@@ -98,7 +105,7 @@ public final class Hub: Sendable {
         let inserted: User?
         do {
             inserted = try await store.insertUser(appKey: appKey, username: user.username, kind: kind,
-                                                  passwordHash: hash, profile: user.profile, now: Self.nowMillis())
+                                                  passwordHash: hash, profile: user.profile, now: now())
         } catch {
             throw storageFailure(error)
         }
@@ -126,7 +133,7 @@ public final class Hub: Sendable {
             if let hash, try await verifyPassword(robot.password, hash: hash) { return existing }
             let newHash = try await hashPassword(robot.password)
             do {
-                try await store.setPasswordHash(userID: existing.id, hash: newHash, now: Self.nowMillis())
+                try await store.setPasswordHash(userID: existing.id, hash: newHash, now: now())
             } catch {
                 throw storageFailure(error)
             }
@@ -240,7 +247,8 @@ public final class Hub: Sendable {
         // Without offline storage (the app's rule, or the message's no_offline) only online sessions get it.
         let keepOffline = (apps[targetAppKey]?.offlineMessages ?? true) && !draft.noOffline
         let inboxes = keepOffline ? recipients : recipients.filter { bus.subscriberCount(userID: $0.id) > 0 }
-        let now = Self.nowMillis()
+        let now = now()
+        let ttl = apps[targetAppKey]?.offlineTTL ?? .seconds(7 * 86400)
         let message = Message(
             targetType: draft.targetType, targetID: draft.targetID,
             targetAppKey: draft.targetAppKey == nil ? nil : targetAppKey, targetName: draft.targetName,
@@ -251,7 +259,8 @@ public final class Hub: Sendable {
         do {
             result = try await store.append(PendingMessage(message: message, senderUserID: sender.id,
                                                            requestID: draft.requestID,
-                                                           recipients: inboxes.map(\.id), now: now))
+                                                           recipients: inboxes.map(\.id), now: now,
+                                                           expiresAt: now + ttl.components.seconds * 1000))
         } catch {
             throw storageFailure(error)
         }
@@ -264,7 +273,16 @@ public final class Hub: Sendable {
     /// Up to `limit` inbox entries of an account after `seq`.
     public func inbox(userID: Int64, after seq: Int64, limit: Int = 256) async throws(HubError) -> [InboxEntry] {
         do {
-            return try await store.inbox(userID: userID, after: seq, limit: limit)
+            return try await store.inbox(userID: userID, after: seq, limit: limit, now: now())
+        } catch {
+            throw storageFailure(error)
+        }
+    }
+
+    /// Deletes inbox entries whose offline TTL has passed; returns how many.
+    public func purgeExpired() async throws(HubError) -> Int {
+        do {
+            return try await store.purgeExpired(now: now())
         } catch {
             throw storageFailure(error)
         }

@@ -24,8 +24,12 @@ public protocol HubStore: Sendable {
     /// Stores a message and its recipients' inbox entries atomically, or returns the earlier result of the same request.
     func append(_ pending: PendingMessage) async throws -> AppendResult
 
-    /// Up to `limit` entries of a user's inbox with a sequence number above `after`, in order.
-    func inbox(userID: Int64, after: Int64, limit: Int) async throws -> [InboxEntry]
+    /// Up to `limit` unexpired entries (at time `now`, ms) of a user's inbox with a sequence number above
+    /// `after`, in order.
+    func inbox(userID: Int64, after: Int64, limit: Int, now: Int64) async throws -> [InboxEntry]
+
+    /// Deletes inbox entries that expired before `now` (ms); returns how many.
+    func purgeExpired(now: Int64) async throws -> Int
 
     /// The highest sequence number acknowledged by a device of a user (0 when none).
     func cursor(userID: Int64, device: String) async throws -> Int64
@@ -49,14 +53,18 @@ public struct PendingMessage: Sendable {
     public var recipients: [Int64]
     /// The clock in milliseconds when the hub accepted it; the store keeps ids and times ascending together.
     public var now: Int64
+    /// When the inbox entries expire if undelivered (ms); `nil` never.
+    public var expiresAt: Int64?
 
     /// Creates a pending message.
-    public init(message: Message, senderUserID: Int64, requestID: String?, recipients: [Int64], now: Int64) {
+    public init(message: Message, senderUserID: Int64, requestID: String?, recipients: [Int64], now: Int64,
+                expiresAt: Int64? = nil) {
         self.message = message
         self.senderUserID = senderUserID
         self.requestID = requestID
         self.recipients = recipients
         self.now = now
+        self.expiresAt = expiresAt
     }
 }
 

@@ -10,13 +10,17 @@ public struct AppSettings: Sendable, Equatable {
     public var name: String?
     /// Whether messages wait for offline recipients.
     public var offlineMessages: Bool
+    /// How long an undelivered inbox entry waits before it expires; 7 days by default.
+    public var offlineTTL: Duration
 
     /// Creates app settings.
-    public init(appKey: String, masterSecret: String, name: String? = nil, offlineMessages: Bool = true) {
+    public init(appKey: String, masterSecret: String, name: String? = nil, offlineMessages: Bool = true,
+                offlineTTL: Duration = .seconds(7 * 86400)) {
         self.appKey = appKey
         self.masterSecret = masterSecret
         self.name = name
         self.offlineMessages = offlineMessages
+        self.offlineTTL = offlineTTL
     }
 }
 

@@ -70,6 +70,12 @@ public final class SQLiteHubStore: HubStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v2: inbox expiry") { db in
+            try db.execute(sql: """
+                ALTER TABLE inbox ADD COLUMN expires_at INTEGER;
+                CREATE INDEX inbox_expiry ON inbox(expires_at) WHERE expires_at IS NOT NULL;
+                """)
+        }
         return m
     }
 
@@ -164,8 +170,8 @@ public final class SQLiteHubStore: HubStore {
             for userID in pending.recipients {
                 let last = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM inbox WHERE user_id = ?",
                                               arguments: [userID]) ?? 0
-                try db.execute(sql: "INSERT INTO inbox (user_id, seq, msg_id) VALUES (?, ?, ?)",
-                               arguments: [userID, last + 1, msgID])
+                try db.execute(sql: "INSERT INTO inbox (user_id, seq, msg_id, expires_at) VALUES (?, ?, ?, ?)",
+                               arguments: [userID, last + 1, msgID, pending.expiresAt])
                 entries.append((userID, last + 1))
             }
             return AppendResult(stored: StoredMessage(msgID: msgID, msgCtime: ctime, message: m), entries: entries,
@@ -179,18 +185,32 @@ public final class SQLiteHubStore: HubStore {
         return StoredMessage(msgID: row["msg_id"], msgCtime: row["msg_ctime"], message: message)
     }
 
-    /// Inbox entries after `after`, in order.
-    public func inbox(userID: Int64, after: Int64, limit: Int) async throws -> [InboxEntry] {
+    /// Unexpired inbox entries after `after`, in order.
+    public func inbox(userID: Int64, after: Int64, limit: Int, now: Int64) async throws -> [InboxEntry] {
         try await pool.read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT inbox.seq, message.msg_id, message.msg_ctime, message.body
                     FROM inbox JOIN message ON message.msg_id = inbox.msg_id
-                    WHERE inbox.user_id = ? AND inbox.seq > ? ORDER BY inbox.seq LIMIT ?
+                    WHERE inbox.user_id = ? AND inbox.seq > ? AND (inbox.expires_at IS NULL OR inbox.expires_at > ?)
+                    ORDER BY inbox.seq LIMIT ?
                     """,
-                arguments: [userID, after, limit]
+                arguments: [userID, after, now, limit]
             ).map { row in InboxEntry(seq: row["seq"], stored: try Self.stored(from: row)) }
+        }
+    }
+
+    /// Deletes expired inbox entries; the highest entry of each inbox is kept so sequence numbers never repeat.
+    public func purgeExpired(now: Int64) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM inbox WHERE expires_at IS NOT NULL AND expires_at <= ?
+                    AND seq < (SELECT MAX(i2.seq) FROM inbox AS i2 WHERE i2.user_id = inbox.user_id)
+                    """,
+                arguments: [now])
+            return db.changesCount
         }
     }
 

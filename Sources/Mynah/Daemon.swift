@@ -24,13 +24,16 @@ public final class Daemon: Sendable {
         public var plugins: PluginRegistry
         /// Limits of the WebSocket gateway.
         public var gateway: Gateway.Configuration
+        /// The hub's clock in milliseconds; tests move it by hand to expire offline messages.
+        public var clock: @Sendable () -> Int64
 
         /// Creates options with production defaults.
         public init(passwordCost: UInt8 = 10, plugins: PluginRegistry = .builtIn,
-                    gateway: Gateway.Configuration = .init()) {
+                    gateway: Gateway.Configuration = .init(), clock: @escaping @Sendable () -> Int64 = Hub.nowMillis) {
             self.passwordCost = passwordCost
             self.plugins = plugins
             self.gateway = gateway
+            self.clock = clock
         }
     }
 
@@ -55,7 +58,7 @@ public final class Daemon: Sendable {
         hub = try await Hub(
             configuration: .init(
                 apps: configuration.apps,
-                passwordCost: options.passwordCost),
+                passwordCost: options.passwordCost, clock: options.clock),
             store: store, logger: logger)
         for (index, spec) in configuration.bots.enumerated() {
             do {
@@ -131,7 +134,9 @@ public final class Daemon: Sendable {
                 return "ws://\(Self.loopbackHost(self.configuration.listen.host)):\(port)\(Gateway.path)"
             },
             logger: logger)
-        return [.init(service: http), .init(service: botService, successTerminationBehavior: .ignore)]
+        let janitor = InboxJanitor(hub: hub, interval: .seconds(3600), logger: logger)
+        return [.init(service: http), .init(service: janitor),
+                .init(service: botService, successTerminationBehavior: .ignore)]
     }
 
     static func loopbackHost(_ host: String) -> String {

@@ -48,7 +48,7 @@ struct SQLiteHubStoreTests {
                  try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
             }
             #expect(mode == "wal")
-            #expect(migrations == ["v1"])
+            #expect(migrations == ["v1", "v2: inbox expiry"])
         }
     }
 
@@ -148,8 +148,8 @@ struct SQLiteHubStoreTests {
             let both = try await store.append(pending("both", from: alice, to: [bob, carol], now: 2))
             #expect(both.entries.map(\.userID) == [bob.id, carol.id])
             #expect(both.entries.map(\.seq) == [2, 1])
-            #expect(try await store.inbox(userID: bob.id, after: 0, limit: 10).map(\.seq) == [1, 2])
-            #expect(try await store.inbox(userID: carol.id, after: 0, limit: 10).map(\.stored) == [both.stored])
+            #expect(try await store.inbox(userID: bob.id, after: 0, limit: 10, now: Hub.nowMillis()).map(\.seq) == [1, 2])
+            #expect(try await store.inbox(userID: carol.id, after: 0, limit: 10, now: Hub.nowMillis()).map(\.stored) == [both.stored])
         }
     }
 
@@ -163,7 +163,7 @@ struct SQLiteHubStoreTests {
             #expect(again.duplicate)
             #expect(again.entries.isEmpty)
             #expect(again.stored == first.stored)
-            #expect(try await store.inbox(userID: bob.id, after: 0, limit: 10).count == 1)
+            #expect(try await store.inbox(userID: bob.id, after: 0, limit: 10, now: Hub.nowMillis()).count == 1)
             let count = try await store.history(HistoryQuery(appKey: TestApps.a.appKey, beginTime: 0, endTime: .max,
                                                              count: 10)).total
             #expect(count == 1)

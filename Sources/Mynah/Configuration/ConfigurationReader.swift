@@ -21,7 +21,7 @@ struct ConfigurationReader {
     enum Keys {
         static let document = ["listen", "data_dir", "log_level", "apps", "bots"]
         static let listen = ["host", "port"]
-        static let app = ["appkey", "master_secret", "name", "offline_messages"]
+        static let app = ["appkey", "master_secret", "name", "offline_messages", "offline_ttl"]
         static let bot = ["name", "appkey", "username", "password", "nickname", "plugins"]
         static let plugin = ["swift", "config"]
     }
@@ -127,6 +127,9 @@ struct ConfigurationReader {
             app.name = try optionalString(entry, "name")
             if let field = entry["offline_messages"], let offline = try boolean(field) {
                 app.offlineMessages = offline
+            }
+            if let field = entry["offline_ttl"], let ttl = try duration(field) {
+                app.offlineTTL = ttl
             }
             apps.append(app)
         }
@@ -432,6 +435,24 @@ struct ConfigurationReader {
     }
 
     /// The boolean a scalar holds; `nil` when empty or null.
+    /// A positive duration: whole seconds (`3600`) or a number with one unit, `s`, `m`, `h` or `d` (`7d`).
+    func duration(_ field: Field) throws(ConfigurationError) -> Duration? {
+        guard let text = try string(field) else { return nil }
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        var digits = Substring(text.trimmingCharacters(in: .whitespaces))
+        var unit: Int64 = 1
+        if let last = digits.last, let u = units[last] {
+            unit = u
+            digits = digits.dropLast()
+        }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), let n = Int64(digits), n > 0,
+              n <= Int64.max / unit / 1000
+        else {
+            throw error("expected a positive duration such as 604800, 90m, 12h or 7d, got \(quoted(text))", at: field)
+        }
+        return .seconds(n * unit)
+    }
+
     func boolean(_ field: Field) throws(ConfigurationError) -> Bool? {
         let value = try scalar(field, expected: "a boolean (true or false)")
         switch value.kind {

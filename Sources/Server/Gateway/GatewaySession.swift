@@ -130,8 +130,9 @@ struct GatewaySession {
         try await catchUp(to: nil)
         for await entry in live {
             if entry.seq <= last { continue }
+            // Missed signals leave a gap: read it from the store (expired entries leave real gaps).
             if entry.seq > last + 1 { try await catchUp(to: entry.seq - 1) }
-            if entry.seq == last + 1 {
+            if entry.seq > last {
                 try await write(.message(.init(seq: entry.seq, stored: entry.stored)))
                 last = entry.seq
             }
