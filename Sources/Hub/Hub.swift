@@ -38,6 +38,8 @@ public final class Hub: Sendable {
     public let store: any HubStore
     /// The notification bus that wakes sessions when their inbox grows.
     public let bus: InboxBus
+    /// The gateway sessions open on this node.
+    public let presence = Presence()
     let configuration: Configuration
     let apps: [String: AppSettings]
     let logger: Logger
@@ -268,6 +270,41 @@ public final class Hub: Sendable {
             bus.publish(userID: entry.userID, entry: InboxEntry(seq: entry.seq, stored: result.stored))
         }
         return result.stored
+    }
+
+    /// Records that a device of `user` logged in over the gateway and is online until `sessionClosed`.
+    public func sessionOpened(_ user: User, device: String, platform: String) async throws(HubError) -> Presence.Token {
+        do {
+            try await store.recordLogin(userID: user.id, device: device, platform: platform, now: now())
+        } catch {
+            throw storageFailure(error)
+        }
+        return presence.open(userID: user.id, device: device, platform: platform)
+    }
+
+    /// Records that a gateway session ended.
+    public func sessionClosed(_ token: Presence.Token) {
+        presence.close(token)
+    }
+
+    /// Login and online state of an account and its devices.
+    public func userStat(appKey: String, username: String) async throws(HubError) -> UserStat {
+        let account = try await user(appKey: appKey, username: username)
+        let known: [(device: String, platform: String)]
+        do {
+            known = try await store.devices(userID: account.id)
+        } catch {
+            throw storageFailure(error)
+        }
+        let open = presence.sessions(userID: account.id)
+        var devices = known.map { d in
+            UserStat.Device(device: d.device, platform: d.platform, login: true,
+                            online: open.contains { $0.device == d.device })
+        }
+        for session in open where !devices.contains(where: { $0.device == session.device }) {
+            devices.append(.init(device: session.device, platform: session.platform, login: true, online: true))
+        }
+        return UserStat(login: !devices.isEmpty, online: !open.isEmpty, devices: devices)
     }
 
     /// Up to `limit` inbox entries of an account after `seq`.

@@ -31,6 +31,12 @@ public protocol HubStore: Sendable {
     /// Deletes inbox entries that expired before `now` (ms); returns how many.
     func purgeExpired(now: Int64) async throws -> Int
 
+    /// Records a login of a device of a user, with its platform, at `now` (ms).
+    func recordLogin(userID: Int64, device: String, platform: String, now: Int64) async throws
+
+    /// The devices a user has logged in from: device id and the platform of its last login, by device id.
+    func devices(userID: Int64) async throws -> [(device: String, platform: String)]
+
     /// The highest sequence number acknowledged by a device of a user (0 when none).
     func cursor(userID: Int64, device: String) async throws -> Int64
 

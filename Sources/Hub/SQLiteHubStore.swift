@@ -76,6 +76,17 @@ public final class SQLiteHubStore: HubStore {
                 CREATE INDEX inbox_expiry ON inbox(expires_at) WHERE expires_at IS NOT NULL;
                 """)
         }
+        m.registerMigration("v3: devices") { db in
+            try db.execute(sql: """
+                CREATE TABLE device (
+                    user_id INTEGER NOT NULL,
+                    device TEXT NOT NULL,
+                    platform TEXT NOT NULL,
+                    last_login INTEGER NOT NULL,
+                    PRIMARY KEY (user_id, device)
+                ) WITHOUT ROWID;
+                """)
+        }
         return m
     }
 
@@ -211,6 +222,26 @@ public final class SQLiteHubStore: HubStore {
                     """,
                 arguments: [now])
             return db.changesCount
+        }
+    }
+
+    /// Records a device's login.
+    public func recordLogin(userID: Int64, device: String, platform: String, now: Int64) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO device (user_id, device, platform, last_login) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(user_id, device) DO UPDATE SET platform = excluded.platform, last_login = excluded.last_login
+                    """,
+                arguments: [userID, device, platform, now])
+        }
+    }
+
+    /// The devices a user has logged in from.
+    public func devices(userID: Int64) async throws -> [(device: String, platform: String)] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT device, platform FROM device WHERE user_id = ? ORDER BY device",
+                             arguments: [userID]).map { (device: $0["device"], platform: $0["platform"]) }
         }
     }
 

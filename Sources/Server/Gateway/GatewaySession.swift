@@ -56,6 +56,13 @@ struct GatewaySession {
         logger[metadataKey: "device"] = "\(login.device)"
         logger.debug("gateway login", metadata: ["resume_after": "\(resumeAfter)"])
 
+        let presence: Presence.Token
+        do {
+            presence = try await hub.sessionOpened(user, device: login.device, platform: login.platform)
+        } catch {
+            return try await fail(ServerFrame.Failure(id: login.id, code: error.code, message: error.message, fatal: true))
+        }
+        defer { hub.sessionClosed(presence) }
         // Subscribe before reading the backlog so that nothing committed in between is missed.
         let live = hub.bus.subscribe(userID: user.id)
         let delivered = DeliveredPosition(resumeAfter)

@@ -12,6 +12,8 @@ struct UsersAPI {
         router.post("/v1/users", use: registerUsers)
         router.post("/v1/admins", use: registerAdmins)
         router.get("/v1/users/:username", use: getUser)
+        router.get("/v1/users/:username/userstat", use: userStat)
+        router.post("/v1/users/userstat", use: userStats)
     }
 
     /// POST /v1/users/: a batch of at most 500; each element gets its own result.
@@ -104,6 +106,41 @@ struct UsersAPI {
         let username = try context.pathParameter("username")
         let user = try await api { try await hub.user(appKey: app.appKey, username: username) }
         return JSONResponse.make(status: .ok, Self.json(user))
+    }
+
+    /// GET /v1/users/{username}/userstat: `{"login": bool, "online": bool}`.
+    @Sendable func userStat(_ request: Request, context: some RequestContext) async throws -> Response {
+        let app = try request.authenticatedApp(hub)
+        let username = try context.pathParameter("username")
+        let stat = try await api { try await hub.userStat(appKey: app.appKey, username: username) }
+        return JSONResponse.make(status: .ok, ["login": .bool(stat.login), "online": .bool(stat.online)])
+    }
+
+    /// POST /v1/users/userstat: `["u1", ...]` → per user, the state of each device.
+    @Sendable func userStats(_ request: Request, context: some RequestContext) async throws -> Response {
+        let app = try request.authenticatedApp(hub)
+        guard case .array(let items) = try await request.jsonBody() else {
+            throw APIError(.invalidParameter, "body: expected an array of usernames")
+        }
+        guard (1...Self.maxBatch).contains(items.count) else {
+            throw APIError(.invalidParameter, "body: expected 1 to \(Self.maxBatch) usernames, got \(items.count)")
+        }
+        var results: [JSONValue] = []
+        for (i, item) in items.enumerated() {
+            guard case .string(let username) = item else {
+                throw APIError(.invalidParameter, "[\(i)]: expected a string, got \(item.typeName)")
+            }
+            do {
+                let stat = try await hub.userStat(appKey: app.appKey, username: username)
+                let devices: [JSONValue] = stat.devices.map {
+                    ["login": .bool($0.login), "online": .bool($0.online), "platform": .string($0.platform)]
+                }
+                results.append(["username": .string(username), "devices": .array(devices)])
+            } catch {
+                results.append(["username": .string(username), "error": APIError(error).json])
+            }
+        }
+        return JSONResponse.make(status: .ok, .array(results))
     }
 
     /// A user as JMessage shows it.

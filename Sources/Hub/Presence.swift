@@ -1,0 +1,74 @@
+import Synchronization
+
+/// Which accounts have a gateway session open on this node, and from which device and platform.
+///
+/// In-process for one node; several nodes will share it through the store. `userstat` reads it.
+public final class Presence: Sendable {
+    /// One open session.
+    public struct Session: Sendable, Hashable {
+        /// The client's device id.
+        public var device: String
+        /// The client's platform (`a`, `i`, `w`, `web`, `api`).
+        public var platform: String
+    }
+
+    /// Identifies one registration, to remove it when the session ends.
+    public struct Token: Sendable, Hashable {
+        let userID: Int64
+        let id: Int
+    }
+
+    private struct State {
+        var nextID = 0
+        var sessions: [Int64: [Int: Session]] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// Creates an empty registry.
+    public init() {}
+
+    /// Records an open session of `userID`.
+    public func open(userID: Int64, device: String, platform: String) -> Token {
+        state.withLock { s in
+            s.nextID += 1
+            s.sessions[userID, default: [:]][s.nextID] = Session(device: device, platform: platform)
+            return Token(userID: userID, id: s.nextID)
+        }
+    }
+
+    /// Forgets a session.
+    public func close(_ token: Token) {
+        state.withLock { s in
+            s.sessions[token.userID]?[token.id] = nil
+            if s.sessions[token.userID]?.isEmpty == true { s.sessions[token.userID] = nil }
+        }
+    }
+
+    /// The open sessions of `userID`.
+    public func sessions(userID: Int64) -> [Session] {
+        state.withLock { s in s.sessions[userID].map { Array($0.values) } ?? [] }
+    }
+}
+
+/// Login and online state of an account and of each device it has logged in from, as `userstat` reports it.
+public struct UserStat: Sendable, Equatable {
+    /// One device of the account.
+    public struct Device: Sendable, Equatable {
+        /// The device id given at login.
+        public var device: String
+        /// The platform of its last login.
+        public var platform: String
+        /// The device has logged in at least once.
+        public var login: Bool
+        /// The device has a gateway session open now.
+        public var online: Bool
+    }
+
+    /// The account has logged in from some device at least once.
+    public var login: Bool
+    /// The account has at least one gateway session open now.
+    public var online: Bool
+    /// Every device the account has logged in from, by device id.
+    public var devices: [Device]
+}
