@@ -45,7 +45,8 @@ public enum HTTPServer {
             router: router,
             server: .http1WebSocketUpgrade(
                 webSocketRouter: wsRouter,
-                configuration: .init(ws: .init(maxFrameSize: configuration.gateway.maxFrameBytes))),
+                configuration: .init(ws: .init(maxFrameSize: configuration.gateway.maxFrameBytes,
+                                               autoPing: .enabled(timePeriod: configuration.gateway.pingInterval)))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "mynah"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)

@@ -14,12 +14,18 @@ public enum Gateway {
 
         /// How long a new connection may take to send its login frame.
         public var loginTimeout: Duration
+        /// How often the server sends a WebSocket ping; a connection that has not answered the previous ping
+        /// when the next is due is closed (1001), so a dead peer is noticed within two intervals.
+        public var pingInterval: Duration
 
-        /// Creates a configuration with defaults of 64 KiB frames, batches of 256 entries and a 10 s login timeout.
-        public init(maxFrameBytes: Int = 1 << 16, backlogBatch: Int = 256, loginTimeout: Duration = .seconds(10)) {
+        /// Creates a configuration with defaults of 64 KiB frames, batches of 256 entries, a 10 s login timeout
+        /// and a ping every 30 s.
+        public init(maxFrameBytes: Int = 1 << 16, backlogBatch: Int = 256, loginTimeout: Duration = .seconds(10),
+                    pingInterval: Duration = .seconds(30)) {
             self.maxFrameBytes = maxFrameBytes
             self.backlogBatch = backlogBatch
             self.loginTimeout = loginTimeout
+            self.pingInterval = pingInterval
         }
     }
 
