@@ -67,7 +67,7 @@ struct GatewaySession {
         let live = hub.bus.subscribe(userID: user.id)
         let delivered = DeliveredPosition(resumeAfter)
         try await write(.loginOK(.init(id: login.id, appKey: user.appKey, username: user.username, userType: user.kind,
-                                       lastAck: resumeAfter, serverTime: Hub.nowMillis())))
+                                       lastAck: resumeAfter, serverTime: hub.now())))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { [logger] in
                 do {
