@@ -38,7 +38,7 @@ public enum HTTPServer {
         UsersAPI(hub: hub).register(on: router)
         MessagesAPI(hub: hub).register(on: router)
 
-        let wsRouter = Router(context: BasicWebSocketRequestContext.self)
+        let wsRouter = Router(context: GatewayRequestContext.self)
         Gateway.register(on: wsRouter, hub: hub, configuration: configuration.gateway, logger: logger)
 
         return Application(

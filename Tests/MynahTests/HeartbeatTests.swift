@@ -13,6 +13,7 @@ import Glibc
     struct SilentPeer {
         let fd: Int32
 
+        /// Connects and sends the upgrade request; the peer reads only when told to, so it never answers pings.
         init(port: Int) throws {
             fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = sockaddr_in()

@@ -1,5 +1,6 @@
 import Hub
 import Hummingbird
+import NIOCore
 import HummingbirdWebSocket
 import Logging
 
@@ -18,25 +19,46 @@ public enum Gateway {
         /// when the next is due is closed (1001), so a dead peer is noticed within two intervals.
         public var pingInterval: Duration
 
-        /// Creates a configuration with defaults of 64 KiB frames, batches of 256 entries, a 10 s login timeout
-        /// and a ping every 30 s.
+        /// How long one write to a client may wait for the client to read. The socket's buffers are the
+        /// connection's bounded send buffer: once they are full and stay full this long, the client is
+        /// disconnected (it resumes later from its cursor) so that it holds no more server memory.
+        public var writeTimeout: Duration
+
+        /// Creates a configuration with defaults of 64 KiB frames, batches of 256 entries, a 10 s login timeout,
+        /// a ping every 30 s and a 15 s write timeout.
         public init(maxFrameBytes: Int = 1 << 16, backlogBatch: Int = 256, loginTimeout: Duration = .seconds(10),
-                    pingInterval: Duration = .seconds(30)) {
+                    pingInterval: Duration = .seconds(30), writeTimeout: Duration = .seconds(15)) {
             self.maxFrameBytes = maxFrameBytes
             self.backlogBatch = backlogBatch
             self.loginTimeout = loginTimeout
             self.pingInterval = pingInterval
+            self.writeTimeout = writeTimeout
         }
     }
 
     /// The path the gateway listens on.
     public static let path = "/gateway"
 
-    static func register(on router: Router<BasicWebSocketRequestContext>, hub: Hub, configuration: Configuration,
+    static func register(on router: Router<GatewayRequestContext>, hub: Hub, configuration: Configuration,
                          logger: Logger) {
         router.ws(RouterPath(stringLiteral: path)) { inbound, outbound, context in
-            let session = GatewaySession(hub: hub, outbound: outbound, logger: logger, configuration: configuration)
+            let session = GatewaySession(hub: hub, outbound: outbound, channel: context.requestContext.channel,
+                                         logger: logger, configuration: configuration)
             try await session.run(inbound: inbound)
         }
+    }
+}
+
+/// The request context of the gateway's router: Hummingbird's WebSocket context plus the connection's channel,
+/// which the session closes outright when a client stops reading.
+struct GatewayRequestContext: RequestContext, WebSocketRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let webSocket: WebSocketHandlerReference<GatewayRequestContext>
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        webSocket = .init()
+        channel = source.channel
     }
 }

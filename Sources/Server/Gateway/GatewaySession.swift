@@ -1,3 +1,4 @@
+import Dispatch
 import Hub
 import IMProtocol
 import Logging
@@ -14,6 +15,7 @@ import WSCore
 struct GatewaySession {
     let hub: Hub
     let outbound: WebSocketOutboundWriter
+    let channel: any Channel
     let logger: Logger
     let configuration: Gateway.Configuration
 
@@ -66,17 +68,31 @@ struct GatewaySession {
         // Subscribe before reading the backlog so that nothing committed in between is missed.
         let live = hub.bus.subscribe(userID: user.id)
         let delivered = DeliveredPosition(resumeAfter)
+        let watch = WriteWatch()
         try await write(.loginOK(.init(id: login.id, appKey: user.appKey, username: user.username, userType: user.kind,
                                        lastAck: resumeAfter, serverTime: hub.now())))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { [logger] in
                 do {
-                    try await deliver(userID: user.id, after: resumeAfter, live: live, delivered: delivered)
+                    try await deliver(userID: user.id, after: resumeAfter, live: live, delivered: delivered, watch: watch)
                 } catch is CancellationError {
                 } catch {
                     // Without delivery the connection is useless: close it so the client resumes elsewhere.
                     logger.error("delivery failed; closing the connection", metadata: ["error": "\(error)"])
                     try? await outbound.close(.unexpectedServerError, reason: "delivery failed")
+                }
+            }
+            group.addTask { [logger] in
+                // The watchdog of the bounded send buffer: a write stuck longer than writeTimeout means the
+                // client stopped reading with the socket's buffers full.
+                let timeout = configuration.writeTimeout
+                while true {
+                    try await Task.sleep(for: timeout / 2)
+                    if watch.stalled(longerThan: timeout) {
+                        logger.warning("client is not reading; disconnecting", metadata: ["write_timeout": "\(timeout)"])
+                        try? await channel.close()
+                        return
+                    }
                 }
             }
             defer { group.cancelAll() }
@@ -120,7 +136,8 @@ struct GatewaySession {
     }
 
     /// Sends the backlog after `after`, then every live entry, reading any gap from the store.
-    func deliver(userID: Int64, after: Int64, live: AsyncStream<InboxEntry>, delivered: DeliveredPosition) async throws {
+    func deliver(userID: Int64, after: Int64, live: AsyncStream<InboxEntry>, delivered: DeliveredPosition,
+                 watch: WriteWatch) async throws {
         var last = after {
             didSet { delivered.value.store(last, ordering: .releasing) }
         }
@@ -128,7 +145,7 @@ struct GatewaySession {
             while target.map({ last < $0 }) ?? true {
                 let entries = try await hub.inbox(userID: userID, after: last, limit: configuration.backlogBatch)
                 for entry in entries {
-                    try await write(.message(.init(seq: entry.seq, stored: entry.stored)))
+                    try await write(.message(.init(seq: entry.seq, stored: entry.stored)), watch: watch)
                     last = entry.seq
                 }
                 if entries.count < configuration.backlogBatch { return }
@@ -140,7 +157,7 @@ struct GatewaySession {
             // Missed signals leave a gap: read it from the store (expired entries leave real gaps).
             if entry.seq > last + 1 { try await catchUp(to: entry.seq - 1) }
             if entry.seq > last {
-                try await write(.message(.init(seq: entry.seq, stored: entry.stored)))
+                try await write(.message(.init(seq: entry.seq, stored: entry.stored)), watch: watch)
                 last = entry.seq
             }
         }
@@ -159,7 +176,9 @@ struct GatewaySession {
         }
     }
 
-    func write(_ frame: ServerFrame) async throws {
+    func write(_ frame: ServerFrame, watch: WriteWatch? = nil) async throws {
+        watch?.begin()
+        defer { watch?.end() }
         try await outbound.write(.text(frame.json.serializedString()))
     }
 
@@ -172,6 +191,28 @@ struct GatewaySession {
         try await outbound.write(.text(ServerFrame.error(failure).json.serializedString()))
         // A close reason is limited to 123 bytes.
         try await outbound.close(.policyViolation, reason: failure.message.utf8.count > 123 ? nil : failure.message)
+    }
+}
+
+/// When the current delivery write started (0 when none is pending), for the send-buffer watchdog.
+final class WriteWatch: Sendable {
+    private let startedAt = Atomic<UInt64>(0)
+
+    func begin() {
+        startedAt.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+    }
+
+    func end() {
+        startedAt.store(0, ordering: .relaxed)
+    }
+
+    /// Whether a write has been pending for longer than `limit`.
+    func stalled(longerThan limit: Duration) -> Bool {
+        let started = startedAt.load(ordering: .relaxed)
+        guard started != 0 else { return false }
+        let waited = DispatchTime.now().uptimeNanoseconds &- started
+        let (seconds, attoseconds) = limit.components
+        return waited > UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
     }
 }
 

@@ -1,0 +1,65 @@
+import Foundation
+import Hub
+import IMClient
+import IMProtocol
+import Server
+import Testing
+@testable import Mynah
+
+/// A client that stops reading is disconnected once its send buffer (the socket's buffers) stays full, others
+/// keep receiving, and the slow one later resumes from its cursor without losing anything.
+@Suite struct SlowConsumerTests {
+    @Test(.timeLimit(.minutes(1)))
+    func aClientThatDoesNotReadIsDisconnectedAndResumesLater() async throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try await Demo.daemon(
+            dir, options: .init(passwordCost: 4, gateway: .init(writeTimeout: .milliseconds(200))))
+        try await daemon.withRunning { port in
+            try await Demo.register(daemon, "alice", password: "alice-pass")
+            try await Demo.register(daemon, "bob_b", password: "bob-pass")
+            try await Demo.register(daemon, "carol", password: "carol-pass")
+            let hub = daemon.hub
+            let bob = try await hub.user(appKey: Demo.appKey, username: "bob_b")
+            let carol = try await hub.user(appKey: Demo.appKey, username: "carol")
+            // A backlog far larger than the socket buffers: 5,000 entries of a 4 KB message, in one transaction.
+            let backlog = 5000
+            let message = Message(targetType: .single, targetID: "bob_b", fromType: .user, fromID: "carol",
+                                  fromAppKey: Demo.appKey, fromPlatform: "web", createTime: hub.now() / 1000,
+                                  body: .text(String(repeating: "x", count: 4000)))
+            _ = try await hub.store.append(PendingMessage(
+                message: message, senderUserID: carol.id, requestID: nil,
+                recipients: Array(repeating: bob.id, count: backlog), now: hub.now()))
+
+            // Bob logs in and never reads.
+            let silent = try HeartbeatTests.SilentPeer(port: port)
+            defer { silent.close() }
+            try silent.sendText(#"{"op":"login","appkey":"\#(Demo.appKey)","username":"bob_b","password":"bob-pass"}"#)
+
+            // Alice is not slowed by him.
+            let alice = try await Demo.client(port: port, username: "alice", password: "alice-pass")
+            let sender = try await Demo.client(port: port, username: "carol", password: "carol-pass")
+            _ = try await sender.send(.init(targetID: "alice", body: .text("for a fast reader")))
+            #expect(try await alice.messages.first().stored.message.body.text == "for a fast reader")
+
+            // The server gives up on bob once a write has waited 200 ms.
+            while true {
+                let sessions = hub.presence.sessions(userID: bob.id)
+                let recorded = try await hub.userStat(appKey: Demo.appKey, username: "bob_b").login
+                if recorded && sessions.isEmpty { break }
+                await Task.yield()
+            }
+
+            // Bob comes back as a reading client and gets everything after his cursor, once, in order.
+            let reader = try await Demo.client(port: port, username: "bob_b", password: "bob-pass")
+            var inbox = reader.messages.makeAsyncIterator()
+            for seq in 1...Int64(backlog) {
+                let d = try #require(await inbox.next())
+                #expect(d.seq == seq)
+                if d.seq != seq { break }
+            }
+            reader.close()
+            alice.close()
+            sender.close()
+        }
+    }
+}
