@@ -250,7 +250,7 @@ public final class Hub: Sendable {
         let keepOffline = (apps[targetAppKey]?.offlineMessages ?? true) && !draft.noOffline
         let inboxes = keepOffline ? recipients : recipients.filter { bus.subscriberCount(userID: $0.id) > 0 }
         let now = now()
-        let ttl = apps[targetAppKey]?.offlineTTL ?? .seconds(7 * 86400)
+        let ttl = apps[targetAppKey]?.offlineTTL ?? AppSettings.defaultOfflineTTL
         let message = Message(
             targetType: draft.targetType, targetID: draft.targetID,
             targetAppKey: draft.targetAppKey == nil ? nil : targetAppKey, targetName: draft.targetName,

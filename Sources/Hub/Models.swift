@@ -13,9 +13,12 @@ public struct AppSettings: Sendable, Equatable {
     /// How long an undelivered inbox entry waits before it expires; 7 days by default.
     public var offlineTTL: Duration
 
+    /// The offline TTL when none is configured: 7 days.
+    public static let defaultOfflineTTL: Duration = .seconds(7 * 86400)
+
     /// Creates app settings.
     public init(appKey: String, masterSecret: String, name: String? = nil, offlineMessages: Bool = true,
-                offlineTTL: Duration = .seconds(7 * 86400)) {
+                offlineTTL: Duration = AppSettings.defaultOfflineTTL) {
         self.appKey = appKey
         self.masterSecret = masterSecret
         self.name = name
