@@ -70,10 +70,9 @@ public final class Hub: Sendable {
         apps[appKey]
     }
 
-    /// Checks a REST caller's AppKey and master secret; unknown AppKeys and wrong secrets fail alike in time.
+    /// Checks a REST caller's AppKey and master secret; the secret is compared in constant time.
     public func authenticateApp(appKey: String, secret: String) throws(HubError) -> AppSettings {
         guard let app = apps[appKey] else {
-            _ = constantTimeEquals(secret, secret)
             throw HubError(.appKeyNotFound, "appkey does not exist")
         }
         guard constantTimeEquals(app.masterSecret, secret) else {
@@ -104,12 +103,9 @@ public final class Hub: Sendable {
         try Self.validate(username: user.username)
         try Self.validate(password: user.password)
         let hash = try await hashPassword(user.password)
-        let inserted: User?
-        do {
-            inserted = try await store.insertUser(appKey: appKey, username: user.username, kind: kind,
-                                                  passwordHash: hash, profile: user.profile, now: now())
-        } catch {
-            throw storageFailure(error)
+        let inserted = try await storing {
+            try await store.insertUser(appKey: appKey, username: user.username, kind: kind, passwordHash: hash,
+                                       profile: user.profile, now: now())
         }
         guard let inserted else { throw HubError(.userExists, "user '\(user.username)' already exists") }
         return inserted
@@ -126,19 +122,10 @@ public final class Hub: Sendable {
             guard existing.kind == .robot else {
                 throw HubError(.userExists, "'\(robot.username)' already exists as a \(existing.kind.rawValue), not a robot")
             }
-            let hash: String?
-            do {
-                hash = try await store.passwordHash(userID: existing.id)
-            } catch {
-                throw storageFailure(error)
-            }
+            let hash = try await storing { try await store.passwordHash(userID: existing.id) }
             if let hash, try await verifyPassword(robot.password, hash: hash) { return existing }
             let newHash = try await hashPassword(robot.password)
-            do {
-                try await store.setPasswordHash(userID: existing.id, hash: newHash, now: now())
-            } catch {
-                throw storageFailure(error)
-            }
+            try await storing { try await store.setPasswordHash(userID: existing.id, hash: newHash, now: now()) }
             return existing
         }
     }
@@ -166,11 +153,8 @@ public final class Hub: Sendable {
 
     /// The account with this username, or 899002.
     public func user(appKey: String, username: String) async throws(HubError) -> User {
-        let found: User?
-        do {
-            found = try await store.user(appKey: appKey, username: username)
-        } catch {
-            throw storageFailure(error)
+        let found: User? = try await storing {
+            try await store.user(appKey: appKey, username: username)
         }
         guard let found else { throw HubError.userNotFound(username, appKey: appKey) }
         return found
@@ -180,15 +164,9 @@ public final class Hub: Sendable {
     public func login(appKey: String, username: String, password: String) async throws(HubError) -> User {
         guard apps[appKey] != nil else { throw HubError(.appKeyNotFound, "appkey \(appKey) does not exist") }
         let failure = HubError(.authenticationFailed, "wrong username or password")
-        let found: User?
-        let hash: String?
-        do {
-            found = try await store.user(appKey: appKey, username: username)
-            hash = try await found.asyncMap { try await store.passwordHash(userID: $0.id) } ?? nil
-        } catch {
-            throw storageFailure(error)
-        }
-        guard let found, let hash else { throw failure }
+        guard let found = try await storing({ try await store.user(appKey: appKey, username: username) }),
+              let hash = try await storing({ try await store.passwordHash(userID: found.id) })
+        else { throw failure }
         guard try await verifyPassword(password, hash: hash) else { throw failure }
         return found
     }
@@ -203,20 +181,12 @@ public final class Hub: Sendable {
     func hashPassword(_ password: String) async throws(HubError) -> String {
         let cost = configuration.passwordCost
         let input = Self.bcryptInput(password)
-        do {
-            return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(input, cost: cost) }
-        } catch {
-            throw storageFailure(error)
-        }
+        return try await storing { try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(input, cost: cost) } }
     }
 
     func verifyPassword(_ password: String, hash: String) async throws(HubError) -> Bool {
-        do {
-            let input = Self.bcryptInput(password)
-            return try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(input, hash: hash) }
-        } catch {
-            throw storageFailure(error)
-        }
+        let input = Self.bcryptInput(password)
+        return try await storing { try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(input, hash: hash) } }
     }
 
     // MARK: Messages
@@ -257,14 +227,10 @@ public final class Hub: Sendable {
             fromType: sender.kind, fromID: sender.username, fromAppKey: sender.appKey,
             fromName: draft.fromName ?? sender.profile.nickname, fromPlatform: platform, createTime: now / 1000,
             body: draft.body)
-        let result: AppendResult
-        do {
-            result = try await store.append(PendingMessage(message: message, senderUserID: sender.id,
-                                                           requestID: draft.requestID,
-                                                           recipients: inboxes.map(\.id), now: now,
-                                                           expiresAt: now + ttl.components.seconds * 1000))
-        } catch {
-            throw storageFailure(error)
+        let result = try await storing {
+            try await store.append(PendingMessage(message: message, senderUserID: sender.id, requestID: draft.requestID,
+                                                  recipients: inboxes.map(\.id), now: now,
+                                                  expiresAt: now + ttl.components.seconds * 1000))
         }
         for entry in result.entries {
             bus.publish(userID: entry.userID, entry: InboxEntry(seq: entry.seq, stored: result.stored))
@@ -274,11 +240,7 @@ public final class Hub: Sendable {
 
     /// Records that a device of `user` logged in over the gateway and is online until `sessionClosed`.
     public func sessionOpened(_ user: User, device: String, platform: String) async throws(HubError) -> Presence.Token {
-        do {
-            try await store.recordLogin(userID: user.id, device: device, platform: platform, now: now())
-        } catch {
-            throw storageFailure(error)
-        }
+        try await storing { try await store.recordLogin(userID: user.id, device: device, platform: platform, now: now()) }
         return presence.open(userID: user.id, device: device, platform: platform)
     }
 
@@ -290,12 +252,7 @@ public final class Hub: Sendable {
     /// Login and online state of an account and its devices.
     public func userStat(appKey: String, username: String) async throws(HubError) -> UserStat {
         let account = try await user(appKey: appKey, username: username)
-        let known: [(device: String, platform: String)]
-        do {
-            known = try await store.devices(userID: account.id)
-        } catch {
-            throw storageFailure(error)
-        }
+        let known = try await storing { try await store.devices(userID: account.id) }
         let open = presence.sessions(userID: account.id)
         var devices = known.map { d in
             UserStat.Device(device: d.device, platform: d.platform, login: true,
@@ -309,44 +266,33 @@ public final class Hub: Sendable {
 
     /// Up to `limit` inbox entries of an account after `seq`.
     public func inbox(userID: Int64, after seq: Int64, limit: Int = 256) async throws(HubError) -> [InboxEntry] {
-        do {
-            return try await store.inbox(userID: userID, after: seq, limit: limit, now: now())
-        } catch {
-            throw storageFailure(error)
-        }
+        return try await storing { try await store.inbox(userID: userID, after: seq, limit: limit, now: now()) }
     }
 
     /// Deletes inbox entries whose offline TTL has passed; returns how many.
     public func purgeExpired() async throws(HubError) -> Int {
-        do {
-            return try await store.purgeExpired(now: now())
-        } catch {
-            throw storageFailure(error)
-        }
+        return try await storing { try await store.purgeExpired(now: now()) }
     }
 
     /// The acknowledged position of a device.
     public func cursor(userID: Int64, device: String) async throws(HubError) -> Int64 {
-        do {
-            return try await store.cursor(userID: userID, device: device)
-        } catch {
-            throw storageFailure(error)
-        }
+        return try await storing { try await store.cursor(userID: userID, device: device) }
     }
 
     /// Records that a device has everything up to `seq`.
     public func acknowledge(userID: Int64, device: String, seq: Int64) async throws(HubError) {
-        do {
-            try await store.advanceCursor(userID: userID, device: device, to: seq)
-        } catch {
-            throw storageFailure(error)
-        }
+        try await storing { try await store.advanceCursor(userID: userID, device: device, to: seq) }
     }
 
     /// One page of message history.
     public func history(_ query: HistoryQuery) async throws(HubError) -> HistoryPage {
+        return try await storing { try await store.history(query) }
+    }
+
+    /// Runs a store call; a failure becomes 899000, its cause logged rather than shown.
+    func storing<T>(_ body: () async throws -> T) async throws(HubError) -> T {
         do {
-            return try await store.history(query)
+            return try await body()
         } catch {
             throw storageFailure(error)
         }
@@ -368,11 +314,3 @@ func constantTimeEquals(_ a: String, _ b: String) -> Bool {
     return diff == 0
 }
 
-extension Optional {
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        switch self {
-        case .some(let w): return try await transform(w)
-        case .none: return nil
-        }
-    }
-}

@@ -178,12 +178,16 @@ public final class SQLiteHubStore: HubStore {
             let msgID = db.lastInsertedRowID
             var entries: [(userID: Int64, seq: Int64)] = []
             entries.reserveCapacity(pending.recipients.count)
+            // Each inbox's head is read once per message, however many entries it gets.
+            let head = try db.cachedStatement(sql: "SELECT MAX(seq) FROM inbox WHERE user_id = ?")
+            let insert = try db.cachedStatement(
+                sql: "INSERT INTO inbox (user_id, seq, msg_id, expires_at) VALUES (?, ?, ?, ?)")
+            var heads: [Int64: Int64] = [:]
             for userID in pending.recipients {
-                let last = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM inbox WHERE user_id = ?",
-                                              arguments: [userID]) ?? 0
-                try db.execute(sql: "INSERT INTO inbox (user_id, seq, msg_id, expires_at) VALUES (?, ?, ?, ?)",
-                               arguments: [userID, last + 1, msgID, pending.expiresAt])
-                entries.append((userID, last + 1))
+                let seq = try (heads[userID] ?? Int64.fetchOne(head, arguments: [userID]) ?? 0) + 1
+                heads[userID] = seq
+                try insert.execute(arguments: [userID, seq, msgID, pending.expiresAt])
+                entries.append((userID, seq))
             }
             return AppendResult(stored: StoredMessage(msgID: msgID, msgCtime: ctime, message: m), entries: entries,
                                 duplicate: false)

@@ -179,11 +179,7 @@ public final class IMClient: Sendable {
         }
         switch frame {
         case .loginOK(let ok):
-            state.withLock { s in
-                let c = s.login
-                s.login = nil
-                return c
-            }?.resume(returning: ok)
+            takeLoginWaiter()?.resume(returning: ok)
             return true
         case .sent(let sent):
             guard let id = sent.id else { return false }
@@ -197,13 +193,8 @@ public final class IMClient: Sendable {
             if fresh { incoming.yield(delivery) }
         case .error(let failure):
             if failure.fatal {
-                let login = state.withLock { s in
-                    s.loginFailure = failure
-                    let c = s.login
-                    s.login = nil
-                    return c
-                }
-                if let login {
+                state.withLock { $0.loginFailure = failure }
+                if let login = takeLoginWaiter() {
                     login.resume(throwing: Failure.rejected(failure))
                     return false
                 }
@@ -220,6 +211,14 @@ public final class IMClient: Sendable {
         return false
     }
 
+    /// Removes and returns the first login's waiter, if it is still waiting.
+    private func takeLoginWaiter() -> CheckedContinuation<ServerFrame.LoginOK, any Error>? {
+        state.withLock { s in
+            defer { s.login = nil }
+            return s.login
+        }
+    }
+
     private func failPending() {
         let pending = state.withLock { s in
             let p = s.pending
@@ -230,16 +229,14 @@ public final class IMClient: Sendable {
     }
 
     private func finish() {
-        let login = state.withLock { s in
+        let outgoing = state.withLock { s in
             s.closed = true
-            let l = s.login
-            s.login = nil
-            s.outgoing?.finish()
-            s.outgoing = nil
-            return l
+            defer { s.outgoing = nil }
+            return s.outgoing
         }
+        outgoing?.finish()
         failPending()
-        login?.resume(throwing: Failure.connectionClosed)
+        takeLoginWaiter()?.resume(throwing: Failure.connectionClosed)
         incoming.finish()
     }
 

@@ -26,18 +26,22 @@ struct BotService: Service {
         }
     }
 
+    /// Logs the bot in, retrying with the client's backoff policy until it succeeds; once online, the client
+    /// itself reconnects and resumes. Returns on cancellation.
     func runBot(_ entry: Entry, url: String) async {
-        var delay: Duration = .milliseconds(100)
+        let policy = ReconnectPolicy.standard
+        var generator = SystemRandomNumberGenerator()
         var logger = logger
         logger[metadataKey: "bot"] = "\(entry.bot.name)"
+        var attempt = 0
         while !Task.isCancelled {
             do {
                 let (client, _) = try await IMClient.connect(
                     .init(url: url, appKey: entry.bot.appKey, username: entry.bot.username, password: entry.password,
                           platform: "api", device: "bot"),
-                    logger: logger)
+                    reconnect: policy, logger: logger)
                 logger.info("bot online", metadata: ["username": "\(entry.bot.username)"])
-                delay = .milliseconds(100)
+                attempt = 0
                 await withTaskCancellationHandler {
                     await entry.bot.serve(client)
                 } onCancel: {
@@ -45,16 +49,16 @@ struct BotService: Service {
                 }
                 client.close()
                 if Task.isCancelled { return }
-                logger.warning("bot connection closed; reconnecting")
+                logger.warning("bot connection lost for good; logging in again")
             } catch {
-                logger.warning("bot login failed; retrying", metadata: ["error": "\(error)", "in": "\(delay)"])
+                attempt += 1
+                logger.warning("bot login failed; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
             }
             do {
-                try await Task.sleep(for: delay)
+                try await Task.sleep(for: policy.delay(attempt: max(attempt, 1), using: &generator))
             } catch {
                 return
             }
-            delay = min(delay * 2, .seconds(10))
         }
     }
 }

@@ -53,8 +53,15 @@ public final class Daemon: Sendable {
         self.logger = logger
         self.gateway = options.gateway
         let bots = try Self.buildBots(configuration, registry: options.plugins, logger: logger)
-        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-        let store = try SQLiteHubStore(path: (configuration.dataDirectory as NSString).appendingPathComponent("mynah.sqlite"))
+        let databasePath = (configuration.dataDirectory as NSString).appendingPathComponent("mynah.sqlite")
+        let store: SQLiteHubStore
+        do {
+            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+            store = try SQLiteHubStore(path: databasePath)
+        } catch {
+            throw ConfigurationError(location: nil, path: "data_dir",
+                                     message: "cannot open the database '\(databasePath)': \(error.localizedDescription)")
+        }
         hub = try await Hub(
             configuration: .init(
                 apps: configuration.apps,

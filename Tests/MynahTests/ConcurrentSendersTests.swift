@@ -9,9 +9,7 @@ import Testing
 /// the order in which that sender's sends were acknowledged.
 @Suite struct ConcurrentSendersTests {
     @Test func concurrentSendersGiveOneOrderedInbox() async throws {
-        let dir = try TemporaryDirectory()
-        let daemon = try await Demo.daemon(dir)
-        try await daemon.withRunning { port in
+        try await Demo.withDaemon { daemon, port in
             let senders = ["alice", "carol", "dave_d"]
             for name in senders + ["bob_b"] { try await Demo.register(daemon, name, password: "pass-\(name)") }
             let bob = try await Demo.client(port: port, username: "bob_b", password: "pass-bob_b")

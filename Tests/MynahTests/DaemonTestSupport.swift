@@ -101,3 +101,16 @@ extension Demo {
         _ = try await daemon.hub.register(appKey: appKey, NewUser(username: username, password: password), kind: .user)
     }
 }
+
+extension Demo {
+    /// Runs the demo daemon on port 0 in its own temporary directory around `body`, which gets the daemon and
+    /// its port.
+    static func withDaemon(options: Daemon.Options = .init(passwordCost: 4),
+                           configure: (inout MynahConfiguration) -> Void = { _ in },
+                           _ body: @Sendable (Daemon, Int) async throws -> Void) async throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try await Demo.daemon(dir, options: options, configure: configure)
+        try await daemon.withRunning { port in try await body(daemon, port) }
+        withExtendedLifetime(dir) {}
+    }
+}

@@ -9,9 +9,7 @@ import Testing
 /// a real SQLite file per test.
 @Suite struct EndToEndTests {
     @Test func userChatsWithTheEchoRobotOverTheGateway() async throws {
-        let dir = try TemporaryDirectory()
-        let daemon = try await Demo.daemon(dir)
-        try await daemon.withRunning { port in
+        try await Demo.withDaemon { daemon, port in
             try await Demo.register(daemon, "alice", password: "alice-pass")
             let alice = try await Demo.client(port: port, username: "alice", password: "alice-pass")
             let sent = try await alice.send(.init(targetID: "echo_bot", body: .text("ping me")))
@@ -32,9 +30,7 @@ import Testing
 
     @Test func adminMessageToTheRobotIsAnsweredAndBothAreInTheHistory() async throws {
         // The README's curl tour, over real HTTP.
-        let dir = try TemporaryDirectory()
-        let daemon = try await Demo.daemon(dir)
-        try await daemon.withRunning { port in
+        try await Demo.withDaemon { daemon, port in
             let rest = REST(port: port)
             let users = try await rest.call("POST", "/v1/users/", body: #"[{"username":"alice","password":"alice-pass"}]"#)
             #expect(users.status == 201)
@@ -110,9 +106,7 @@ import Testing
     }
 
     @Test func acknowledgedEntriesAreNotDeliveredAgain() async throws {
-        let dir = try TemporaryDirectory()
-        let daemon = try await Demo.daemon(dir)
-        try await daemon.withRunning { port in
+        try await Demo.withDaemon { daemon, port in
             try await Demo.register(daemon, "alice", password: "alice-pass")
             try await Demo.register(daemon, "bob_b", password: "bob-pass")
             let alice = try await Demo.client(port: port, username: "alice", password: "alice-pass")
@@ -143,9 +137,7 @@ import Testing
     }
 
     @Test func wrongPasswordIsAFatalLoginError() async throws {
-        let dir = try TemporaryDirectory()
-        let daemon = try await Demo.daemon(dir)
-        try await daemon.withRunning { port in
+        try await Demo.withDaemon { daemon, port in
             await #expect(throws: IMClient.Failure.rejected(.init(code: .authenticationFailed,
                                                                  message: "wrong username or password", fatal: true))) {
                 _ = try await Demo.client(port: port, username: "echo_bot", password: "not-the-password")
@@ -154,9 +146,7 @@ import Testing
     }
 
     @Test func onlyTheLoggedInAccountIsTheSender() async throws {
-        let dir = try TemporaryDirectory()
-        let daemon = try await Demo.daemon(dir)
-        try await daemon.withRunning { port in
+        try await Demo.withDaemon { daemon, port in
             try await Demo.register(daemon, "alice", password: "alice-pass")
             try await Demo.register(daemon, "bob_b", password: "bob-pass")
             let alice = try await Demo.client(port: port, username: "alice", password: "alice-pass")

@@ -36,9 +36,7 @@ import Testing
     }
 
     @Test func aConnectionThatDoesNotLogInIsClosedWithAFatalError() async throws {
-        let dir = try TemporaryDirectory()
-        let daemon = try await Demo.daemon(dir, options: .init(passwordCost: 4, gateway: .init(loginTimeout: .milliseconds(50))))
-        try await daemon.withRunning { port in
+        try await Demo.withDaemon(options: .init(passwordCost: 4, gateway: .init(loginTimeout: .milliseconds(50)))) { daemon, port in
             let frames = try await Self.exchange(port: port, send: [])
             guard case .error(let e) = try #require(frames.first) else {
                 Issue.record("expected an error frame, got \(frames)")
@@ -51,9 +49,7 @@ import Testing
     }
 
     @Test func theFirstFrameMustBeLogin() async throws {
-        let dir = try TemporaryDirectory()
-        let daemon = try await Demo.daemon(dir, options: .init(passwordCost: 4))
-        try await daemon.withRunning { port in
+        try await Demo.withDaemon(options: .init(passwordCost: 4)) { daemon, port in
             let frames = try await Self.exchange(port: port, send: [#"{"op":"ping","id":"p"}"#])
             #expect(frames == [.error(.init(code: .missingAuthentication, message: "op: the first frame must be login",
                                             fatal: true))])
@@ -63,9 +59,7 @@ import Testing
     }
 
     @Test func badFramesAfterLoginAreAnsweredAndTheConnectionStays() async throws {
-        let dir = try TemporaryDirectory()
-        let daemon = try await Demo.daemon(dir, options: .init(passwordCost: 4))
-        try await daemon.withRunning { port in
+        try await Demo.withDaemon(options: .init(passwordCost: 4)) { daemon, port in
             try await Demo.register(daemon, "alice", password: "alice-pass")
             let frames = try await Self.exchange(
                 port: port,
@@ -87,9 +81,7 @@ import Testing
     }
 
     @Test func noOfflineMessagesReachOnlyOnlineSessions() async throws {
-        let dir = try TemporaryDirectory()
-        let daemon = try await Demo.daemon(dir, options: .init(passwordCost: 4))
-        try await daemon.withRunning { port in
+        try await Demo.withDaemon(options: .init(passwordCost: 4)) { daemon, port in
             for name in ["alice", "bob_b"] { try await Demo.register(daemon, name, password: "pass-\(name)") }
             let alice = try await Demo.client(port: port, username: "alice", password: "pass-alice")
             // bob is offline: a no_offline message leaves nothing in his inbox.

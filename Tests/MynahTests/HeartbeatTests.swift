@@ -68,9 +68,7 @@ import Glibc
     }
 
     @Test func aPeerThatDoesNotAnswerPingsIsDisconnected() async throws {
-        let dir = try TemporaryDirectory()
-        let daemon = try await Demo.daemon(dir, options: .init(passwordCost: 4, gateway: .init(pingInterval: .milliseconds(100))))
-        try await daemon.withRunning { port in
+        try await Demo.withDaemon(options: .init(passwordCost: 4, gateway: .init(pingInterval: .milliseconds(100)))) { daemon, port in
             try await Demo.register(daemon, "alice", password: "alice-pass")
             let peer = try SilentPeer(port: port)
             defer { peer.close() }

@@ -45,9 +45,7 @@ import Testing
     }
 
     @Test func aDroppedConnectionResumesWithoutLossOrRepeats() async throws {
-        let dir = try TemporaryDirectory()
-        let daemon = try await Demo.daemon(dir)
-        try await daemon.withRunning { port in
+        try await Demo.withDaemon { daemon, port in
             try await Demo.register(daemon, "alice", password: "alice-pass")
             try await Demo.register(daemon, "bob_b", password: "bob-pass")
             let alice = try await Demo.client(port: port, username: "alice", password: "alice-pass")
@@ -76,9 +74,7 @@ import Testing
     }
 
     @Test func sendingWhileDisconnectedFailsAndARetryWithTheSameRequestIDIsNotStoredTwice() async throws {
-        let dir = try TemporaryDirectory()
-        let daemon = try await Demo.daemon(dir)
-        try await daemon.withRunning { port in
+        try await Demo.withDaemon { daemon, port in
             try await Demo.register(daemon, "alice", password: "alice-pass")
             try await Demo.register(daemon, "bob_b", password: "bob-pass")
             let alice = try await Self.reconnectingClient(port: port, username: "alice", password: "alice-pass")
@@ -105,9 +101,7 @@ import Testing
     }
 
     @Test func aRefusedLoginIsNotRetried() async throws {
-        let dir = try TemporaryDirectory()
-        let daemon = try await Demo.daemon(dir)
-        try await daemon.withRunning { port in
+        try await Demo.withDaemon { daemon, port in
             await #expect(throws: IMClient.Failure.self) {
                 _ = try await Self.reconnectingClient(port: port, username: "echo_bot", password: "wrong-password")
             }

@@ -11,10 +11,7 @@ import Testing
 @Suite struct SlowConsumerTests {
     @Test(.timeLimit(.minutes(1)))
     func aClientThatDoesNotReadIsDisconnectedAndResumesLater() async throws {
-        let dir = try TemporaryDirectory()
-        let daemon = try await Demo.daemon(
-            dir, options: .init(passwordCost: 4, gateway: .init(writeTimeout: .milliseconds(200))))
-        try await daemon.withRunning { port in
+        try await Demo.withDaemon(options: .init(passwordCost: 4, gateway: .init(writeTimeout: .milliseconds(200)))) { daemon, port in
             try await Demo.register(daemon, "alice", password: "alice-pass")
             try await Demo.register(daemon, "bob_b", password: "bob-pass")
             try await Demo.register(daemon, "carol", password: "carol-pass")

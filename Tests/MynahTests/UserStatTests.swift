@@ -8,9 +8,7 @@ import Testing
 /// `userstat` reflects the gateway sessions of every device of a user.
 @Suite struct UserStatTests {
     @Test func userstatFollowsTheDevicesOfAUser() async throws {
-        let dir = try TemporaryDirectory()
-        let daemon = try await Demo.daemon(dir)
-        try await daemon.withRunning { port in
+        try await Demo.withDaemon { daemon, port in
             try await Demo.register(daemon, "alice", password: "alice-pass")
             let rest = REST(port: port)
             let before = try await rest.call("GET", "/v1/users/alice/userstat")

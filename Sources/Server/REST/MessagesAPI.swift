@@ -114,7 +114,7 @@ struct MessagesAPI {
         let m = s.message
         let fromAppKey = m.fromAppKey ?? appKey
         let targetAppKey = m.targetAppKey ?? fromAppKey
-        var o: [String: JSONValue] = [
+        let o: [String: JSONValue] = [
             "version": .int(Int64(m.version)), "target_type": .string(m.targetType.rawValue),
             "target_id": .string(m.targetID), "target_name": .string(m.targetName ?? ""),
             "from_type": .string(m.fromType.rawValue), "from_id": .string(m.fromID),
@@ -124,7 +124,6 @@ struct MessagesAPI {
             "create_time": .int(m.createTime), "msgid": .int(s.msgID), "msg_ctime": .int(s.msgCtime),
             "msg_level": .int(fromAppKey == targetAppKey ? 0 : 1),
         ]
-        if m.targetName == nil { o["target_name"] = .string("") }
         return .object(o)
     }
 }
