@@ -4,6 +4,7 @@ import HummingbirdBcrypt
 import IMProtocol
 import Logging
 import NIOPosix
+import Synchronization
 
 /// The IM service: accounts, the rules of sending, durable messages and per-recipient inboxes.
 ///
@@ -43,6 +44,8 @@ public final class Hub: Sendable {
     let configuration: Configuration
     let apps: [String: AppSettings]
     let logger: Logger
+    /// Each app's sensitive-word filter, read from the store on first use and dropped when it changes.
+    let sensitiveCache = Mutex<[String: SensitiveFilter]>([:])
 
     /// Opens the hub on a store and records the configured apps in it.
     public init(configuration: Configuration, store: any HubStore, bus: InboxBus = InboxBus(),
@@ -168,6 +171,9 @@ public final class Hub: Sendable {
               let hash = try await storing({ try await store.passwordHash(userID: found.id) })
         else { throw failure }
         guard try await verifyPassword(password, hash: hash) else { throw failure }
+        guard try await !storing({ try await store.isForbidden(userID: found.id) }) else {
+            throw HubError(.userForbidden, "user '\(username)' is forbidden")
+        }
         return found
     }
 
@@ -190,53 +196,6 @@ public final class Hub: Sendable {
     }
 
     // MARK: Messages
-
-    /// Accepts a message from `sender`: checks the rules, stores it durably with its inbox entries, then wakes
-    /// the recipients' sessions. Returns only after the commit.
-    public func send(_ draft: ClientFrame.Send, from sender: User, platform: String) async throws(HubError) -> StoredMessage {
-        let bodyBytes = draft.body.json.serialized()
-        guard bodyBytes.count <= configuration.maxBodyBytes else {
-            throw HubError.invalid("msg_body", "larger than \(configuration.maxBodyBytes) bytes (\(bodyBytes.count))")
-        }
-        // A body built in Swift must pass the same rules as one read from the wire, or it could be stored
-        // and then never read back.
-        do {
-            _ = try MessageBody(type: draft.body.type, json: try JSONValue.parse(bodyBytes))
-        } catch {
-            throw HubError.invalid(error)
-        }
-        let targetAppKey = draft.targetAppKey.flatMap { $0.isEmpty ? nil : $0 } ?? sender.appKey
-        guard targetAppKey == sender.appKey else {
-            throw HubError(.crossAppNotPermitted, "app \(targetAppKey) does not allow messages from app \(sender.appKey)")
-        }
-        let recipients: [User]
-        switch draft.targetType {
-        case .single:
-            recipients = [try await user(appKey: targetAppKey, username: draft.targetID)]
-        case .group, .chatroom:
-            throw HubError.invalid("target_type", "\(draft.targetType.rawValue) messages are not available on this hub yet")
-        }
-        // Without offline storage (the app's rule, or the message's no_offline) only online sessions get it.
-        let keepOffline = (apps[targetAppKey]?.offlineMessages ?? true) && !draft.noOffline
-        let inboxes = keepOffline ? recipients : recipients.filter { bus.subscriberCount(userID: $0.id) > 0 }
-        let now = now()
-        let ttl = apps[targetAppKey]?.offlineTTL ?? AppSettings.defaultOfflineTTL
-        let message = Message(
-            targetType: draft.targetType, targetID: draft.targetID,
-            targetAppKey: draft.targetAppKey == nil ? nil : targetAppKey, targetName: draft.targetName,
-            fromType: sender.kind, fromID: sender.username, fromAppKey: sender.appKey,
-            fromName: draft.fromName ?? sender.profile.nickname, fromPlatform: platform, createTime: now / 1000,
-            body: draft.body)
-        let result = try await storing {
-            try await store.append(PendingMessage(message: message, senderUserID: sender.id, requestID: draft.requestID,
-                                                  recipients: inboxes.map(\.id), now: now,
-                                                  expiresAt: now + ttl.components.seconds * 1000))
-        }
-        for entry in result.entries {
-            bus.publish(userID: entry.userID, entry: InboxEntry(seq: entry.seq, stored: result.stored))
-        }
-        return result.stored
-    }
 
     /// Records that a device of `user` logged in over the gateway and is online until `sessionClosed`.
     public func sessionOpened(_ user: User, device: String, platform: String) async throws(HubError) -> Presence.Token {

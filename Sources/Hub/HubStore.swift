@@ -4,7 +4,7 @@ import IMProtocol
 ///
 /// SQLite (`SQLiteHubStore`) implements it for one node; a PostgreSQL store implements it for several.
 /// Every method is one transaction.
-public protocol HubStore: Sendable {
+public protocol HubStore: AccountStore, GroupStore, RelationStore, ChatroomStore, ModerationStore {
     /// Records the configured apps so that accounts can refer to them.
     func syncApps(_ apps: [AppSettings]) async throws
 
@@ -59,6 +59,8 @@ public struct PendingMessage: Sendable {
     public var recipients: [Int64]
     /// The clock in milliseconds when the hub accepted it; the store keeps ids and times ascending together.
     public var now: Int64
+    /// Recipients that should not be notified (no-disturb, or the message's `no_notification`).
+    public var quiet: Set<Int64> = []
     /// When the inbox entries expire if undelivered (ms); `nil` never.
     public var expiresAt: Int64?
 

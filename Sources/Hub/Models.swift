@@ -12,18 +12,30 @@ public struct AppSettings: Sendable, Equatable {
     public var offlineMessages: Bool
     /// How long an undelivered inbox entry waits before it expires; 7 days by default.
     public var offlineTTL: Duration
+    /// Friend mode: single chat only between friends (robots and admins are exempt).
+    public var friendMode: Bool
+    /// The AppKeys whose users may message this app's users and groups, or add them to their groups.
+    public var crossApp: Set<String>
+    /// The `MaxMemberCount` of new groups; 500 by default.
+    public var maxGroupMembers: Int
 
     /// The offline TTL when none is configured: 7 days.
     public static let defaultOfflineTTL: Duration = .seconds(7 * 86400)
+    /// The group size when none is configured: 500, as in JMessage.
+    public static let defaultMaxGroupMembers = 500
 
     /// Creates app settings.
     public init(appKey: String, masterSecret: String, name: String? = nil, offlineMessages: Bool = true,
-                offlineTTL: Duration = AppSettings.defaultOfflineTTL) {
+                offlineTTL: Duration = AppSettings.defaultOfflineTTL, friendMode: Bool = false, crossApp: Set<String> = [],
+                maxGroupMembers: Int = AppSettings.defaultMaxGroupMembers) {
         self.appKey = appKey
         self.masterSecret = masterSecret
         self.name = name
         self.offlineMessages = offlineMessages
         self.offlineTTL = offlineTTL
+        self.friendMode = friendMode
+        self.crossApp = crossApp
+        self.maxGroupMembers = maxGroupMembers
     }
 }
 
@@ -107,26 +119,62 @@ public struct NewUser: Sendable, Equatable {
     }
 }
 
-/// One entry of a recipient's inbox: its sequence number and the message.
+/// One entry of a recipient's inbox: its sequence number and a message or an event.
 public struct InboxEntry: Sendable, Equatable {
+    /// What an inbox entry holds.
+    public enum Payload: Sendable, Equatable {
+        /// A message; `noNotification` when the recipient should not be notified of it.
+        case message(StoredMessage, noNotification: Bool)
+        /// An event (membership, friends, retraction).
+        case event(ChatEvent)
+    }
+
     /// Position in the recipient's inbox; strictly increasing, starting at 1.
     public var seq: Int64
-    /// The message.
-    public var stored: StoredMessage
+    /// The message or event.
+    public var payload: Payload
 
-    /// Creates an entry.
-    public init(seq: Int64, stored: StoredMessage) {
+    /// Creates a message entry.
+    public init(seq: Int64, stored: StoredMessage, noNotification: Bool = false) {
         self.seq = seq
-        self.stored = stored
+        self.payload = .message(stored, noNotification: noNotification)
+    }
+
+    /// Creates an event entry.
+    public init(seq: Int64, event: ChatEvent) {
+        self.seq = seq
+        self.payload = .event(event)
+    }
+
+    /// The message, for a message entry.
+    public var stored: StoredMessage? {
+        if case .message(let m, _) = payload { return m }
+        return nil
+    }
+
+    /// The event, for an event entry.
+    public var event: ChatEvent? {
+        if case .event(let e) = payload { return e }
+        return nil
+    }
+
+    /// The gateway frame that delivers this entry.
+    public var frame: ServerFrame {
+        switch payload {
+        case .message(let m, let quiet): return .message(.init(seq: seq, stored: m, noNotification: quiet))
+        case .event(let e): return .event(.init(seq: seq, event: e))
+        }
     }
 }
 
 /// What a caller asks of the message history: whose messages, which time range, how many.
-public struct HistoryQuery: Sendable, Equatable {
+public struct HistoryQuery: Sendable {
     /// The app whose messages are listed (as sender's or recipient's app).
     public var appKey: String
     /// Only messages sent or received by this username in that app, when set.
     public var username: String?
+    /// Only messages to this group or chatroom, when set.
+    public var conversation: (type: TargetType, id: String)?
     /// Earliest `msg_ctime` (ms), inclusive.
     public var beginTime: Int64
     /// Latest `msg_ctime` (ms), inclusive.
@@ -137,9 +185,11 @@ public struct HistoryQuery: Sendable, Equatable {
     public var afterMsgID: Int64
 
     /// Creates a query.
-    public init(appKey: String, username: String? = nil, beginTime: Int64, endTime: Int64, count: Int, afterMsgID: Int64 = 0) {
+    public init(appKey: String, username: String? = nil, conversation: (type: TargetType, id: String)? = nil,
+                beginTime: Int64, endTime: Int64, count: Int, afterMsgID: Int64 = 0) {
         self.appKey = appKey
         self.username = username
+        self.conversation = conversation
         self.beginTime = beginTime
         self.endTime = endTime
         self.count = count

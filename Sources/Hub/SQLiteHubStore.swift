@@ -87,6 +87,7 @@ public final class SQLiteHubStore: HubStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        registerSocialMigration(&m)
         return m
     }
 
@@ -181,12 +182,12 @@ public final class SQLiteHubStore: HubStore {
             // Each inbox's head is read once per message, however many entries it gets.
             let head = try db.cachedStatement(sql: "SELECT MAX(seq) FROM inbox WHERE user_id = ?")
             let insert = try db.cachedStatement(
-                sql: "INSERT INTO inbox (user_id, seq, msg_id, expires_at) VALUES (?, ?, ?, ?)")
+                sql: "INSERT INTO inbox (user_id, seq, msg_id, expires_at, quiet) VALUES (?, ?, ?, ?, ?)")
             var heads: [Int64: Int64] = [:]
             for userID in pending.recipients {
                 let seq = try (heads[userID] ?? Int64.fetchOne(head, arguments: [userID]) ?? 0) + 1
                 heads[userID] = seq
-                try insert.execute(arguments: [userID, seq, msgID, pending.expiresAt])
+                try insert.execute(arguments: [userID, seq, msgID, pending.expiresAt, pending.quiet.contains(userID)])
                 entries.append((userID, seq))
             }
             return AppendResult(stored: StoredMessage(msgID: msgID, msgCtime: ctime, message: m), entries: entries,
@@ -206,13 +207,19 @@ public final class SQLiteHubStore: HubStore {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT inbox.seq, message.msg_id, message.msg_ctime, message.body
-                    FROM inbox JOIN message ON message.msg_id = inbox.msg_id
+                    SELECT inbox.seq, inbox.quiet, inbox.event, message.msg_id, message.msg_ctime, message.body
+                    FROM inbox LEFT JOIN message ON message.msg_id = inbox.msg_id
                     WHERE inbox.user_id = ? AND inbox.seq > ? AND (inbox.expires_at IS NULL OR inbox.expires_at > ?)
+                    AND (inbox.event IS NOT NULL OR message.retracted = 0)
                     ORDER BY inbox.seq LIMIT ?
                     """,
                 arguments: [userID, after, now, limit]
-            ).map { row in InboxEntry(seq: row["seq"], stored: try Self.stored(from: row)) }
+            ).map { row in
+                if let event = row["event"] as Data? {
+                    return InboxEntry(seq: row["seq"], event: try ChatEvent(json: try JSONValue.parse(event)))
+                }
+                return InboxEntry(seq: row["seq"], stored: try Self.stored(from: row), noNotification: row["quiet"])
+            }
         }
     }
 
@@ -274,7 +281,10 @@ public final class SQLiteHubStore: HubStore {
         try await pool.read { db in
             var filter: String
             var args: StatementArguments
-            if let username = q.username {
+            if let conversation = q.conversation {
+                filter = "(target_type = ? AND target_appkey = ? AND target_id = ?)"
+                args = [conversation.type.rawValue, q.appKey, conversation.id]
+            } else if let username = q.username {
                 filter = """
                     ((from_appkey = ? AND from_id = ?) OR (target_type = 'single' AND target_appkey = ? AND target_id = ?))
                     """
@@ -283,7 +293,7 @@ public final class SQLiteHubStore: HubStore {
                 filter = "(from_appkey = ? OR target_appkey = ?)"
                 args = [q.appKey, q.appKey]
             }
-            filter += " AND msg_ctime >= ? AND msg_ctime <= ?"
+            filter += " AND retracted = 0 AND msg_ctime >= ? AND msg_ctime <= ?"
             args += [q.beginTime, q.endTime]
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE \(filter)", arguments: args) ?? 0
             let rows = try Row.fetchAll(

@@ -77,10 +77,15 @@ public final class IMClient: Sendable {
     /// Every message delivered to this client, in inbox order, each once across reconnects; ends on `close()`
     /// or when reconnecting gives up.
     public let messages: AsyncStream<ServerFrame.Delivery>
+    private let incomingEvents: AsyncStream<ServerFrame.EventDelivery>.Continuation
+    /// Every event delivered to this client (membership, friends, retraction), in inbox order, each once across
+    /// reconnects. Events share the inbox's sequence numbers with messages: acknowledge them the same way.
+    public let events: AsyncStream<ServerFrame.EventDelivery>
     let logger: Logger
 
     private init(logger: Logger) {
         (messages, incoming) = AsyncStream.makeStream(of: ServerFrame.Delivery.self)
+        (events, incomingEvents) = AsyncStream.makeStream(of: ServerFrame.EventDelivery.self)
         self.logger = logger
     }
 
@@ -191,6 +196,13 @@ public final class IMClient: Sendable {
                 return true
             }
             if fresh { incoming.yield(delivery) }
+        case .event(let delivery):
+            let fresh = state.withLock { s in
+                guard delivery.seq > s.lastSeq else { return false }
+                s.lastSeq = delivery.seq
+                return true
+            }
+            if fresh { incomingEvents.yield(delivery) }
         case .error(let failure):
             if failure.fatal {
                 state.withLock { $0.loginFailure = failure }
@@ -238,6 +250,7 @@ public final class IMClient: Sendable {
         failPending()
         takeLoginWaiter()?.resume(throwing: Failure.connectionClosed)
         incoming.finish()
+        incomingEvents.finish()
     }
 
     /// Sends a message; returns its `msg_id` once the server stored it durably.

@@ -41,6 +41,50 @@ public struct ErrorCode: RawRepresentable, Sendable, Hashable, Codable, CustomSt
     public static let senderNotPermitted = ErrorCode(rawValue: 899016)
     /// 899020: no cross-app permission.
     public static let crossAppNotPermitted = ErrorCode(rawValue: 899020)
+    /// 899011: a member was added twice.
+    public static let memberAlreadyAdded = ErrorCode(rawValue: 899011)
+    /// 899012: the group has no room for the new members.
+    public static let groupFull = ErrorCode(rawValue: 899012)
+    /// 899014: a user to remove is not a member of the group.
+    public static let notAMember = ErrorCode(rawValue: 899014)
+    /// 899015: the user has joined as many groups as allowed.
+    public static let userGroupLimit = ErrorCode(rawValue: 899015)
+    /// 899017: the user is already on the blacklist.
+    public static let alreadyBlacklisted = ErrorCode(rawValue: 899017)
+    /// 899018: an admin cannot be blacklisted.
+    public static let adminNotBlacklistable = ErrorCode(rawValue: 899018)
+    /// 899019: the user is not on the blacklist.
+    public static let notBlacklisted = ErrorCode(rawValue: 899019)
+    /// 899021: the user is in another app; use the cross-app API.
+    public static let useCrossAppAPI = ErrorCode(rawValue: 899021)
+    /// 899051: the group does not exist.
+    public static let groupNotFound = ErrorCode(rawValue: 899051)
+    /// 899070: the friend was already added.
+    public static let friendExists = ErrorCode(rawValue: 899070)
+    /// 899071: the user is not in the friend list (also: friend mode refuses a message to a non-friend).
+    public static let notAFriend = ErrorCode(rawValue: 899071)
+    /// 899081: the chatroom does not exist.
+    public static let roomNotFound = ErrorCode(rawValue: 899081)
+    /// 899082: the user is not in the chatroom.
+    public static let notInRoom = ErrorCode(rawValue: 899082)
+    /// 855001: the message is too old to retract (3 minutes).
+    public static let retractTooLate = ErrorCode(rawValue: 855001)
+    /// 855002: only the sender may retract a message.
+    public static let retractNotSender = ErrorCode(rawValue: 855002)
+    /// 855003: the message to retract does not exist.
+    public static let retractNotFound = ErrorCode(rawValue: 855003)
+    /// 855004: the message was already retracted.
+    public static let alreadyRetracted = ErrorCode(rawValue: 855004)
+    /// 801006: the account is forbidden (disabled) and may neither log in nor send.
+    public static let userForbidden = ErrorCode(rawValue: 801006)
+    /// 803005: the sender is not a member of the group.
+    public static let senderNotInGroup = ErrorCode(rawValue: 803005)
+    /// 803008: the recipient has the sender on its blacklist.
+    public static let senderBlacklisted = ErrorCode(rawValue: 803008)
+    /// 803012: the sender is silenced in the group.
+    public static let senderSilenced = ErrorCode(rawValue: 803012)
+    /// 847002: the sender is silenced in the chatroom.
+    public static let senderSilencedInRoom = ErrorCode(rawValue: 847002)
     /// 899030: the server is busy; retry later.
     public static let busy = ErrorCode(rawValue: 899030)
 }

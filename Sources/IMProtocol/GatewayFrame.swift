@@ -87,6 +87,8 @@ public enum ServerFrame: Sendable, Hashable {
     case sent(Sent)
     /// A message in the user's inbox, with its sequence number.
     case message(Delivery)
+    /// An event in the user's inbox (membership, friends, retraction), with its sequence number.
+    case event(EventDelivery)
     /// A request failed; `fatal` errors are followed by the server closing the connection.
     case error(Failure)
     /// The answer to `ping`.
@@ -139,10 +141,27 @@ public enum ServerFrame: Sendable, Hashable {
         public var seq: Int64
         /// The stored message.
         public var stored: StoredMessage
+        /// True when the recipient should not be notified (the message's `no_notification`, or the recipient's
+        /// no-disturb setting for this sender or group).
+        public var noNotification: Bool
         /// Creates the frame.
-        public init(seq: Int64, stored: StoredMessage) {
+        public init(seq: Int64, stored: StoredMessage, noNotification: Bool = false) {
             self.seq = seq
             self.stored = stored
+            self.noNotification = noNotification
+        }
+    }
+
+    /// `{"op":"event"}`: one event entry of the inbox; acknowledged like a message.
+    public struct EventDelivery: Sendable, Hashable {
+        /// The entry's position in the recipient's inbox.
+        public var seq: Int64
+        /// What happened.
+        public var event: ChatEvent
+        /// Creates the frame.
+        public init(seq: Int64, event: ChatEvent) {
+            self.seq = seq
+            self.event = event
         }
     }
 
@@ -256,7 +275,10 @@ extension ServerFrame {
             let message = try Message(json: try r.required("message"), path: "message")
             self = .message(Delivery(
                 seq: try r.int("seq"),
-                stored: StoredMessage(msgID: try r.int("msg_id"), msgCtime: try r.int("msg_ctime"), message: message)))
+                stored: StoredMessage(msgID: try r.int("msg_id"), msgCtime: try r.int("msg_ctime"), message: message),
+                noNotification: try r.optionalBool("no_notification") ?? false))
+        case "event":
+            self = .event(EventDelivery(seq: try r.int("seq"), event: try ChatEvent(json: try r.required("event"), path: "event")))
         case "error":
             self = .error(Failure(
                 id: try r.optionalString("id"), code: ErrorCode(rawValue: Int(try r.int("code"))),
@@ -282,6 +304,9 @@ extension ServerFrame {
         case .message(let d):
             o = ["op": "msg", "seq": .int(d.seq), "msg_id": .int(d.stored.msgID), "msg_ctime": .int(d.stored.msgCtime),
                  "message": d.stored.message.json]
+            if d.noNotification { o["no_notification"] = true }
+        case .event(let e):
+            o = ["op": "event", "seq": .int(e.seq), "event": e.event.json]
         case .error(let e):
             o = ["op": "error", "code": .int(Int64(e.code.rawValue)), "message": .string(e.message)]
             if let id = e.id { o["id"] = .string(id) }

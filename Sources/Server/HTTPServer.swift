@@ -37,6 +37,11 @@ public enum HTTPServer {
         router.get("/health") { _, _ in Response(status: .ok) }
         UsersAPI(hub: hub).register(on: router)
         MessagesAPI(hub: hub).register(on: router)
+        AccountsAPI(hub: hub).register(on: router)
+        RelationsAPI(hub: hub).register(on: router)
+        GroupsAPI(hub: hub).register(on: router)
+        ChatroomsAPI(hub: hub).register(on: router)
+        SensitiveWordsAPI(hub: hub).register(on: router)
 
         let wsRouter = Router(context: GatewayRequestContext.self)
         Gateway.register(on: wsRouter, hub: hub, configuration: configuration.gateway, logger: logger)

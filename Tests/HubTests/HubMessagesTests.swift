@@ -49,8 +49,8 @@ struct HubMessagesTests {
             }
             let inbox = try await hub.inbox(userID: bob.id, after: 0)
             #expect(inbox.map(\.seq) == [1, 2, 3, 4, 5, 6])
-            #expect(inbox.map(\.stored) == sent)
-            #expect(inbox.map(\.stored.message.body.text) == ["m0", "m1", "m2", "m3", "m4", "m5"])
+            #expect(inbox.map(\.message) == sent)
+            #expect(inbox.map(\.message.message.body.text) == ["m0", "m1", "m2", "m3", "m4", "m5"])
 
             // Each inbox counts on its own.
             _ = try await hub.sendText("to alice", from: bob, to: "alice")
@@ -78,11 +78,11 @@ struct HubMessagesTests {
             #expect(Set(sent.map(\.msgID)).count == 24)
             let inbox = try await hub.inbox(userID: bob.id, after: 0)
             #expect(inbox.map(\.seq) == Array(1...24))
-            #expect(Set(inbox.map(\.stored.msgID)) == Set(sent.map(\.msgID)))
+            #expect(Set(inbox.map(\.message.msgID)) == Set(sent.map(\.msgID)))
             // Inbox order is commit order: ids and times ascend with seq.
             for (a, b) in zip(inbox, inbox.dropFirst()) {
-                #expect(b.stored.msgID > a.stored.msgID)
-                #expect(b.stored.msgCtime >= a.stored.msgCtime)
+                #expect(b.message.msgID > a.message.msgID)
+                #expect(b.message.msgCtime >= a.message.msgCtime)
             }
         }
     }
@@ -102,7 +102,7 @@ struct HubMessagesTests {
             #expect(try await hub.inbox(userID: bob.id, after: 10).isEmpty)
             #expect(try await hub.inbox(userID: bob.id, after: 99).isEmpty)
             #expect(try await hub.inbox(userID: bob.id, after: 0, limit: 0).isEmpty)
-            let texts = try await hub.inbox(userID: bob.id, after: 7).map(\.stored.message.body.text)
+            let texts = try await hub.inbox(userID: bob.id, after: 7).map(\.message.message.body.text)
             #expect(texts == ["m8", "m9", "m10"])
 
             // Paging by the last seen seq walks the whole inbox exactly once.
@@ -151,7 +151,7 @@ struct HubMessagesTests {
             let bob = try await hub.make("bobby")
             let sent = try await hub.sendText("x", from: alice, to: "bobby", platform: platform)
             #expect(sent.message.fromPlatform == platform)
-            #expect(try await hub.inbox(userID: bob.id, after: 0).first?.stored.message.fromPlatform == platform)
+            #expect(try await hub.inbox(userID: bob.id, after: 0).first?.message.message.fromPlatform == platform)
         }
     }
 
@@ -203,8 +203,8 @@ struct HubMessagesTests {
                 sent.append(try await hub.send(.init(targetID: "bobby", body: body), from: alice, platform: "web"))
             }
             let inbox = try await hub.inbox(userID: bob.id, after: 0)
-            #expect(inbox.map(\.stored) == sent)
-            #expect(inbox.map(\.stored.message.body) == bodies)
+            #expect(inbox.map(\.message) == sent)
+            #expect(inbox.map(\.message.message.body) == bodies)
         }
     }
 
@@ -261,30 +261,31 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("group and chatroom targets are not available yet (899003 on target_type)", arguments: [TargetType.group, .chatroom])
-    func groupNotAvailable(type: TargetType) async throws {
+    @Test("a group or chatroom target that is not a known id is refused (899003 or not found)", arguments: [TargetType.group, .chatroom])
+    func unknownConversation(type: TargetType) async throws {
         try await withHub { hub, _ in
             let alice = try await hub.make("alice")
-            _ = try await hub.make("bobby")
-            let error = await #expect(throws: HubError.self) {
-                try await hub.send(.init(targetType: type, targetID: "bobby", body: .text("hi")), from: alice, platform: "web")
+            for target in ["bobby", "99999999"] {
+                let error = await #expect(throws: HubError.self) {
+                    try await hub.send(.init(targetType: type, targetID: target, body: .text("hi")), from: alice, platform: "web")
+                }
+                let expected: ErrorCode = target == "bobby" ? .invalidParameter : (type == .group ? .groupIDNotFound : .roomNotFound)
+                #expect(error?.code == expected)
             }
-            #expect(error?.code == .invalidParameter)
-            #expect(error?.message.hasPrefix("target_type") == true)
             #expect(try await hub.history(allTime()).total == 0)
         }
     }
 
-    @Test("a target_appkey of another app fails with 899020")
+    @Test("a target_appkey of an app that does not allow the sender's app fails with 899020; an unknown one with 899009")
     func crossAppRefused() async throws {
         try await withHub { hub, _ in
             let alice = try await hub.make("alice")
             let bobInB = try await hub.make("bobby", appKey: TestApps.b.appKey)
-            for appKey in [TestApps.b.appKey, "no-such-app"] {
+            for (appKey, code) in [(TestApps.b.appKey, ErrorCode.crossAppNotPermitted), ("no-such-app", .appKeyNotFound)] {
                 let error = await #expect(throws: HubError.self) {
                     try await hub.sendText("hi", from: alice, to: "bobby", targetAppKey: appKey)
                 }
-                #expect(error?.code == .crossAppNotPermitted)
+                #expect(error?.code == code)
             }
             #expect(try await hub.inbox(userID: bobInB.id, after: 0).isEmpty)
         }
@@ -327,7 +328,7 @@ struct HubMessagesTests {
             #expect(try await hub.inbox(userID: bob.id, after: 0).isEmpty)
             // A normal message afterwards is bob's first entry.
             let normal = try await hub.sendText("kept", from: alice, to: "bobby")
-            #expect(try await hub.inbox(userID: bob.id, after: 0).map(\.stored) == [normal])
+            #expect(try await hub.inbox(userID: bob.id, after: 0).map(\.message) == [normal])
             #expect(try await hub.inbox(userID: bob.id, after: 0).map(\.seq) == [1])
         }
     }
@@ -342,7 +343,7 @@ struct HubMessagesTests {
                                           from: alice, platform: "web")
             let signal = await live.next()
             #expect(signal == InboxEntry(seq: 1, stored: sent))
-            #expect(try await hub.inbox(userID: bob.id, after: 0).map(\.stored) == [sent])
+            #expect(try await hub.inbox(userID: bob.id, after: 0).map(\.message) == [sent])
         }
     }
 
@@ -360,7 +361,7 @@ struct HubMessagesTests {
             let delivered = try await hub.sendText("seen", from: alice, to: "carol")
             let signal = await live.next()
             #expect(signal == InboxEntry(seq: 1, stored: delivered))
-            #expect(try await hub.inbox(userID: carol.id, after: 0).map(\.stored) == [delivered])
+            #expect(try await hub.inbox(userID: carol.id, after: 0).map(\.message) == [delivered])
 
             // The other app keeps offline messages as usual.
             let dave = try await hub.make("dave")
@@ -426,7 +427,7 @@ struct HubMessagesTests {
             #expect(fromCarol.message.fromID == "carol")
             #expect(fromCarol.message.body.text == "from carol")
             let inbox = try await hub.inbox(userID: bob.id, after: 0)
-            #expect(inbox.map(\.stored) == [fromAlice, fromCarol])
+            #expect(inbox.map(\.message) == [fromAlice, fromCarol])
         }
     }
 
@@ -540,8 +541,8 @@ struct HubMessagesTests {
 
             let bobInbox = try await hub.inbox(userID: bob.id, after: 0)
             #expect(bobInbox.map(\.seq) == [1, 2, 3])
-            #expect(bobInbox.map(\.stored) == Array(before[0..<3]))
-            #expect(try await hub.inbox(userID: alice.id, after: 0).map(\.stored) == [before[3]])
+            #expect(bobInbox.map(\.message) == Array(before[0..<3]))
+            #expect(try await hub.inbox(userID: alice.id, after: 0).map(\.message) == [before[3]])
             #expect(try await hub.cursor(userID: bob.id, device: "phone") == 2)
             #expect(try await hub.cursor(userID: alice.id, device: "web") == 1)
             #expect(try await hub.history(allTime()).messages == before)

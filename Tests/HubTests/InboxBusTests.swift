@@ -156,7 +156,7 @@ struct InboxBusTests {
             // The reader notices seq 4 != lastSeen + 1 and reads the gap from the store.
             let missed = try await hub.inbox(userID: bob.id, after: lastSeen, limit: Int(signal.seq - lastSeen - 1))
             #expect(missed.map(\.seq) == [1, 2, 3])
-            #expect(missed.map(\.stored) == Array(sent[0..<3]))
+            #expect(missed.map(\.message) == Array(sent[0..<3]))
             let next = await live.next()
             #expect(next == InboxEntry(seq: 5, stored: sent[4]))
         }

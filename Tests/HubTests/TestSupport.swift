@@ -73,3 +73,12 @@ func allTime(username: String? = nil, appKey: String = TestApps.a.appKey, count:
              afterMsgID: Int64 = 0) -> HistoryQuery {
     HistoryQuery(appKey: appKey, username: username, beginTime: 0, endTime: .max, count: count, afterMsgID: afterMsgID)
 }
+
+extension InboxEntry {
+    /// The message of a message entry; for an event entry a sentinel (msg_id -1) that equals no real message, so a
+    /// test expecting a message fails.
+    var message: StoredMessage {
+        stored ?? StoredMessage(msgID: -1, msgCtime: -1, message: Message(
+            targetType: .single, targetID: "-", fromType: .user, fromID: "-", fromPlatform: nil, createTime: 0, body: .text("not a message")))
+    }
+}

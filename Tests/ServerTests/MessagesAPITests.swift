@@ -52,7 +52,7 @@ import Testing
             let alice = try await server.hub.user(appKey: Apps.appKey, username: "alice")
             let inbox = try await server.hub.inbox(userID: alice.id, after: 0)
             try #require(inbox.count == 1)
-            let stored = inbox[0].stored
+            let stored = inbox[0].message
             #expect(stored.msgID == id)
             #expect(stored.message.fromID == "admin1")
             #expect(stored.message.fromType == .admin)

@@ -269,3 +269,12 @@ func base64URL(_ text: String) -> String {
         .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
         .replacingOccurrences(of: "=", with: "")
 }
+
+extension InboxEntry {
+    /// The message of a message entry; for an event entry a sentinel (msg_id -1) that equals no real message, so a
+    /// test expecting a message fails.
+    var message: StoredMessage {
+        stored ?? StoredMessage(msgID: -1, msgCtime: -1, message: Message(
+            targetType: .single, targetID: "-", fromType: .user, fromID: "-", fromPlatform: nil, createTime: 0, body: .text("not a message")))
+    }
+}

@@ -21,7 +21,8 @@ struct ConfigurationReader {
     enum Keys {
         static let document = ["listen", "data_dir", "log_level", "apps", "bots"]
         static let listen = ["host", "port"]
-        static let app = ["appkey", "master_secret", "name", "offline_messages", "offline_ttl"]
+        static let app = ["appkey", "master_secret", "name", "offline_messages", "offline_ttl", "friend_mode", "cross_app",
+                          "max_group_members"]
         static let bot = ["name", "appkey", "username", "password", "nickname", "plugins"]
         static let plugin = ["swift", "config"]
     }
@@ -111,6 +112,7 @@ struct ConfigurationReader {
         guard let field, let items = try optionalSequence(field) else { return [] }
         var apps: [MynahConfiguration.App] = []
         var indexByAppKey: [String: Int] = [:]
+        var crossAppFields: [(String, Field)] = []
         for (index, item) in items.enumerated() {
             let entry = try section(item, keys: Keys.app)
             let (appKey, appKeyField) = try requiredString(entry, "appkey")
@@ -131,7 +133,25 @@ struct ConfigurationReader {
             if let field = entry["offline_ttl"], let ttl = try duration(field) {
                 app.offlineTTL = ttl
             }
+            if let field = entry["friend_mode"], let friendMode = try boolean(field) {
+                app.friendMode = friendMode
+            }
+            if let field = entry["max_group_members"], let max = try integer(field) {
+                guard (2...100_000).contains(max) else { throw error("expected 2 to 100000, got \(max)", at: field) }
+                app.maxGroupMembers = max
+            }
+            if let field = entry["cross_app"], let list = try optionalSequence(field) {
+                for item in list {
+                    guard let other = try string(item) else { continue }
+                    crossAppFields.append((other, item))
+                    app.crossApp.insert(other)
+                }
+            }
             apps.append(app)
+        }
+        // `cross_app` may name apps declared after it, so it is checked once all are read.
+        for (other, item) in crossAppFields where indexByAppKey[other] == nil {
+            throw error(unknownAppKeyMessage(other, known: apps.map(\.appKey)), at: item)
         }
         return apps
     }

@@ -145,7 +145,7 @@ struct GatewaySession {
             while target.map({ last < $0 }) ?? true {
                 let entries = try await hub.inbox(userID: userID, after: last, limit: configuration.backlogBatch)
                 for entry in entries {
-                    try await write(.message(.init(seq: entry.seq, stored: entry.stored)), watch: watch)
+                    try await write(entry.frame, watch: watch)
                     last = entry.seq
                 }
                 if entries.count < configuration.backlogBatch { return }
@@ -157,7 +157,7 @@ struct GatewaySession {
             // Missed signals leave a gap: read it from the store (expired entries leave real gaps).
             if entry.seq > last + 1 { try await catchUp(to: entry.seq - 1) }
             if entry.seq > last {
-                try await write(.message(.init(seq: entry.seq, stored: entry.stored)), watch: watch)
+                try await write(entry.frame, watch: watch)
                 last = entry.seq
             }
         }

@@ -35,7 +35,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         switch code {
         case .missingAuthentication, .authenticationFailed, .appKeyNotFound: .unauthorized
         case .senderNotPermitted, .crossAppNotPermitted: .forbidden
-        case .userNotFound, .groupIDNotFound: .notFound
+        case .userNotFound, .groupIDNotFound, .groupNotFound, .roomNotFound: .notFound
         case .internalError: .internalServerError
         case .busy: .tooManyRequests
         default: .badRequest

@@ -18,6 +18,9 @@ struct MessagesAPI {
         router.post("/v1/messages", use: send)
         router.get("/v2/messages", use: appHistory)
         router.get("/v2/users/:username/messages", use: userHistory)
+        router.get("/v2/groups/:gid/messages", use: groupHistory)
+        router.get("/v2/chatrooms/:id/messages", use: roomHistory)
+        router.post("/v1/messages/:username/:msgid/retract", use: retract)
     }
 
     /// POST /v1/messages: validates the protocol fields, checks that `from_id` is an admin of the app, stores.
@@ -27,6 +30,7 @@ struct MessagesAPI {
         let draft: ClientFrame.Send
         let fromType: FromType
         let fromID: String
+        let noNotification: Bool
         do {
             let version = try r.int("version")
             guard version == 1 else { throw ProtocolError(path: "version", reason: "unsupported version \(version), expected 1") }
@@ -39,8 +43,12 @@ struct MessagesAPI {
                 fromName: try r.optionalString("from_name"),
                 body: try MessageBody(type: type, json: try r.required("msg_body"), path: "msg_body"),
                 noOffline: try r.optionalBool("no_offline") ?? false)
-            _ = try r.optionalBool("no_notification")
-            _ = try r.optionalObject("notification")
+            noNotification = try r.optionalBool("no_notification") ?? false
+            if let n = try r.optionalObject("notification") {
+                let nr = try JSONObjectReader(.object(n), path: "notification")
+                _ = try nr.optionalString("title")
+                _ = try nr.optionalString("alert")
+            }
         } catch let e as ProtocolError {
             throw APIError.invalid(e)
         }
@@ -51,7 +59,7 @@ struct MessagesAPI {
         guard sender.kind == .admin else {
             throw APIError(.senderNotPermitted, "from_id: '\(fromID)' is not an admin of app \(app.appKey)")
         }
-        let stored = try await api { try await hub.send(draft, from: sender, platform: "api") }
+        let stored = try await api { try await hub.send(draft, from: sender, platform: "api", noNotification: noNotification) }
         return JSONResponse.make(status: .created, ["msg_id": .int(stored.msgID), "msg_ctime": .int(stored.msgCtime)])
     }
 
@@ -69,11 +77,38 @@ struct MessagesAPI {
         return try await history(request, appKey: app.appKey, username: username)
     }
 
-    func history(_ request: Request, appKey: String, username: String?) async throws -> Response {
+    /// GET /v2/groups/{gid}/messages: the messages of one group.
+    @Sendable func groupHistory(_ request: Request, context: some RequestContext) async throws -> Response {
+        let app = try request.authenticatedApp(hub)
+        let gid = try Lists.id(context, "gid")
+        _ = try await api { try await hub.group(appKey: app.appKey, gid: gid) }
+        return try await history(request, appKey: app.appKey, username: nil, conversation: (.group, String(gid)))
+    }
+
+    /// GET /v2/chatrooms/{id}/messages: the messages of one chatroom.
+    @Sendable func roomHistory(_ request: Request, context: some RequestContext) async throws -> Response {
+        let app = try request.authenticatedApp(hub)
+        let id = try Lists.id(context, "id")
+        _ = try await api { try await hub.room(appKey: app.appKey, id: id) }
+        return try await history(request, appKey: app.appKey, username: nil, conversation: (.chatroom, String(id)))
+    }
+
+    /// POST /v1/messages/{username}/{msgid}/retract: 204 within 3 minutes of sending; 855001-855004 otherwise.
+    @Sendable func retract(_ request: Request, context: some RequestContext) async throws -> Response {
+        let app = try request.authenticatedApp(hub)
+        let username = try context.pathParameter("username")
+        let msgID = try Lists.id(context, "msgid")
+        try await api { try await hub.retract(appKey: app.appKey, username: username, msgID: msgID) }
+        return JSONResponse.empty()
+    }
+
+    func history(_ request: Request, appKey: String, username: String?,
+                 conversation: (type: TargetType, id: String)? = nil) async throws -> Response {
         let params = request.uri.queryParameters
         var query: HistoryQuery
         if let cursor = params["cursor"], !cursor.isEmpty {
-            query = try HistoryCursor.decode(String(cursor), appKey: appKey, username: username, now: Hub.nowMillis(),
+            query = try HistoryCursor.decode(String(cursor), appKey: appKey, username: username, conversation: conversation,
+                                             now: Hub.nowMillis(),
                                              maxCount: Self.maxCount, maxRange: Self.maxRangeMillis,
                                              maxLifetime: Self.cursorLifetimeMillis)
         } else {
@@ -94,7 +129,8 @@ struct MessagesAPI {
                 throw APIError(.invalidParameter, "end_time: at most 7 days after begin_time")
             }
             // The range is inclusive to the second.
-            query = HistoryQuery(appKey: appKey, username: username, beginTime: begin, endTime: end + 999, count: count)
+            query = HistoryQuery(appKey: appKey, username: username, conversation: conversation, beginTime: begin,
+                                 endTime: end + 999, count: count)
         }
         let page = try await api { try await hub.history(query) }
         var body: [String: JSONValue] = [
@@ -136,13 +172,15 @@ enum HistoryCursor {
             "a": .int(q.afterMsgID), "x": .int(expires),
         ]
         if let u = q.username { o["u"] = .string(u) }
+        if let c = q.conversation { o["t"] = .string(c.type.rawValue); o["g"] = .string(c.id) }
         return Data(JSONValue.object(o).serialized()).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
 
     /// Reads a cursor back; a cursor is not signed, so every limit of a first request is checked again.
-    static func decode(_ text: String, appKey: String, username: String?, now: Int64, maxCount: Int, maxRange: Int64,
+    static func decode(_ text: String, appKey: String, username: String?, conversation: (type: TargetType, id: String)?,
+                       now: Int64, maxCount: Int, maxRange: Int64,
                        maxLifetime: Int64) throws -> HistoryQuery {
         let invalid = APIError(.invalidParameter, "cursor: not a cursor from this API")
         var b64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
@@ -151,10 +189,12 @@ enum HistoryCursor {
               let k = json["k"]?.stringValue, let b = json["b"]?.intValue, let e = json["e"]?.intValue,
               let c = json["c"]?.intValue, let a = json["a"]?.intValue, let x = json["x"]?.intValue
         else { throw invalid }
-        guard k == appKey, json["u"]?.stringValue == username, (1...Int64(maxCount)).contains(c), a >= 0,
+        guard k == appKey, json["u"]?.stringValue == username, json["t"]?.stringValue == conversation?.type.rawValue,
+              json["g"]?.stringValue == conversation?.id, (1...Int64(maxCount)).contains(c), a >= 0,
               e >= b, e - b < maxRange + 1000, x <= now + maxLifetime
         else { throw invalid }
         guard x >= now else { throw APIError(.invalidParameter, "cursor: expired (a cursor is valid for 120 s)") }
-        return HistoryQuery(appKey: k, username: username, beginTime: b, endTime: e, count: Int(c), afterMsgID: a)
+        return HistoryQuery(appKey: k, username: username, conversation: conversation, beginTime: b, endTime: e,
+                            count: Int(c), afterMsgID: a)
     }
 }

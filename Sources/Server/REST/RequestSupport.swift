@@ -76,6 +76,17 @@ func api<T>(_ body: () async throws -> T) async throws -> T {
     }
 }
 
+/// Reads or checks synchronously, turning `HubError` and `ProtocolError` into API errors.
+func api<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let e as HubError {
+        throw APIError(e)
+    } catch let e as ProtocolError {
+        throw APIError.invalid(e)
+    }
+}
+
 /// Formats times the way the JMessage REST API does: `yyyy-MM-dd HH:mm:ss`, in UTC.
 enum WireTime {
     static func format(millis: Int64) -> String {
