@@ -127,7 +127,8 @@ public final class Daemon: Sendable {
     func services() -> [ServiceGroupConfiguration.ServiceConfiguration] {
         let http = HTTPServer.application(
             hub: hub,
-            configuration: .init(host: configuration.listen.host, port: configuration.listen.port, gateway: gateway),
+            configuration: .init(host: configuration.listen.host, port: configuration.listen.port, gateway: gateway,
+                                 mediaDirectory: (configuration.dataDirectory as NSString).appendingPathComponent("media")),
             logger: logger,
             onRunning: { [weak self] port in
                 self?.logger.info("listening", metadata: ["address": "\(self?.configuration.listen.host ?? ""):\(port)"])

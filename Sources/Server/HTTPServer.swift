@@ -19,12 +19,16 @@ public enum HTTPServer {
         public var port: Int
         /// Gateway limits.
         public var gateway: Gateway.Configuration
+        /// Where uploaded media is kept (`<data-dir>/media`); nil answers the media endpoints with an error.
+        public var mediaDirectory: String?
 
         /// Creates a configuration.
-        public init(host: String = "127.0.0.1", port: Int = 8080, gateway: Gateway.Configuration = .init()) {
+        public init(host: String = "127.0.0.1", port: Int = 8080, gateway: Gateway.Configuration = .init(),
+                    mediaDirectory: String? = nil) {
             self.host = host
             self.port = port
             self.gateway = gateway
+            self.mediaDirectory = mediaDirectory
         }
     }
 
@@ -42,6 +46,7 @@ public enum HTTPServer {
         GroupsAPI(hub: hub).register(on: router)
         ChatroomsAPI(hub: hub).register(on: router)
         SensitiveWordsAPI(hub: hub).register(on: router)
+        MediaAPI(hub: hub, directory: configuration.mediaDirectory).register(on: router)
 
         let wsRouter = Router(context: GatewayRequestContext.self)
         Gateway.register(on: wsRouter, hub: hub, configuration: configuration.gateway, logger: logger)
