@@ -108,7 +108,11 @@ let package = Package(
         ),
         .testTarget(name: "IMProtocolTests", dependencies: ["IMProtocol"], swiftSettings: swiftSettings),
         .testTarget(name: "HubTests", dependencies: ["Hub", "IMProtocol"], swiftSettings: swiftSettings),
-        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Hub", "IMProtocol"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BridgeTests",
+            dependencies: ["Bridge", "Hub", "IMProtocol", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ServerTests",
             dependencies: [

@@ -2,6 +2,7 @@ import Bridge
 import Foundation
 import Hub
 import IMProtocol
+import Logging
 import Synchronization
 
 /// A clock the test moves by hand.
@@ -48,8 +49,10 @@ struct Fixture {
         let dir = try dir ?? TempDir()
         let hub = try await Hub(configuration: .init(apps: [shop, chat], passwordCost: 4, clock: clock.now),
                                 store: SQLiteHubStore(path: dir.path + "/hub.sqlite"))
+        var logger = Logger(label: "mynah.test.bridge")
+        logger.logLevel = .warning
         let bridge = try await Bridge(configuration: .init(rules: rules), hub: hub,
-                                      store: SQLiteBridgeStore(path: dir.path + "/bridge.sqlite"))
+                                      store: SQLiteBridgeStore(path: dir.path + "/bridge.sqlite"), logger: logger)
         return Fixture(dir: dir, clock: clock, hub: hub, bridge: bridge)
     }
 

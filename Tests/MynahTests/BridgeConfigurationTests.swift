@@ -50,7 +50,7 @@ import Testing
             .resend, .fallback(.init(kind: .group, id: "10001", robot: "ops_bot")), .webhook(url: "https://ops.example.com/hook"),
         ]))
         #expect(section.rules[1] == BridgeRule(name: "plain", pushAppKey: "chat", robot: "chat_bot"))
-        #expect(config.bridge.ruleLocations.map(\.line) == [9, 23])
+        #expect(config.bridge.ruleLocations.map(\.line) == [9, 21])
     }
 
     @Test(arguments: [
@@ -65,16 +65,16 @@ import Testing
         ("  rules:\n    - name: r\n      push_appkey: shop\n      robot: bot1\n      message: \"Hi {name}\"\n",
          "bots.yaml:11:16: bridge.rules[0].message: expected text, custom or a template: unknown placeholder '{name}'"),
         ("  rules:\n    - {name: a, push_appkey: shop, robot: bot1}\n    - {name: b, push_appkey: shop, robot: bot1}\n",
-         "bots.yaml:9:31: bridge.rules[1].push_appkey: bridge.rules[0] already bridges pushes of 'shop'; one rule per appkey"),
+         "bots.yaml:9:30: bridge.rules[1].push_appkey: bridge.rules[0] already bridges pushes of 'shop'; one rule per appkey"),
         ("  rules:\n    - name: r\n      push_appkey: shop\n      robot: bot1\n      receipt: {within: 5m, escalate: [page]}\n",
-         "bots.yaml:11:38: bridge.rules[0].receipt.escalate[0]: expected resend, or a mapping with fallback or webhook"),
+         "bots.yaml:11:40: bridge.rules[0].receipt.escalate[0]: expected resend, or a mapping with fallback or webhook"),
         ("  rules:\n    - name: r\n      push_appkey: shop\n      robot: bot1\n      receipt: {within: 5m, escalate: [{webhook: {url: ftp://x}}]}\n",
-         "bots.yaml:11:55: bridge.rules[0].receipt.escalate[0].webhook.url: expected an http or https URL"),
+         "bots.yaml:11:56: bridge.rules[0].receipt.escalate[0].webhook.url: expected an http or https URL"),
         ("  rules:\n    - name: r\n      push_appkey: shop\n      robot: bot1\n      receipt: {within: 5m, escalate: [{fallback: {type: room, id: x}}]}\n",
-         "bots.yaml:11:57: bridge.rules[0].receipt.escalate[0].fallback.type: expected single or group, got 'room'"),
+         "bots.yaml:11:58: bridge.rules[0].receipt.escalate[0].fallback.type: expected single or group, got 'room'"),
         ("  rules:\n    - name: r\n      push_appkey: shop\n      robot: bot1\n      receipt: {escalate: [resend]}\n",
          "bots.yaml:11:16: bridge.rules[0].receipt.within: missing required key"),
-        ("  rate_limit: {requests: 0}\n", "bots.yaml:7:27: bridge.rate_limit.requests: expected 1 to 1000000 requests, got 0"),
+        ("  rate_limit: {requests: 0}\n", "bots.yaml:7:26: bridge.rate_limit.requests: expected 1 to 1000000 requests, got 0"),
     ])
     func mistakesAreLocated(yaml: String, expected: String) {
         do {

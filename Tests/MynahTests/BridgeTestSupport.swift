@@ -101,7 +101,7 @@ final class WebhookReceiver: Sendable {
         }
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         var logger = Logger(label: "mynah.test.webhook")
-        logger.logLevel = .warning
+        logger.logLevel = .critical   // the server is cancelled, not shut down gracefully, when the test ends
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
                               logger: logger)

@@ -51,7 +51,7 @@ import Testing
             let deleted = try await s.request(.delete, "/v3/aliases/uid_alice")
             #expect(deleted.status == .ok, "\(deleted)")
             #expect(try await s.get("/v3/aliases/uid_alice").json() == ["registration_ids": []])
-            #expect(try await s.get("/v3/devices/rid-1").json()["alias"] == nil)
+            #expect(try await s.get("/v3/devices/rid-1").json()["alias"] == JSONValue.null)
             expectPushError(try await s.request(.delete, "/v3/aliases/uid_alice"), status: .badRequest, code: 7008)
         }
     }
