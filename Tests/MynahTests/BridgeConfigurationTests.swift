@@ -85,3 +85,20 @@ import Testing
         }
     }
 }
+
+/// Problems only the running hub can see are reported at the rule in `bots.yaml`.
+@Suite struct BridgeSetupTests {
+    @Test func aRobotNameHeldByAUserStopsTheDaemonWithTheRulesLocation() async throws {
+        let dir = try TemporaryDirectory()
+        let first = try await Demo.daemon(dir, options: .init(passwordCost: 4))
+        try await Demo.register(first, "notify_bot", password: "user-pass")
+        let error = await #expect(throws: ConfigurationError.self) {
+            _ = try await Demo.daemon(dir, options: .init(passwordCost: 4)) { config in
+                config.bridge = BridgeSection(
+                    configuration: .init(rules: [BridgeRule(name: "demo", pushAppKey: Demo.appKey, robot: "notify_bot")]),
+                    ruleLocations: [.init(file: "bots.yaml", line: 30, column: 7)])
+            }
+        }
+        #expect(error?.description == "bots.yaml:30:7: bridge.rules[0].robot: 'notify_bot' is a user of app \(Demo.appKey), not a robot")
+    }
+}
