@@ -253,7 +253,7 @@ public final class Bridge: Sendable {
             }
             try await store.setDelivered(pushID: push.msgID, userID: delivery.userID, status: seq == nil ? .expired : .delivered,
                                          hubMsgID: hubMsgID, seq: seq, expiresAt: expiresAt,
-                                         error: seq == nil ? "offline, and time_to_live 0 means online only" : nil)
+                                         error: seq == nil ? Self.notKeptOffline : nil)
             if seq == nil {
                 try await store.setOutcome(pushID: push.msgID, userID: delivery.userID, status: .expired, at: hub.now())
             }
@@ -433,7 +433,7 @@ public final class Bridge: Sendable {
                         try await store.rebase(pushID: d.pushID, userID: d.userID, seq: seq, expiresAt: expiresAt)
                     }
                 }
-                return seq == nil ? "not delivered: offline, and time_to_live 0 means online only" : "ok"
+                return seq == nil ? "not delivered: \(Self.notKeptOffline)" : "ok"
             } catch {
                 return "failed: \(error)"
             }
@@ -473,6 +473,8 @@ public final class Bridge: Sendable {
             }
         }
     }
+
+    static let notKeptOffline = "the account was offline and nothing waits offline (time_to_live 0, or offline_messages: false)"
 
     static func summary(_ c: PushContent) -> String {
         let text = c.alert ?? c.msgContent ?? c.title ?? ""

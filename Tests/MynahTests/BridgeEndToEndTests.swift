@@ -181,6 +181,29 @@ import Testing
         }
     }
 
+    @Test func aFailingWebhookIsRecordedAndTheNextStepStillRuns() async throws {
+        let receiver = WebhookReceiver()
+        try await receiver.run { url in
+            let clock = ManualClock()
+            let broken = url.replacingOccurrences(of: "/hooks/unreceived", with: "/hooks/broken")
+            let policy = ReceiptPolicy(within: .seconds(60), escalate: [
+                .webhook(url: broken), .fallback(.init(kind: .single, id: "oncall_ops")),
+            ])
+            try await Demo.withDaemon(options: BridgeDemo.options(clock),
+                                      configure: { BridgeDemo.configure(&$0, receipt: policy) }) { daemon, port in
+                try await Demo.register(daemon, "alice", password: "alice-pass")
+                try await Demo.register(daemon, "oncall_ops", password: "oncall-pass")
+                let msgID = try await BridgeDemo.push(port, BridgeDemo.alert("server down", aliases: ["uid_alice"]))
+                clock.advance(by: .seconds(60))
+                #expect(await daemon.bridge.runDue().escalations.map(\.outcome) == ["failed: HTTP 500"])
+                clock.advance(by: .seconds(60))
+                #expect(await daemon.bridge.runDue().escalations.map(\.outcome) == ["ok"])
+                let (_, json) = try await REST(port: port).call("GET", "/v3/messages?msg_ids=\(msgID)")
+                #expect(json?.arrayValue?.first?["bridge"]?["escalations"] == 2)
+            }
+        }
+    }
+
     @Test func aReceivedPushDoesNotEscalate() async throws {
         let clock = ManualClock()
         let policy = ReceiptPolicy(within: .seconds(300), escalate: [.fallback(.init(kind: .single, id: "oncall_ops"))])

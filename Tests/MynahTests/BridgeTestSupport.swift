@@ -91,7 +91,8 @@ final class WebhookReceiver: Sendable {
         (hits, continuation) = AsyncStream.makeStream(of: JSONValue.self)
     }
 
-    /// Runs the receiver on 127.0.0.1, port 0, around `body`, which gets its URL.
+    /// Runs the receiver on 127.0.0.1, port 0, around `body`, which gets its URL (`/hooks/unreceived`; the same
+    /// base with `/hooks/broken` answers 500).
     func run(_ body: @Sendable (String) async throws -> Void) async throws {
         let router = Router()
         router.post("/hooks/unreceived") { [continuation] request, _ -> Response in
@@ -99,6 +100,7 @@ final class WebhookReceiver: Sendable {
             continuation.yield(try JSONValue.parse(Array(buffer.readableBytesView)))
             return Response(status: .ok)
         }
+        router.post("/hooks/broken") { _, _ -> Response in Response(status: .internalServerError) }
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         var logger = Logger(label: "mynah.test.webhook")
         logger.logLevel = .critical   // the server is cancelled, not shut down gracefully, when the test ends
