@@ -296,10 +296,11 @@ public final class SQLiteHubStore: HubStore {
 
     // MARK: Receipts (the push bridge)
 
-    /// The sequence number of a message's entry in a user's inbox.
+    /// The sequence number of a message's entry in a user's inbox; read from the inbox's end, where a message
+    /// just sent is.
     public func inboxSeq(userID: Int64, msgID: Int64) async throws -> Int64? {
         try await pool.read { db in
-            try Int64.fetchOne(db, sql: "SELECT seq FROM inbox WHERE user_id = ? AND msg_id = ? ORDER BY seq LIMIT 1",
+            try Int64.fetchOne(db, sql: "SELECT seq FROM inbox WHERE user_id = ? AND msg_id = ? ORDER BY seq DESC LIMIT 1",
                                arguments: [userID, msgID])
         }
     }
