@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // Wire types only: message protocol v1, gateway frames, error codes. Foundation only.
@@ -44,11 +45,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // HTTP (JMessage REST v1, report v2) and the WebSocket gateway.
+        // The push bridge: JPush v3 devices and pushes resolved to accounts, delivered by robots, receipts, escalation.
+        .target(
+            name: "Bridge",
+            dependencies: [
+                "Hub", "IMProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // HTTP (JMessage REST v1, report v2, JPush v3) and the WebSocket gateway.
         .target(
             name: "Server",
             dependencies: [
-                "Hub", "IMProtocol",
+                "Hub", "IMProtocol", "Bridge",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -81,7 +95,7 @@ let package = Package(
         .target(
             name: "Mynah",
             dependencies: [
-                "IMProtocol", "Hub", "Server", "IMClient", "BotKit", "Echo",
+                "IMProtocol", "Hub", "Server", "IMClient", "BotKit", "Echo", "Bridge",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -97,9 +111,14 @@ let package = Package(
         .testTarget(name: "IMProtocolTests", dependencies: ["IMProtocol"], swiftSettings: swiftSettings),
         .testTarget(name: "HubTests", dependencies: ["Hub", "IMProtocol"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "BridgeTests",
+            dependencies: ["Bridge", "Hub", "IMProtocol", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Hub", "IMProtocol",
+                "Server", "Hub", "IMProtocol", "Bridge",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
@@ -107,7 +126,8 @@ let package = Package(
         .testTarget(
             name: "MynahTests",
             dependencies: [
-                "Mynah", "IMClient", "IMProtocol", "BotKit", "Hub", "Server",
+                "Mynah", "IMClient", "IMProtocol", "BotKit", "Hub", "Server", "Bridge",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ],

@@ -91,7 +91,9 @@ extension Hub {
     /// Errors: 855003 not found, 855002 not the sender, 855004 already retracted, 855001 too late.
     public func retract(appKey: String, username: String, msgID: Int64) async throws(HubError) {
         let sender = try await user(appKey: appKey, username: username)
-        guard let record = try await storing({ try await store.messageRecord(msgID: msgID) }) else {
+        // A message of another app is not found here, so that ids of other apps are not revealed.
+        guard let record = try await storing({ try await store.messageRecord(msgID: msgID) }),
+              (record.stored.message.fromAppKey ?? appKey) == appKey else {
             throw HubError(.retractNotFound, "message \(msgID) does not exist")
         }
         guard record.senderUserID == sender.id else {

@@ -107,6 +107,9 @@ extension Hub {
     /// Shields groups (their messages no longer reach `user`) or lifts the shield.
     public func changeGroupShield(_ user: User, add: [Int64], remove: [Int64]) async throws(HubError) {
         for gid in add + remove {
+            guard try await storing({ try await store.group(gid: gid) }) != nil else {
+                throw HubError(.groupIDNotFound, "group \(gid) does not exist")
+            }
             let membership = try await storing { try await store.membership(gid: gid, userID: user.id) }
             guard membership.member else {
                 throw HubError(.notAMember, "'\(user.username)' is not a member of group \(gid)")

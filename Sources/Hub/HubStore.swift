@@ -45,6 +45,17 @@ public protocol HubStore: AccountStore, GroupStore, RelationStore, ChatroomStore
 
     /// One page of message history.
     func history(_ query: HistoryQuery) async throws -> HistoryPage
+
+    // MARK: Receipts (the push bridge)
+
+    /// The sequence number of the entry holding message `msgID` in a user's inbox, if it is there.
+    func inboxSeq(userID: Int64, msgID: Int64) async throws -> Int64?
+
+    /// Sets when one inbox entry expires (ms); the bridge gives a push its own time to live.
+    func setInboxExpiry(userID: Int64, seq: Int64, expiresAt: Int64) async throws
+
+    /// The highest sequence number any device of a user has acknowledged (0 when none).
+    func highestCursor(userID: Int64) async throws -> Int64
 }
 
 /// A message on its way into the store, with who gets an inbox entry.

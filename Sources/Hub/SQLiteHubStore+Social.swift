@@ -137,18 +137,22 @@ extension SQLiteHubStore {
                         try db.execute(sql: "DELETE FROM group_shield WHERE gid = ?", arguments: [gid])
                     }
                 }
-                try db.execute(sql: """
-                    DELETE FROM group_member WHERE user_id = ?1;
-                    DELETE FROM chatroom_member WHERE user_id = ?1;
-                    DELETE FROM friend WHERE user_id = ?1 OR friend_id = ?1;
-                    DELETE FROM blacklist WHERE user_id = ?1 OR blocked_id = ?1;
-                    DELETE FROM nodisturb WHERE user_id = ?1 OR (kind = 'single' AND target = ?1);
-                    DELETE FROM group_shield WHERE user_id = ?1;
-                    DELETE FROM inbox WHERE user_id = ?1;
-                    DELETE FROM inbox_cursor WHERE user_id = ?1;
-                    DELETE FROM device WHERE user_id = ?1;
-                    DELETE FROM user WHERE id = ?1;
-                    """, arguments: [id])
+                // One statement at a time: GRDB hands the arguments of a multi-statement string to its first
+                // statement only, and the next would find no argument.
+                for sql in [
+                    "DELETE FROM group_member WHERE user_id = ?1",
+                    "DELETE FROM chatroom_member WHERE user_id = ?1",
+                    "DELETE FROM friend WHERE user_id = ?1 OR friend_id = ?1",
+                    "DELETE FROM blacklist WHERE user_id = ?1 OR blocked_id = ?1",
+                    "DELETE FROM nodisturb WHERE user_id = ?1 OR (kind = 'single' AND target = ?1)",
+                    "DELETE FROM group_shield WHERE user_id = ?1",
+                    "DELETE FROM inbox WHERE user_id = ?1",
+                    "DELETE FROM inbox_cursor WHERE user_id = ?1",
+                    "DELETE FROM device WHERE user_id = ?1",
+                    "DELETE FROM user WHERE id = ?1",
+                ] {
+                    try db.execute(sql: sql, arguments: [id])
+                }
             }
         }
     }
@@ -242,12 +246,12 @@ extension SQLiteHubStore {
     public func deleteGroup(gid: Int64) async throws -> [Int64] {
         try await pool.write { db in
             let members = try Int64.fetchAll(db, sql: "SELECT user_id FROM group_member WHERE gid = ?", arguments: [gid])
-            try db.execute(sql: """
-                DELETE FROM group_member WHERE gid = ?1;
-                DELETE FROM group_shield WHERE gid = ?1;
-                DELETE FROM nodisturb WHERE kind = 'group' AND target = ?1;
-                DELETE FROM grp WHERE gid = ?1;
-                """, arguments: [gid])
+            for sql in [
+                "DELETE FROM group_member WHERE gid = ?", "DELETE FROM group_shield WHERE gid = ?",
+                "DELETE FROM nodisturb WHERE kind = 'group' AND target = ?", "DELETE FROM grp WHERE gid = ?",
+            ] {
+                try db.execute(sql: sql, arguments: [gid])
+            }
             return members
         }
     }
@@ -589,8 +593,8 @@ extension SQLiteHubStore {
     /// Deletes a room.
     public func deleteRoom(roomID: Int64) async throws {
         try await pool.write { db in
-            try db.execute(sql: "DELETE FROM chatroom_member WHERE room_id = ?1; DELETE FROM chatroom WHERE room_id = ?1",
-                           arguments: [roomID])
+            try db.execute(sql: "DELETE FROM chatroom_member WHERE room_id = ?", arguments: [roomID])
+            try db.execute(sql: "DELETE FROM chatroom WHERE room_id = ?", arguments: [roomID])
         }
     }
 

@@ -303,4 +303,30 @@ public final class SQLiteHubStore: HubStore {
             return HistoryPage(total: total, messages: try rows.map(Self.stored(from:)))
         }
     }
+
+    // MARK: Receipts (the push bridge)
+
+    /// The sequence number of a message's entry in a user's inbox; read from the inbox's end, where a message
+    /// just sent is.
+    public func inboxSeq(userID: Int64, msgID: Int64) async throws -> Int64? {
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT seq FROM inbox WHERE user_id = ? AND msg_id = ? ORDER BY seq DESC LIMIT 1",
+                               arguments: [userID, msgID])
+        }
+    }
+
+    /// Sets one inbox entry's expiry.
+    public func setInboxExpiry(userID: Int64, seq: Int64, expiresAt: Int64) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE inbox SET expires_at = ? WHERE user_id = ? AND seq = ?",
+                           arguments: [expiresAt, userID, seq])
+        }
+    }
+
+    /// The highest acknowledged sequence number over a user's devices.
+    public func highestCursor(userID: Int64) async throws -> Int64 {
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT MAX(acked) FROM inbox_cursor WHERE user_id = ?", arguments: [userID]) ?? 0
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import BotKit
+import Bridge
 import Foundation
 import Hub
 import Logging
@@ -26,6 +27,8 @@ public final class Daemon: Sendable {
         public var gateway: Gateway.Configuration
         /// The hub's clock in milliseconds; tests move it by hand to expire offline messages.
         public var clock: @Sendable () -> Int64
+        /// How often the bridge checks receipt deadlines and TTLs; 1 s by default.
+        public var bridgeInterval: Duration = .seconds(1)
 
         /// Creates options with production defaults.
         public init(passwordCost: UInt8 = 10, plugins: PluginRegistry = .builtIn,
@@ -41,6 +44,9 @@ public final class Daemon: Sendable {
     public let configuration: MynahConfiguration
     /// The hub.
     public let hub: Hub
+    /// The push bridge (JPush v3 API, receipts, escalation).
+    public let bridge: Bridge
+    let bridgeInterval: Duration
     let bots: [BotService.Entry]
     let gateway: Gateway.Configuration
     let logger: Logger
@@ -76,6 +82,8 @@ public final class Daemon: Sendable {
                 throw ConfigurationError(location: spec.location, path: "bots[\(index)].username", message: error.message)
             }
         }
+        bridge = try await Self.openBridge(configuration, hub: hub, logger: logger)
+        bridgeInterval = options.bridgeInterval
         self.bots = bots
     }
 
@@ -129,6 +137,7 @@ public final class Daemon: Sendable {
             hub: hub,
             configuration: .init(host: configuration.listen.host, port: configuration.listen.port, gateway: gateway,
                                  mediaDirectory: (configuration.dataDirectory as NSString).appendingPathComponent("media")),
+            bridge: bridge,
             logger: logger,
             onRunning: { [weak self] port in
                 self?.logger.info("listening", metadata: ["address": "\(self?.configuration.listen.host ?? ""):\(port)"])
@@ -143,7 +152,8 @@ public final class Daemon: Sendable {
             },
             logger: logger)
         let janitor = InboxJanitor(hub: hub, interval: .seconds(3600), logger: logger)
-        return [.init(service: http), .init(service: janitor),
+        let deadlines = BridgeService(bridge: bridge, interval: bridgeInterval, logger: logger)
+        return [.init(service: http), .init(service: janitor), .init(service: deadlines),
                 .init(service: botService, successTerminationBehavior: .ignore)]
     }
 

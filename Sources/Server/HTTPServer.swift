@@ -1,3 +1,4 @@
+import Bridge
 import Hub
 import Hummingbird
 import HummingbirdWebSocket
@@ -34,7 +35,7 @@ public enum HTTPServer {
 
     /// Builds the application; `onRunning` gets the bound port once the server listens.
     public static func application(
-        hub: Hub, configuration: Configuration, logger: Logger = Logger(label: "mynah.http"),
+        hub: Hub, configuration: Configuration, bridge: Bridge? = nil, logger: Logger = Logger(label: "mynah.http"),
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
@@ -47,6 +48,7 @@ public enum HTTPServer {
         ChatroomsAPI(hub: hub).register(on: router)
         SensitiveWordsAPI(hub: hub).register(on: router)
         MediaAPI(hub: hub, directory: configuration.mediaDirectory).register(on: router)
+        if let bridge { PushAPI(hub: hub, bridge: bridge).register(on: router) }
 
         let wsRouter = Router(context: GatewayRequestContext.self)
         Gateway.register(on: wsRouter, hub: hub, configuration: configuration.gateway, logger: logger)

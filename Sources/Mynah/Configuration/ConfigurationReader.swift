@@ -19,7 +19,7 @@ struct ConfigurationReader {
 
     /// The complete set of keys each kind of mapping allows.
     enum Keys {
-        static let document = ["listen", "data_dir", "log_level", "apps", "bots"]
+        static let document = ["listen", "data_dir", "log_level", "apps", "bots", "bridge"]
         static let listen = ["host", "port"]
         static let app = ["appkey", "master_secret", "name", "offline_messages", "offline_ttl", "friend_mode", "cross_app",
                           "max_group_members"]
@@ -104,6 +104,7 @@ struct ConfigurationReader {
         }
         configuration.apps = try apps(top["apps"])
         configuration.bots = try bots(top["bots"], apps: configuration.apps)
+        configuration.bridge = try bridge(top["bridge"], apps: configuration.apps)
         return configuration
     }
 

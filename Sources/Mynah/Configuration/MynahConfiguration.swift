@@ -92,6 +92,8 @@ public struct MynahConfiguration: Sendable, Equatable {
     public var apps: [App]
     /// The bots to run (`bots:`), in file order; defaults to none.
     public var bots: [Bot]
+    /// The push bridge (`bridge:`): its rules and rate limit; defaults to no rules.
+    public var bridge = BridgeSection()
 
     /// Creates a configuration; every argument defaults to the value used when `bots.yaml` omits the key.
     public init(
