@@ -178,6 +178,26 @@ import Testing
         #expect(pass.escalations.first?.outcome.hasPrefix("failed: ") == true)
     }
 
+    @Test func aFallbackIntoAnOnCallGroupReachesEveryMember() async throws {
+        let f = try await Fixture.open(rules: [Self.rule()])
+        try await f.register("alice", "oncall", "oncall2")
+        let robot = try await f.hub.ensureRobot(appKey: Fixture.chat.appKey, NewUser(username: "order_bot", password: "robot-pass"))
+        let group = try await f.hub.createGroup(appKey: Fixture.chat.appKey,
+                                                NewGroup(owner: "oncall", name: "on call", members: [robot.username, "oncall2"]))
+        let policy = ReceiptPolicy(within: .seconds(60), escalate: [.fallback(.init(kind: .group, id: String(group.gid)))])
+        let g = try await Fixture.open(rules: [Self.rule(receipt: policy)], dir: f.dir, clock: f.clock)
+        _ = try await g.bridge.push(.alert("pay now", aliases: ["uid_alice"]), appKey: Fixture.shop.appKey)
+        f.clock.advance(seconds: 60)
+        let pass = await g.bridge.runDue()
+        #expect(pass.escalations.map(\.action) == ["fallback"])
+        #expect(pass.escalations.first?.outcome.hasPrefix("failed") == false)
+        for member in ["oncall", "oncall2"] {
+            let notices = try await g.inbox(member).compactMap(\.stored)
+            #expect(notices.count == 1)
+            #expect(notices.first?.message.targetType == .group && notices.first?.message.fromID == "order_bot")
+        }
+    }
+
     @Test func aPendingDeadlineSurvivesReopeningTheStore() async throws {
         let policy = ReceiptPolicy(within: .seconds(60), escalate: [.fallback(.init(kind: .single, id: "oncall"))])
         let f = try await Fixture.open(rules: [Self.rule(receipt: policy)])
