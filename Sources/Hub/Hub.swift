@@ -259,6 +259,11 @@ public final class Hub: Sendable {
 
     func storageFailure(_ error: any Error) -> HubError {
         if let e = error as? HubError { return e }
+        // A call cancelled at shutdown is not a storage failure worth an error line.
+        if error is CancellationError {
+            logger.debug("store call cancelled")
+            return .storage
+        }
         logger.error("storage failure", metadata: ["error": "\(error)"])
         return .storage
     }
