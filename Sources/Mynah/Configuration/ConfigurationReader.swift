@@ -22,8 +22,8 @@ struct ConfigurationReader {
         static let document = ["listen", "data_dir", "log_level", "apps", "bots"]
         static let listen = ["host", "port"]
         static let app = ["appkey", "master_secret", "name", "offline_messages", "offline_ttl"]
-        static let bot = ["name", "appkey", "username", "password", "nickname", "plugins"]
-        static let plugin = ["swift", "config"]
+        static let bot = ["name", "appkey", "username", "password", "nickname", "plugins"] + botOptions
+        static let plugin = ["swift", "config"] + pluginOptions
     }
 
     /// A value in the tree with its path and, for values of a mapping, its key.
@@ -156,7 +156,8 @@ struct ConfigurationReader {
             indexByName[name] = index
 
             let (appKey, appKeyField) = try requiredString(entry, "appkey")
-            guard appKeys.contains(appKey) else {
+            let options = try botOptions(entry)
+            guard appKeys.contains(appKey) || options.hubURL != nil else {
                 throw error(unknownAppKeyMessage(appKey, known: appKeys), at: appKeyField)
             }
 
@@ -190,6 +191,7 @@ struct ConfigurationReader {
                     location: location(entry.mark)
                 )
             )
+            bots[bots.count - 1].options = options
         }
         return bots
     }
@@ -208,8 +210,13 @@ struct ConfigurationReader {
                 throw mismatch(item, expected: "a mapping such as 'swift: echo'")
             }
             let entry = try section(item, keys: Keys.plugin)
-            let (swift, swiftField) = try requiredString(entry, "swift")
-            try requireNonEmpty(swift, swiftField)
+            let options = try pluginOptions(entry)
+            var swift = ""
+            if options.exec == nil && options.webhook == nil {
+                let (name, swiftField) = try requiredString(entry, "swift")
+                try requireNonEmpty(name, swiftField)
+                swift = name
+            }
             var config = JSONValue.object([:])
             if let configField = entry["config"] {
                 if case .scalar = configField.value, try scalar(configField).kind == .null {
@@ -221,6 +228,7 @@ struct ConfigurationReader {
                 }
             }
             plugins.append(MynahConfiguration.Plugin(swift: swift, config: config, location: location(entry.mark)))
+            plugins[plugins.count - 1].options = options
         }
         return plugins
     }
