@@ -121,6 +121,8 @@ public final class Bot: Sendable {
         var started = false
         var announced = false
         var stopped = false
+        var rateLimited = 0
+        var rateLimitWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     private let state: Mutex<State>
@@ -398,7 +400,15 @@ public final class Bot: Sendable {
 
     /// Sends as the robot, within the rate limit.
     public func send(to conversation: Conversation, body: MessageBody) async throws {
-        let (connection, allowed) = state.withLock { s in (s.connection, s.limiter.take(now: clock.now())) }
+        let (connection, allowed, ready) = state.withLock { s in
+            let allowed = s.limiter.take(now: clock.now())
+            if allowed { return (s.connection, true, [CheckedContinuation<Void, Never>]()) }
+            s.rateLimited += 1
+            let ready = s.rateLimitWaiters.filter { $0.count <= s.rateLimited }.map(\.continuation)
+            s.rateLimitWaiters.removeAll { $0.count <= s.rateLimited }
+            return (s.connection, false, ready)
+        }
+        ready.forEach { $0.resume() }
         guard allowed else {
             throw BotError("rate limit of \(settings.rateLimit) messages per \(settings.ratePeriod) reached; dropped")
         }
@@ -407,6 +417,21 @@ public final class Bot: Sendable {
         let targetAppKey = conversation.appKey.flatMap { $0 == identity.appKey ? nil : $0 }
         _ = try await connection.send(.init(targetType: conversation.type, targetID: conversation.id,
                                             targetAppKey: targetAppKey, body: body))
+    }
+
+    /// How many messages the rate limit has dropped since the bot was created.
+    public var rateLimitedCount: Int { state.withLock { $0.rateLimited } }
+
+    /// Returns once the rate limit has dropped at least `count` messages.
+    public func waitForRateLimited(_ count: Int) async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { s in
+                if s.rateLimited >= count { return true }
+                s.rateLimitWaiters.append((count, c))
+                return false
+            }
+            if ready { c.resume() }
+        }
     }
 
     func sendLogged(to conversation: Conversation, body: MessageBody) async {
