@@ -87,16 +87,27 @@ let package = Package(
         // Plugin protocol and bot runtime; knows connections, never the hub.
         .target(
             name: "BotKit",
-            dependencies: ["IMProtocol", "IMClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "IMProtocol", "IMClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(name: "Echo", dependencies: ["BotKit"], path: "Plugins/Echo", swiftSettings: swiftSettings),
+        .target(name: "Commands", dependencies: ["BotKit"], path: "Plugins/Commands", swiftSettings: swiftSettings),
+        .target(name: "Relay", dependencies: ["BotKit"], path: "Plugins/Relay", swiftSettings: swiftSettings),
+        .target(name: "Reminder", dependencies: ["BotKit"], path: "Plugins/Reminder", swiftSettings: swiftSettings),
         // Composition: configuration, services, lifecycle.
         .target(
             name: "Mynah",
             dependencies: [
-                "IMProtocol", "Hub", "Server", "IMClient", "BotKit", "Echo", "Bridge",
+                "IMProtocol", "Hub", "Server", "IMClient", "BotKit", "Echo", "Commands", "Relay", "Reminder", "Bridge",
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -124,13 +135,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "BotKitTests",
+            dependencies: ["BotKit", "IMProtocol", "Echo", "Commands"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "MynahTests",
             dependencies: [
-                "Mynah", "IMClient", "IMProtocol", "BotKit", "Hub", "Server", "Bridge",
+                "Mynah", "IMClient", "IMProtocol", "BotKit", "Hub", "Server", "Relay", "Reminder", "Bridge",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
     ]

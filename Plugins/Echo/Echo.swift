@@ -30,7 +30,7 @@ public struct Echo: Plugin {
     }
 
     /// Echoes text messages; ignores other types.
-    public func handle(_ event: BotEvent) async throws -> [BotAction] {
+    public func handle(_ event: BotEvent, context: PluginContext) async throws -> [BotAction] {
         guard case .message(let m) = event, let text = m.text else { return [] }
         return [.reply(.text(prefix + text))]
     }

@@ -1,80 +1,475 @@
+import Foundation
+import IMClient
 import IMProtocol
 import Logging
+import Synchronization
 
-/// A bot: a robot account whose incoming messages go through its plugins, whose plugins' actions go out as
-/// messages from the robot.
+/// A bot: a robot account whose events go through its plugins and whose plugins' actions go out as messages
+/// from the robot.
 ///
-/// One plugin failing never stops the bot or its other plugins; messages from robots (itself included) are
-/// ignored so that two bots never talk to each other in a loop.
-public struct Bot: Sendable {
-    /// The bot's name in `bots.yaml`.
-    public var name: String
-    /// The robot account's AppKey.
-    public var appKey: String
-    /// The robot account's username.
-    public var username: String
-    /// The plugins, in the order they see each event.
-    public var plugins: [any Plugin]
-    let logger: Logger
-
-    /// Creates a bot.
-    public init(name: String, appKey: String, username: String, plugins: [any Plugin],
-                logger: Logger = Logger(label: "mynah.bot")) {
-        self.name = name
-        self.appKey = appKey
-        self.username = username
-        self.plugins = plugins
-        var logger = logger
-        logger[metadataKey: "bot"] = "\(name)"
-        self.logger = logger
-    }
-
-    /// Serves one connection until it closes: each delivery goes through the plugins, then is acknowledged.
-    public func serve(_ connection: any BotConnection) async {
-        for await delivery in connection.deliveries {
-            await handle(delivery, on: connection)
-            connection.ack(delivery.seq)
+/// Every plugin has its own queue and worker, and every call has a time limit, so one plugin failing or hanging
+/// never stops the bot or its other plugins. Messages from robots are ignored unless `listen.ignoreRobots` is off;
+/// the bot's own messages always are.
+///
+/// ```swift
+/// let bot = Bot(settings: .init(identity: .init(name: "echo", appKey: key, username: "echo_bot")),
+///               plugins: [.init(SwiftBotPlugin(Echo(configuration: [:])))], storage: MemoryPluginStorage())
+/// await bot.start()
+/// await bot.serve(client)       // until the connection closes; call again after reconnecting
+/// await bot.stop()
+/// ```
+public final class Bot: Sendable {
+    /// Which messages reach the plugins.
+    public struct ListenFilter: Sendable, Hashable {
+        /// Which groups a bot listens to.
+        public enum Groups: Sendable, Hashable {
+            /// Every group the bot is a member of.
+            case all
+            /// No group.
+            case none
+            /// Only these gids.
+            case only(Set<String>)
         }
-    }
 
-    /// The event a delivery stands for, or `nil` when the bot ignores it (its own and other robots' messages).
-    public func event(for delivery: ServerFrame.Delivery) -> BotEvent? {
-        let m = delivery.stored.message
-        if m.fromType == .robot { return nil }
-        if m.fromID == username && (m.fromAppKey ?? appKey) == appKey { return nil }
-        let conversation: Conversation
-        switch m.targetType {
-        case .single: conversation = Conversation(type: .single, id: m.fromID, appKey: m.fromAppKey)
-        case .group, .chatroom: conversation = Conversation(type: m.targetType, id: m.targetID, appKey: m.targetAppKey)
+        /// Whether single chats reach the plugins.
+        public var single: Bool
+        /// Which groups reach the plugins.
+        public var groups: Groups
+        /// Whether a group message must mention the bot to reach the plugins.
+        public var mentionOnly: Bool
+        /// Whether messages from other robots are dropped (the default, so bots never talk in a loop).
+        public var ignoreRobots: Bool
+
+        /// Creates a filter; the default listens to single chats and all groups, ignoring robots.
+        public init(single: Bool = true, groups: Groups = .all, mentionOnly: Bool = false, ignoreRobots: Bool = true) {
+            self.single = single
+            self.groups = groups
+            self.mentionOnly = mentionOnly
+            self.ignoreRobots = ignoreRobots
         }
-        return .message(IncomingMessage(stored: delivery.stored, conversation: conversation))
-    }
 
-    func handle(_ delivery: ServerFrame.Delivery, on connection: any BotConnection) async {
-        guard let event = event(for: delivery) else { return }
-        for plugin in plugins {
-            let pluginName = type(of: plugin).pluginName
-            do {
-                let actions = try await plugin.handle(event)
-                for action in actions {
-                    try await perform(action, for: event, on: connection)
-                }
-            } catch {
-                logger.error("plugin failed", metadata: ["plugin": "\(pluginName)", "error": "\(error)"])
+        /// Whether a group `gid` is listened to.
+        public func listens(toGroup gid: String) -> Bool {
+            switch groups {
+            case .all: true
+            case .none: false
+            case .only(let ids): ids.contains(gid)
             }
         }
     }
 
-    func perform(_ action: BotAction, for event: BotEvent, on connection: any BotConnection) async throws {
-        let (to, body): (Conversation, MessageBody)
-        switch action {
-        case .reply(let b):
-            guard case .message(let m) = event else { return }
-            (to, body) = (m.conversation, b)
-        case .send(let c, let b):
-            (to, body) = (c, b)
+    /// A bot's settings from `bots.yaml`.
+    public struct Settings: Sendable {
+        /// Who the bot is.
+        public var identity: BotIdentity
+        /// Which messages it handles.
+        public var listen: ListenFilter
+        /// Who holds which role, for commands' access checks.
+        public var roles: RoleTable
+        /// At most this many outgoing messages per `ratePeriod`; more are dropped and logged.
+        public var rateLimit: Int
+        /// The rate limit's period.
+        public var ratePeriod: Duration
+        /// The other bots of this daemon that may send through this bot (`send ... via`).
+        public var acceptRelayFrom: Set<String>
+
+        /// Creates settings; the default rate limit is 60 messages a minute.
+        public init(identity: BotIdentity, listen: ListenFilter = .init(), roles: RoleTable = .init(),
+                    rateLimit: Int = 60, ratePeriod: Duration = .seconds(60), acceptRelayFrom: Set<String> = []) {
+            self.identity = identity
+            self.listen = listen
+            self.roles = roles
+            self.rateLimit = rateLimit
+            self.ratePeriod = ratePeriod
+            self.acceptRelayFrom = acceptRelayFrom
         }
-        let targetAppKey = to.appKey.flatMap { $0 == appKey ? nil : $0 }
-        _ = try await connection.send(.init(targetType: to.type, targetID: to.id, targetAppKey: targetAppKey, body: body))
+    }
+
+    /// A plugin with its limits and the schedules `bots.yaml` adds to it.
+    public struct Slot: Sendable {
+        /// The plugin.
+        public var plugin: any BotPlugin
+        /// How long one event may take.
+        public var timeout: Duration
+        /// Schedules from the configuration, besides those the plugin declares.
+        public var schedules: [Schedule]
+
+        /// Creates a slot; the default time limit is 10 seconds.
+        public init(_ plugin: any BotPlugin, timeout: Duration = .seconds(10), schedules: [Schedule] = []) {
+            self.plugin = plugin
+            self.timeout = timeout
+            self.schedules = schedules
+        }
+    }
+
+    /// The bot's settings.
+    public let settings: Settings
+    /// The bot's plugins, in order.
+    public let slots: [Slot]
+    let storage: any PluginStorage
+    let clock: any BotClock
+    let directory: BotDirectory?
+    let logger: Logger
+
+    private struct State {
+        var connection: (any BotConnection)?
+        var queues: [AsyncStream<BotEvent>.Continuation] = []
+        var tasks: [Task<Void, Never>] = []
+        var contexts: [PluginContext] = []
+        var commands: [String: DeclaredCommand] = [:]
+        var limiter: RateLimiter
+        var started = false
+        var announced = false
+        var stopped = false
+        var rateLimited = 0
+        var rateLimitWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+
+    private let state: Mutex<State>
+
+    /// Creates a bot; nothing runs until ``start()``.
+    public init(settings: Settings, plugins: [Slot], storage: any PluginStorage, clock: any BotClock = SystemBotClock(),
+                directory: BotDirectory? = nil, logger: Logger = Logger(label: "mynah.bot")) {
+        self.settings = settings
+        self.slots = plugins
+        self.storage = storage
+        self.clock = clock
+        self.directory = directory
+        var logger = logger
+        logger[metadataKey: "bot"] = "\(settings.identity.name)"
+        self.logger = logger
+        state = Mutex(State(limiter: RateLimiter(capacity: settings.rateLimit, period: settings.ratePeriod)))
+    }
+
+    /// The bot's name in `bots.yaml`.
+    public var name: String { settings.identity.name }
+
+    /// Starts the plugins, their workers and their schedules; a plugin that fails to start is logged and skipped.
+    public func start() async {
+        guard state.withLock({ s in defer { s.started = true }; return !s.started }) else { return }
+        let identity = settings.identity
+        let baseContexts = slots.map { slot in
+            var logger = logger
+            logger[metadataKey: "plugin"] = "\(slot.plugin.id)"
+            return PluginContext(bot: identity, plugin: slot.plugin.id, commands: [], roles: settings.roles,
+                                 store: PluginStore(storage: storage, bot: identity.name, plugin: slot.plugin.id),
+                                 clock: clock, logger: logger)
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for (index, slot) in slots.enumerated() {
+                let context = baseContexts[index]
+                group.addTask {
+                    do {
+                        try await slot.plugin.start(context: context)
+                    } catch {
+                        context.logger.error("plugin failed to start", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+        }
+        var table: [String: DeclaredCommand] = [:]
+        var declared: [DeclaredCommand] = []
+        var schedules: [[Schedule]] = []
+        for slot in slots {
+            for spec in await slot.plugin.commands() {
+                let entry = DeclaredCommand(plugin: slot.plugin.id, spec: spec)
+                if let other = table[spec.name] {
+                    logger.warning("command declared twice; the first plugin keeps it",
+                                   metadata: ["command": "\(spec.name)", "plugin": "\(slot.plugin.id)",
+                                              "first": "\(other.plugin)"])
+                    continue
+                }
+                table[spec.name] = entry
+                declared.append(entry)
+            }
+            schedules.append(slot.schedules + (await slot.plugin.schedules()))
+        }
+        let contexts = baseContexts.map { context in
+            var context = context
+            context.commands = declared
+            return context
+        }
+        var queues: [AsyncStream<BotEvent>.Continuation] = []
+        var tasks: [Task<Void, Never>] = []
+        for (index, slot) in slots.enumerated() {
+            let (stream, continuation) = AsyncStream.makeStream(of: BotEvent.self, bufferingPolicy: .bufferingOldest(1024))
+            queues.append(continuation)
+            let context = contexts[index]
+            tasks.append(Task { await self.work(stream, slot: slot, context: context) })
+            for schedule in schedules[index] {
+                tasks.append(Task { await self.tick(schedule, plugin: index, context: context) })
+            }
+        }
+        let stopped = state.withLock { s in
+            s.queues = queues
+            s.tasks = tasks
+            s.contexts = contexts
+            s.commands = table
+            return s.stopped
+        }
+        if stopped { await stop() }
+        directory?.register(self)
+    }
+
+    /// Stops the workers and schedules, then the plugins.
+    public func stop() async {
+        let (queues, tasks) = state.withLock { s in
+            s.stopped = true
+            defer { s.queues = []; s.tasks = [] }
+            return (s.queues, s.tasks)
+        }
+        directory?.unregister(self)
+        queues.forEach { $0.finish() }
+        tasks.forEach { $0.cancel() }
+        await withTaskGroup(of: Void.self) { group in
+            for slot in slots { group.addTask { await slot.plugin.stop() } }
+        }
+    }
+
+    /// Serves one connection until it closes: each event goes to the plugins' queues, then is acknowledged.
+    /// The first connection also announces `started` to every plugin.
+    public func serve(_ connection: any BotConnection) async {
+        await start()
+        let announce = state.withLock { s in
+            s.connection = connection
+            defer { s.announced = true }
+            return !s.announced
+        }
+        if announce { broadcast(.started) }
+        for await event in connection.events {
+            await dispatch(event)
+            if case .delivery(let delivery) = event { connection.ack(delivery.seq) }
+        }
+        state.withLock { s in
+            if let current = s.connection, current as AnyObject === connection as AnyObject { s.connection = nil }
+        }
+    }
+
+    /// Sends `event` to every plugin's queue.
+    func broadcast(_ event: BotEvent) {
+        for index in slots.indices { enqueue(event, plugin: index) }
+    }
+
+    func enqueue(_ event: BotEvent, plugin index: Int) {
+        guard let queue = state.withLock({ $0.queues.indices.contains(index) ? $0.queues[index] : nil }) else { return }
+        if case .dropped = queue.yield(event) {
+            logger.warning("plugin queue full; event dropped", metadata: ["plugin": "\(slots[index].plugin.id)"])
+        }
+    }
+
+    /// Turns one connection event into plugin events: filters, mentions, command parsing and access checks.
+    func dispatch(_ event: ConnectionEvent) async {
+        switch event {
+        case .delivery(let delivery):
+            guard var incoming = incomingMessage(for: delivery) else { return }
+            let table = state.withLock { $0.commands }
+            switch CommandMatcher(prefix: settings.identity.commandPrefix, botUsername: settings.identity.username)
+                .match(incoming, table: table, roles: settings.roles) {
+            case .none:
+                broadcast(.message(incoming))
+            case .command(let command):
+                incoming.command = command
+                if let index = slots.firstIndex(where: { $0.plugin.id == command.plugin }) {
+                    enqueue(.message(incoming), plugin: index)
+                }
+            case .refused(let answer):
+                await sendLogged(to: incoming.conversation, body: .text(answer))
+            }
+        case .membersJoined(let change):
+            guard listens(to: change.conversation) else { return }
+            broadcast(.membersJoined(change))
+        case .membersLeft(let change):
+            guard listens(to: change.conversation) else { return }
+            broadcast(.membersLeft(change))
+        }
+    }
+
+    func listens(to conversation: Conversation) -> Bool {
+        switch conversation.type {
+        case .single: settings.listen.single
+        case .group, .chatroom: settings.listen.listens(toGroup: conversation.id)
+        }
+    }
+
+    /// The message a delivery stands for, or `nil` when the bot ignores it: its own messages, robots' messages
+    /// (unless told otherwise) and conversations it does not listen to.
+    public func incomingMessage(for delivery: ServerFrame.Delivery) -> IncomingMessage? {
+        let m = delivery.stored.message
+        let identity = settings.identity
+        if m.fromID == identity.username && (m.fromAppKey ?? identity.appKey) == identity.appKey { return nil }
+        if m.fromType == .robot && settings.listen.ignoreRobots { return nil }
+        let conversation: Conversation
+        switch m.targetType {
+        case .single:
+            conversation = Conversation(type: .single, id: m.fromID,
+                                        appKey: m.fromAppKey == identity.appKey ? nil : m.fromAppKey)
+        case .group, .chatroom:
+            conversation = Conversation(type: m.targetType, id: m.targetID,
+                                        appKey: m.targetAppKey == identity.appKey ? nil : m.targetAppKey)
+        }
+        guard listens(to: conversation) else { return nil }
+        let mentions = Mentions.of(m.body)
+        let mentionsBot = mentions.contains(identity.username)
+        if conversation.type != .single && settings.listen.mentionOnly && !mentionsBot { return nil }
+        return IncomingMessage(stored: delivery.stored, conversation: conversation, mentions: mentions,
+                               mentionsBot: mentionsBot)
+    }
+
+    /// The event a delivery stands for (a message), or `nil` when the bot ignores it.
+    public func event(for delivery: ServerFrame.Delivery) -> BotEvent? {
+        incomingMessage(for: delivery).map(BotEvent.message)
+    }
+
+    /// One plugin's worker: its events in order, each with the plugin's time limit, its actions performed.
+    func work(_ events: AsyncStream<BotEvent>, slot: Slot, context: PluginContext) async {
+        for await event in events {
+            let actions: [BotAction]
+            do {
+                actions = try await withTimeout(slot.timeout) { try await slot.plugin.handle(event, context: context) }
+            } catch is CancellationError {
+                return
+            } catch {
+                context.logger.error("plugin failed", metadata: ["error": "\(error)", "event": "\(Self.kind(of: event))"])
+                continue
+            }
+            for action in actions {
+                do {
+                    try await perform(action, for: event, context: context)
+                } catch {
+                    context.logger.error("action failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Fires `schedule` for one plugin until the bot stops.
+    func tick(_ schedule: Schedule, plugin index: Int, context: PluginContext) async {
+        while !Task.isCancelled {
+            let now = Date(timeIntervalSince1970: Double(clock.now()) / 1000)
+            guard let next = schedule.cron.next(after: now) else {
+                context.logger.warning("schedule never fires again", metadata: ["schedule": "\(schedule.name)"])
+                return
+            }
+            let due = Int64((next.timeIntervalSince1970 * 1000).rounded())
+            do {
+                try await clock.sleep(until: due)
+            } catch {
+                return
+            }
+            enqueue(.tick(Tick(schedule: schedule.name, scheduledAt: due)), plugin: index)
+        }
+    }
+
+    static func kind(of event: BotEvent) -> String {
+        switch event {
+        case .message: "message"
+        case .membersJoined: "members_joined"
+        case .membersLeft: "members_left"
+        case .started: "started"
+        case .tick: "tick"
+        }
+    }
+
+    /// Carries out one action of a plugin.
+    func perform(_ action: BotAction, for event: BotEvent, context: PluginContext) async throws {
+        switch action {
+        case .reply(let body):
+            guard let conversation = event.conversation else {
+                throw BotError("a reply to a '\(Self.kind(of: event))' event has no conversation; use send")
+            }
+            try await send(to: conversation, body: body)
+        case .send(let conversation, let body, let via):
+            if let via, via != name {
+                guard let other = directory?.bot(named: via) else { throw BotError("no running bot named '\(via)'") }
+                try await other.relay(from: name, to: conversation, body: body)
+            } else {
+                try await send(to: conversation, body: body)
+            }
+        case .store(let key, let value):
+            try await context.store.set(key, value)
+        }
+    }
+
+    /// Sends on behalf of another bot of the daemon, if this bot accepts it (`accept_relay_from`).
+    func relay(from bot: String, to conversation: Conversation, body: MessageBody) async throws {
+        guard settings.acceptRelayFrom.contains(bot) else {
+            throw BotError("bot '\(name)' does not accept messages from bot '\(bot)' (accept_relay_from)")
+        }
+        try await send(to: conversation, body: body)
+    }
+
+    /// Sends as the robot, within the rate limit.
+    public func send(to conversation: Conversation, body: MessageBody) async throws {
+        let (connection, allowed, ready) = state.withLock { s in
+            let allowed = s.limiter.take(now: clock.now())
+            if allowed { return (s.connection, true, [CheckedContinuation<Void, Never>]()) }
+            s.rateLimited += 1
+            let ready = s.rateLimitWaiters.filter { $0.count <= s.rateLimited }.map(\.continuation)
+            s.rateLimitWaiters.removeAll { $0.count <= s.rateLimited }
+            return (s.connection, false, ready)
+        }
+        ready.forEach { $0.resume() }
+        guard allowed else {
+            throw BotError("rate limit of \(settings.rateLimit) messages per \(settings.ratePeriod) reached; dropped")
+        }
+        guard let connection else { throw BotError("not connected; message dropped") }
+        let identity = settings.identity
+        let targetAppKey = conversation.appKey.flatMap { $0 == identity.appKey ? nil : $0 }
+        _ = try await connection.send(.init(targetType: conversation.type, targetID: conversation.id,
+                                            targetAppKey: targetAppKey, body: body))
+    }
+
+    /// How many messages the rate limit has dropped since the bot was created.
+    public var rateLimitedCount: Int { state.withLock { $0.rateLimited } }
+
+    /// Returns once the rate limit has dropped at least `count` messages.
+    public func waitForRateLimited(_ count: Int) async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { s in
+                if s.rateLimited >= count { return true }
+                s.rateLimitWaiters.append((count, c))
+                return false
+            }
+            if ready { c.resume() }
+        }
+    }
+
+    func sendLogged(to conversation: Conversation, body: MessageBody) async {
+        do {
+            try await send(to: conversation, body: body)
+        } catch {
+            logger.error("send failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// A failure of the bot runtime, logged with the bot's name.
+public struct BotError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What went wrong.
+    public var message: String
+
+    /// Creates an error.
+    public init(_ message: String) { self.message = message }
+
+    /// The message.
+    public var description: String { message }
+}
+
+/// The running bots of one daemon by name, so that one bot can send through another (relays across AppKeys).
+public final class BotDirectory: Sendable {
+    private let bots = Mutex<[String: Bot]>([:])
+
+    /// An empty directory.
+    public init() {}
+
+    /// The running bot named `name`.
+    public func bot(named name: String) -> Bot? { bots.withLock { $0[name] } }
+
+    func register(_ bot: Bot) { bots.withLock { $0[bot.name] = bot } }
+
+    func unregister(_ bot: Bot) {
+        bots.withLock { b in
+            if b[bot.name] === bot { b[bot.name] = nil }
+        }
     }
 }

@@ -29,6 +29,10 @@ public final class Daemon: Sendable {
         public var clock: @Sendable () -> Int64
         /// How often the bridge checks receipt deadlines and TTLs; 1 s by default.
         public var bridgeInterval: Duration = .seconds(1)
+        /// The bots' clock for schedules, reminders and rate limits; tests move it by hand.
+        public var botClock: any BotClock = SystemBotClock()
+        /// The configuration file SIGHUP re-reads; `nil` disables reloading by signal.
+        public var configurationPath: String?
 
         /// Creates options with production defaults.
         public init(passwordCost: UInt8 = 10, plugins: PluginRegistry = .builtIn,
@@ -48,6 +52,7 @@ public final class Daemon: Sendable {
     public let bridge: Bridge
     let bridgeInterval: Duration
     let bots: [BotService.Entry]
+    let botRuntime: BotRuntime
     let gateway: Gateway.Configuration
     let logger: Logger
     private let port = Mutex<(value: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
@@ -58,7 +63,7 @@ public final class Daemon: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.gateway = options.gateway
-        let bots = try Self.buildBots(configuration, registry: options.plugins, logger: logger)
+        try Self.check(configuration, registry: options.plugins)
         let databasePath = (configuration.dataDirectory as NSString).appendingPathComponent("mynah.sqlite")
         let store: SQLiteHubStore
         do {
@@ -73,39 +78,20 @@ public final class Daemon: Sendable {
                 apps: configuration.apps,
                 passwordCost: options.passwordCost, clock: options.clock),
             store: store, logger: logger)
-        for (index, spec) in configuration.bots.enumerated() {
-            do {
-                _ = try await hub.ensureRobot(
-                    appKey: spec.appKey,
-                    NewUser(username: spec.username, password: spec.password, profile: Profile(nickname: spec.nickname)))
-            } catch {
-                throw ConfigurationError(location: spec.location, path: "bots[\(index)].username", message: error.message)
-            }
-        }
+        let runtime = try BotRuntime(dataDirectory: configuration.dataDirectory, registry: options.plugins,
+                                     clock: options.botClock, configurationPath: options.configurationPath,
+                                     logger: logger)
+        botRuntime = runtime
+        try await runtime.ensureRobots(configuration, hub: hub)
+        self.bots = try runtime.makeBots(configuration)
         bridge = try await Self.openBridge(configuration, hub: hub, logger: logger)
         bridgeInterval = options.bridgeInterval
-        self.bots = bots
     }
 
     /// Validates what loading alone cannot: that every plugin exists and accepts its configuration.
     public static func check(_ configuration: MynahConfiguration, registry: PluginRegistry = .builtIn)
         throws(ConfigurationError) {
-        _ = try buildBots(configuration, registry: registry, logger: Logger(label: "mynah.check"))
-    }
-
-    static func buildBots(_ configuration: MynahConfiguration, registry: PluginRegistry, logger: Logger)
-        throws(ConfigurationError) -> [BotService.Entry] {
-        var entries: [BotService.Entry] = []
-        for (i, spec) in configuration.bots.enumerated() {
-            var plugins: [any BotKit.Plugin] = []
-            for (j, p) in spec.plugins.enumerated() {
-                plugins.append(try registry.make(p, path: "bots[\(i)].plugins[\(j)]"))
-            }
-            entries.append(.init(bot: Bot(name: spec.name, appKey: spec.appKey, username: spec.username,
-                                          plugins: plugins, logger: logger),
-                                 password: spec.password))
-        }
-        return entries
+        try BotRuntime.validate(configuration, registry: registry)
     }
 
     /// The port the HTTP server listens on, once it does.
@@ -151,10 +137,12 @@ public final class Daemon: Sendable {
                 return "ws://\(Self.loopbackHost(self.configuration.listen.host)):\(port)\(Gateway.path)"
             },
             logger: logger)
+        botRuntime.service.withLock { $0 = botService }
         let janitor = InboxJanitor(hub: hub, interval: .seconds(3600), logger: logger)
         let deadlines = BridgeService(bridge: bridge, interval: bridgeInterval, logger: logger)
         return [.init(service: http), .init(service: janitor), .init(service: deadlines),
-                .init(service: botService, successTerminationBehavior: .ignore)]
+                .init(service: botService, successTerminationBehavior: .ignore),
+                .init(service: ReloadService(daemon: self), successTerminationBehavior: .ignore)]
     }
 
     static func loopbackHost(_ host: String) -> String {
@@ -167,6 +155,8 @@ public final class Daemon: Sendable {
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully: bots first, then the server.
     public func run() async throws {
+        botRuntime.writePIDFile()
+        defer { botRuntime.removePIDFile() }
         let group = ServiceGroup(configuration: .init(
             services: services(),
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -9,7 +9,7 @@ struct MynahCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mynah",
         abstract: "Chat bots, a push-to-IM bridge and an embedded JMessage-compatible IM hub.",
-        subcommands: [Run.self, Check.self],
+        subcommands: [Run.self, Check.self, Reload.self],
         defaultSubcommand: Run.self)
 }
 
@@ -54,7 +54,9 @@ struct Run: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
-        let daemon = try await Daemon(configuration: config, logger: Logger(label: "mynah"))
+        var daemonOptions = Daemon.Options()
+        daemonOptions.configurationPath = options.config
+        let daemon = try await Daemon(configuration: config, options: daemonOptions, logger: Logger(label: "mynah"))
         try await daemon.run()
     }
 }
@@ -70,6 +72,33 @@ struct Check: AsyncParsableCommand {
             let config = try ConfigurationLoader.load(path: options.config)
             try Daemon.check(config)
             print("\(options.config): ok (\(config.apps.count) apps, \(config.bots.count) bots)")
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `mynah reload`: asks the running daemon (found through `<data_dir>/mynah.pid`) to re-read its configuration.
+struct Reload: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make the running daemon re-read its configuration (sends SIGHUP to the pid in <data-dir>/mynah.pid).")
+
+    @OptionGroup var options: ConfigOption
+
+    @Option(help: "The daemon's data directory instead of the configured one.")
+    var dataDir: String?
+
+    func run() async throws {
+        do {
+            let directory: String
+            if let dataDir {
+                directory = dataDir
+            } else {
+                directory = try ConfigurationLoader.load(path: options.config).dataDirectory
+            }
+            let pid = try ReloadSignal.send(dataDirectory: directory)
+            print("sent SIGHUP to mynah (pid \(pid)); the daemon logs the outcome")
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(1)

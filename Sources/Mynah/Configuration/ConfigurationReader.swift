@@ -23,8 +23,8 @@ struct ConfigurationReader {
         static let listen = ["host", "port"]
         static let app = ["appkey", "master_secret", "name", "offline_messages", "offline_ttl", "friend_mode", "cross_app",
                           "max_group_members"]
-        static let bot = ["name", "appkey", "username", "password", "nickname", "plugins"]
-        static let plugin = ["swift", "config"]
+        static let bot = ["name", "appkey", "username", "password", "nickname", "plugins"] + botOptions
+        static let plugin = ["swift", "config"] + pluginOptions
     }
 
     /// A value in the tree with its path and, for values of a mapping, its key.
@@ -177,7 +177,8 @@ struct ConfigurationReader {
             indexByName[name] = index
 
             let (appKey, appKeyField) = try requiredString(entry, "appkey")
-            guard appKeys.contains(appKey) else {
+            let options = try botOptions(entry)
+            guard appKeys.contains(appKey) || options.hubURL != nil else {
                 throw error(unknownAppKeyMessage(appKey, known: appKeys), at: appKeyField)
             }
 
@@ -211,6 +212,7 @@ struct ConfigurationReader {
                     location: location(entry.mark)
                 )
             )
+            bots[bots.count - 1].options = options
         }
         return bots
     }
@@ -229,8 +231,13 @@ struct ConfigurationReader {
                 throw mismatch(item, expected: "a mapping such as 'swift: echo'")
             }
             let entry = try section(item, keys: Keys.plugin)
-            let (swift, swiftField) = try requiredString(entry, "swift")
-            try requireNonEmpty(swift, swiftField)
+            let options = try pluginOptions(entry)
+            var swift = ""
+            if options.exec == nil && options.webhook == nil {
+                let (name, swiftField) = try requiredString(entry, "swift")
+                try requireNonEmpty(name, swiftField)
+                swift = name
+            }
             var config = JSONValue.object([:])
             if let configField = entry["config"] {
                 if case .scalar = configField.value, try scalar(configField).kind == .null {
@@ -242,6 +249,7 @@ struct ConfigurationReader {
                 }
             }
             plugins.append(MynahConfiguration.Plugin(swift: swift, config: config, location: location(entry.mark)))
+            plugins[plugins.count - 1].options = options
         }
         return plugins
     }

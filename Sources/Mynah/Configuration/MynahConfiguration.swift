@@ -35,6 +35,9 @@ public struct MynahConfiguration: Sendable, Equatable {
         public var config: JSONValue
         /// Where the plugin entry starts in the configuration file, for the plugin's own error messages.
         public var location: SourceLocation
+        /// The id, time limit, schedules and, for `exec:` and `webhook:` plugins, their settings; `swift` is
+        /// empty for those.
+        public var options = PluginOptions()
 
         /// Creates a plugin entry; configurations built in code may leave `location` at its placeholder default.
         public init(swift: String, config: JSONValue = .object([:]), location: SourceLocation = .inCode) {
@@ -61,6 +64,8 @@ public struct MynahConfiguration: Sendable, Equatable {
         public var plugins: [Plugin]
         /// Where the bot entry starts in the configuration file.
         public var location: SourceLocation
+        /// Listening, roles, rate limit, relays and remote hub.
+        public var options = BotOptions()
 
         /// Creates a bot; configurations built in code may leave `location` at its placeholder default.
         public init(

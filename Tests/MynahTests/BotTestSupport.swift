@@ -1,0 +1,82 @@
+import BotKit
+import Foundation
+import IMClient
+import IMProtocol
+import Testing
+@testable import Mynah
+
+extension Demo {
+    /// The demo configuration's echo bot replaced by `bot` (other apps and bots may be added by `configure`).
+    static func bot(_ name: String = "helper", username: String = "helper_bot", plugins: [MynahConfiguration.Plugin],
+                    options: MynahConfiguration.BotOptions = .init()) -> MynahConfiguration.Bot {
+        var bot = MynahConfiguration.Bot(name: name, appKey: appKey, username: username, password: "helper-secret",
+                                         nickname: "Helper", plugins: plugins)
+        bot.options = options
+        return bot
+    }
+
+    /// A plugin entry of any kind with its options.
+    static func plugin(_ swift: String = "", config: JSONValue = [:], options: MynahConfiguration.PluginOptions = .init())
+        -> MynahConfiguration.Plugin {
+        var plugin = MynahConfiguration.Plugin(swift: swift, config: config)
+        plugin.options = options
+        return plugin
+    }
+
+    /// An `exec:` entry running a Python script with fast restarts.
+    static func python(_ script: String, id: String? = nil, config: JSONValue = [:], timeout: Duration = .seconds(10),
+                       quarantineAfter: Int = 5) -> MynahConfiguration.Plugin {
+        plugin(config: config, options: .init(
+            id: id, timeout: timeout,
+            exec: .init(command: ["python3", script], backoff: .milliseconds(10), maxBackoff: .milliseconds(100),
+                        quarantineAfter: quarantineAfter)))
+    }
+
+    /// The repository's root directory.
+    static var repository: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// A registered and logged-in user of the demo app.
+    static func user(_ daemon: Daemon, port: Int, _ username: String) async throws -> IMClient {
+        try await register(daemon, username, password: "\(username)-pass")
+        return try await client(port: port, username: username, password: "\(username)-pass")
+    }
+}
+
+/// Reads a client's deliveries one at a time, acknowledging each.
+final class Inbox: @unchecked Sendable {
+    private var iterator: AsyncStream<ServerFrame.Delivery>.Iterator
+    let client: IMClient
+
+    init(_ client: IMClient) {
+        self.client = client
+        iterator = client.messages.makeAsyncIterator()
+    }
+
+    /// The next message's text (or its type for other bodies).
+    func next() async throws -> String {
+        let body = try await nextMessage().body
+        return body.text ?? "<\(body.type)>"
+    }
+
+    /// The next message.
+    func nextMessage() async throws -> Message {
+        let delivery = try #require(await iterator.next())
+        client.ack(delivery.seq)
+        return delivery.stored.message
+    }
+
+    /// The next `count` texts, in whatever order they came.
+    func next(_ count: Int) async throws -> Set<String> {
+        var texts = Set<String>()
+        for _ in 0..<count { texts.insert(try await nextMessage().body.text ?? "") }
+        return texts
+    }
+
+    /// Sends a text to `to` and returns the next text that arrives.
+    func ask(_ to: String, _ text: String) async throws -> String {
+        _ = try await client.send(.init(targetID: to, body: .text(text)))
+        return try await next()
+    }
+}

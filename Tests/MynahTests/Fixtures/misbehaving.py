@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""A test plugin that misbehaves on request: `crash` exits, `hang` stops answering, `garbage` prints lines that
+are not protocol messages before answering, `ping` answers `pong`. With config `crash_at_start`, it exits before
+its handshake every time."""
+import json
+import sys
+import time
+
+
+def send(message):
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+init = json.loads(sys.stdin.readline())
+if (init.get("config") or {}).get("crash_at_start"):
+    print("crashing at start", file=sys.stderr, flush=True)
+    sys.exit(3)
+send({"type": "hello", "name": "misbehaving"})
+for line in sys.stdin:
+    request = json.loads(line)
+    event = request["event"]
+    text = event.get("text") or ""
+    if text == "crash":
+        print("crashing on purpose", file=sys.stderr, flush=True)
+        sys.exit(1)
+    if text == "hang":
+        time.sleep(3600)
+    if text == "garbage":
+        sys.stdout.write("this is not JSON\n{\"no_type\": 1}\n[1, 2\n")
+        sys.stdout.flush()
+    actions = []
+    if text in ("ping", "garbage"):
+        actions.append({"type": "reply", "text": "pong"})
+    send({"type": "actions", "id": request["id"], "actions": actions})
