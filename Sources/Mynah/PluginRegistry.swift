@@ -45,7 +45,8 @@ public struct PluginRegistry: Sendable {
                 id: spec.options.id ?? Self.defaultID(exec: exec.command),
                 command: exec.command, environment: exec.environment, configuration: spec.config,
                 supervision: .init(backoff: exec.backoff, maxBackoff: exec.maxBackoff,
-                                   quarantineAfter: exec.quarantineAfter, timeout: spec.options.timeout),
+                                   quarantineAfter: exec.quarantineAfter,
+                                   timeout: max(spec.options.timeout, .seconds(10))),
                 logger: logger)
         } else if let webhook = spec.options.webhook {
             let hook = WebhookPlugin(

@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func aPluginThatHangsIsKilledAfterItsTimeoutAndRestarted() async throws {
-        let bot = Demo.bot(plugins: [Demo.plugin("echo"), Demo.python(Self.misbehaving, timeout: .milliseconds(500))])
+        let bot = Demo.bot(plugins: [Demo.plugin("echo"), Demo.python(Self.misbehaving, timeout: .seconds(3))])
         try await Demo.withDaemon(configure: { $0.bots = [bot] }) { daemon, port in
             let alice = Inbox(try await Demo.user(daemon, port: port, "alice"))
             _ = try await alice.client.send(.init(targetID: "helper_bot", body: .text("hang")))
