@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Hub
 import IMProtocol
 
 /// The bridge's embedded store: its own SQLite file (`bridge.sqlite`) in WAL mode with `synchronous = FULL`,
@@ -9,13 +10,7 @@ public final class SQLiteBridgeStore: BridgeStore {
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     public init(path: String) throws {
-        var config = Configuration()
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
-        config.busyMode = .timeout(5)
-        pool = try DatabasePool(path: path, configuration: config)
-        try Self.migrator.migrate(pool)
+        pool = try DurableDatabase.open(path: path, migrator: Self.migrator)
     }
 
     static var migrator: DatabaseMigrator {

@@ -37,7 +37,8 @@ extension Hub {
         let room = try await room(appKey: appKey, id: id)
         if let name, name.isEmpty || name.utf8.count > 64 { throw HubError.invalid("name", "must be 1 to 64 bytes") }
         if let description, description.utf8.count > 250 { throw HubError.invalid("description", "longer than 250 bytes") }
-        let ownerID = try await owner.asyncMap { name async throws(HubError) in try await user(appKey: appKey, username: name).id }
+        var ownerID: Int64?
+        if let owner { ownerID = try await user(appKey: appKey, username: owner).id }
         try await storing {
             try await store.updateRoom(roomID: room.roomID, ownerID: ownerID, name: name, description: description, now: now())
         }
@@ -59,7 +60,7 @@ extension Hub {
     public func addRoomMembers(appKey: String, id: Int64, usernames: [String]) async throws(HubError) {
         let room = try await room(appKey: appKey, id: id)
         let members = try await users(appKey: appKey, usernames: usernames)
-        try await storing { try await store.addRoomMembers(roomID: room.roomID, members.map(\.id)) }
+        try await storing { try await store.addRoomMembers(roomID: room.roomID, members.map(\.id), now: now()) }
     }
 
     /// Removes members from a room; 899082 when one is not in it.
@@ -74,12 +75,5 @@ extension Hub {
         let room = try await room(appKey: appKey, id: id)
         let member = try await user(appKey: appKey, username: username)
         try await storing { try await store.setRoomSilenced(roomID: room.roomID, userID: member.id, silenced) }
-    }
-}
-
-extension Optional {
-    func asyncMap<T, E: Error>(_ transform: (Wrapped) async throws(E) -> T) async throws(E) -> T? {
-        guard let value = self else { return nil }
-        return try await transform(value)
     }
 }

@@ -21,12 +21,17 @@ extension Hub {
         } catch {
             throw HubError.invalid(error)
         }
-        guard try await !storing({ try await store.isForbidden(userID: sender.id) }) else {
-            throw HubError(.userForbidden, "user '\(sender.username)' is forbidden to send")
-        }
         let targetAppKey = draft.targetAppKey.flatMap { $0.isEmpty ? nil : $0 } ?? sender.appKey
         guard let targetApp = apps[targetAppKey] else {
             throw HubError(.appKeyNotFound, "target_appkey: app \(targetAppKey) does not exist")
+        }
+        // Every rule's read of the sender (and of a single chat's recipient) in one transaction.
+        let context = try await storing {
+            try await store.sendContext(senderID: sender.id,
+                                        recipient: draft.targetType == .single ? (targetAppKey, draft.targetID) : nil)
+        }
+        guard !context.senderForbidden else {
+            throw HubError(.userForbidden, "user '\(sender.username)' is forbidden to send")
         }
         if case .text(var text) = body, let filter = try await sensitiveFilter(appKey: sender.appKey), filter.isOn {
             text.text = filter.mask(text.text)
@@ -36,7 +41,7 @@ extension Hub {
         var plan: DeliveryPlan
         switch draft.targetType {
         case .single:
-            plan = try await planSingle(draft, from: sender, targetApp: targetApp)
+            plan = try planSingle(draft, from: sender, targetApp: targetApp, context: context)
         case .group:
             plan = try await planGroup(draft, from: sender, targetAppKey: targetAppKey)
         case .chatroom:
@@ -48,8 +53,7 @@ extension Hub {
             plan.recipients = plan.recipients.filter { bus.subscriberCount(userID: $0) > 0 }
         }
         // The sender's other devices get a copy of what it sent, when it uses more than one.
-        if draft.targetType != .chatroom, !plan.recipients.contains(sender.id),
-           try await storing({ try await store.devices(userID: sender.id) }).count > 1 {
+        if draft.targetType != .chatroom, !plan.recipients.contains(sender.id), context.senderDevices > 1 {
             plan.recipients.append(sender.id)
             plan.quiet.insert(sender.id)
         }
@@ -83,22 +87,22 @@ extension Hub {
         var targetName: String?
     }
 
-    func planSingle(_ draft: ClientFrame.Send, from sender: User, targetApp: AppSettings) async throws(HubError) -> DeliveryPlan {
+    func planSingle(_ draft: ClientFrame.Send, from sender: User, targetApp: AppSettings,
+                    context: SendContext) throws(HubError) -> DeliveryPlan {
         if targetApp.appKey != sender.appKey, !targetApp.crossApp.contains(sender.appKey) {
             throw HubError(.crossAppNotPermitted, "app \(targetApp.appKey) does not allow messages from app \(sender.appKey)")
         }
-        let recipient = try await user(appKey: targetApp.appKey, username: draft.targetID)
-        if try await storing({ try await store.isBlacklisted(owner: recipient.id, sender: sender.id) }) {
+        guard let single = context.single else { throw HubError.userNotFound(draft.targetID, appKey: targetApp.appKey) }
+        let recipient = single.recipient
+        if single.blacklisted {
             throw HubError(.senderBlacklisted, "user '\(recipient.username)' has blacklisted '\(sender.username)'")
         }
         let exempt = sender.kind != .user || recipient.kind != .user || sender.id == recipient.id
-        if !exempt, targetApp.friendMode || (apps[sender.appKey]?.friendMode ?? false),
-           try await !storing({ try await store.isFriend(recipient.id, sender.id) }) {
+        if !exempt, targetApp.friendMode || (apps[sender.appKey]?.friendMode ?? false), !single.friends {
             throw HubError(.notAFriend, "friend mode: '\(recipient.username)' is not a friend of '\(sender.username)'")
         }
-        let settings = try await storing { try await store.noDisturb(userID: recipient.id) }
         var plan = DeliveryPlan(recipients: [recipient.id], targetName: recipient.profile.nickname)
-        if settings.global || settings.singles.contains(sender.id) { plan.quiet.insert(recipient.id) }
+        if single.quiet { plan.quiet.insert(recipient.id) }
         return plan
     }
 

@@ -4,7 +4,7 @@ import IMProtocol
 ///
 /// SQLite (`SQLiteHubStore`) implements it for one node; a PostgreSQL store implements it for several.
 /// Every method is one transaction.
-public protocol HubStore: AccountStore, GroupStore, RelationStore, ChatroomStore, ModerationStore {
+public protocol HubStore: AccountStore, GroupStore, RelationStore, ChatroomStore, ModerationStore, SendRuleStore {
     /// Records the configured apps so that accounts can refer to them.
     func syncApps(_ apps: [AppSettings]) async throws
 

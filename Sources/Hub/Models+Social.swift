@@ -125,23 +125,6 @@ public struct FriendNote: Sendable, Equatable {
     }
 }
 
-/// A user's no-disturb settings: whose messages and which groups do not notify, or nothing at all (`global`).
-public struct NoDisturb: Sendable, Equatable {
-    /// Accounts whose single messages do not notify.
-    public var singles: Set<Int64>
-    /// Groups whose messages do not notify.
-    public var groups: Set<Int64>
-    /// True when no message notifies.
-    public var global: Bool
-
-    /// Creates settings.
-    public init(singles: Set<Int64> = [], groups: Set<Int64> = [], global: Bool = false) {
-        self.singles = singles
-        self.groups = groups
-        self.global = global
-    }
-}
-
 /// A chatroom: a large, online-only conversation; members get its messages only while connected.
 public struct Chatroom: Sendable, Equatable {
     /// The room id, `id` on the wire.

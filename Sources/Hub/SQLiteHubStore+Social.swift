@@ -89,6 +89,38 @@ extension SQLiteHubStore {
         }
     }
 
+    /// An account's username, quoted, for error messages (the id when the account is gone).
+    static func name(_ db: Database, _ userID: Int64) throws -> String {
+        try String.fetchOne(db, sql: "SELECT username FROM user WHERE id = ?", arguments: [userID]).map { "'\($0)'" }
+            ?? "user #\(userID)"
+    }
+
+    // MARK: Sending
+
+    /// The sender's state and the single-chat recipient's relation to it, in one read transaction.
+    public func sendContext(senderID: Int64, recipient: (appKey: String, username: String)?) async throws -> SendContext {
+        try await pool.read { db in
+            let forbidden = try Bool.fetchOne(try db.cachedStatement(sql: "SELECT forbidden FROM user WHERE id = ?"), arguments: [senderID]) ?? false
+            let devices = try Int.fetchOne(try db.cachedStatement(sql: "SELECT COUNT(*) FROM device WHERE user_id = ?"), arguments: [senderID]) ?? 0
+            var single: SendContext.Single?
+            if let recipient, let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM user WHERE appkey = ? AND username = ?"),
+                arguments: [recipient.appKey, recipient.username]) {
+                let user = Self.user(from: row)
+                let relation = try Row.fetchOne(try db.cachedStatement(sql: """
+                        SELECT
+                            EXISTS (SELECT 1 FROM blacklist WHERE user_id = ?1 AND blocked_id = ?2) AS blacklisted,
+                            EXISTS (SELECT 1 FROM friend WHERE user_id = ?1 AND friend_id = ?2) AS friends,
+                            EXISTS (SELECT 1 FROM nodisturb WHERE user_id = ?1
+                                    AND ((kind = 'single' AND target = ?2) OR kind = 'global')) AS quiet
+                        """),
+                    arguments: [user.id, senderID])
+                single = SendContext.Single(recipient: user, blacklisted: relation?["blacklisted"] ?? false,
+                                            friends: relation?["friends"] ?? false, quiet: relation?["quiet"] ?? false)
+            }
+            return SendContext(senderForbidden: forbidden, senderDevices: devices, single: single)
+        }
+    }
+
     // MARK: Accounts
 
     /// The account with this id.
@@ -309,7 +341,7 @@ extension SQLiteHubStore {
             var removed: [Int64] = []
             for id in remove where !removed.contains(id) {
                 guard try Int.fetchOne(isMember, arguments: [gid, id]) != nil else {
-                    throw HubError(.notAMember, "user #\(id) is not a member of group \(gid)")
+                    throw HubError(.notAMember, "\(try Self.name(db, id)) is not a member of group \(gid)")
                 }
                 if id == group.ownerID {
                     throw HubError.invalid("remove", "the owner cannot be removed; transfer the group first")
@@ -321,7 +353,7 @@ extension SQLiteHubStore {
             let insert = try db.cachedStatement(sql: "INSERT INTO group_member (gid, user_id, joined) VALUES (?, ?, ?)")
             for id in add {
                 guard try Int.fetchOne(isMember, arguments: [gid, id]) == nil, !added.contains(id) else {
-                    throw HubError(.memberAlreadyAdded, "user #\(id) is already a member of group \(gid)")
+                    throw HubError(.memberAlreadyAdded, "\(try Self.name(db, id)) is already a member of group \(gid)")
                 }
                 try insert.execute(arguments: [gid, id, now])
                 added.append(id)
@@ -364,7 +396,7 @@ extension SQLiteHubStore {
             for id in userIDs {
                 try db.execute(sql: "UPDATE group_member SET silenced = ? WHERE gid = ? AND user_id = ?",
                                arguments: [silenced, gid, id])
-                guard db.changesCount == 1 else { throw HubError(.notAMember, "user #\(id) is not a member of group \(gid)") }
+                guard db.changesCount == 1 else { throw HubError(.notAMember, "\(try Self.name(db, id)) is not a member of group \(gid)") }
             }
         }
     }
@@ -391,7 +423,7 @@ extension SQLiteHubStore {
             for id in friendIDs {
                 guard id != userID else { throw HubError.invalid("users", "a user cannot befriend itself") }
                 guard try Int.fetchOne(exists, arguments: [userID, id]) == nil else {
-                    throw HubError(.friendExists, "user #\(id) is already a friend")
+                    throw HubError(.friendExists, "\(try Self.name(db, id)) is already a friend")
                 }
                 try insert.execute(arguments: [userID, id, now])
                 try insert.execute(arguments: [id, userID, now])
@@ -404,7 +436,7 @@ extension SQLiteHubStore {
         try await pool.write { db in
             for id in friendIDs {
                 try db.execute(sql: "DELETE FROM friend WHERE user_id = ? AND friend_id = ?", arguments: [userID, id])
-                guard db.changesCount == 1 else { throw HubError(.notAFriend, "user #\(id) is not a friend") }
+                guard db.changesCount == 1 else { throw HubError(.notAFriend, "\(try Self.name(db, id)) is not a friend") }
                 try db.execute(sql: "DELETE FROM friend WHERE user_id = ? AND friend_id = ?", arguments: [id, userID])
             }
         }
@@ -420,7 +452,7 @@ extension SQLiteHubStore {
                         WHERE user_id = ? AND friend_id = ?
                         """,
                     arguments: [note.noteName, note.others, userID, note.friendID])
-                guard db.changesCount == 1 else { throw HubError(.notAFriend, "user #\(note.friendID) is not a friend") }
+                guard db.changesCount == 1 else { throw HubError(.notAFriend, "\(try Self.name(db, note.friendID)) is not a friend") }
             }
         }
     }
@@ -439,19 +471,13 @@ extension SQLiteHubStore {
         }
     }
 
-    /// Whether `b` is a friend of `a`.
-    public func isFriend(_ a: Int64, _ b: Int64) async throws -> Bool {
-        try await pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT 1 FROM friend WHERE user_id = ? AND friend_id = ?", arguments: [a, b]) != nil
-        }
-    }
 
     /// Adds to a blacklist.
     public func addToBlacklist(userID: Int64, _ blockedIDs: [Int64]) async throws {
         try await pool.write { db in
             for id in blockedIDs {
                 try db.execute(sql: "INSERT OR IGNORE INTO blacklist (user_id, blocked_id) VALUES (?, ?)", arguments: [userID, id])
-                guard db.changesCount == 1 else { throw HubError(.alreadyBlacklisted, "user #\(id) is already on the blacklist") }
+                guard db.changesCount == 1 else { throw HubError(.alreadyBlacklisted, "\(try Self.name(db, id)) is already on the blacklist") }
             }
         }
     }
@@ -461,7 +487,7 @@ extension SQLiteHubStore {
         try await pool.write { db in
             for id in blockedIDs {
                 try db.execute(sql: "DELETE FROM blacklist WHERE user_id = ? AND blocked_id = ?", arguments: [userID, id])
-                guard db.changesCount == 1 else { throw HubError(.notBlacklisted, "user #\(id) is not on the blacklist") }
+                guard db.changesCount == 1 else { throw HubError(.notBlacklisted, "\(try Self.name(db, id)) is not on the blacklist") }
             }
         }
     }
@@ -474,13 +500,6 @@ extension SQLiteHubStore {
         }
     }
 
-    /// Whether `owner` blacklists `sender`.
-    public func isBlacklisted(owner: Int64, sender: Int64) async throws -> Bool {
-        try await pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT 1 FROM blacklist WHERE user_id = ? AND blocked_id = ?",
-                             arguments: [owner, sender]) != nil
-        }
-    }
 
     /// Applies no-disturb changes.
     public func changeNoDisturb(userID: Int64, addSingles: [Int64], removeSingles: [Int64], addGroups: [Int64],
@@ -498,20 +517,6 @@ extension SQLiteHubStore {
         }
     }
 
-    /// A user's no-disturb settings.
-    public func noDisturb(userID: Int64) async throws -> NoDisturb {
-        try await pool.read { db in
-            var result = NoDisturb()
-            for row in try Row.fetchAll(db, sql: "SELECT kind, target FROM nodisturb WHERE user_id = ?", arguments: [userID]) {
-                switch row["kind"] as String {
-                case "single": result.singles.insert(row["target"])
-                case "group": result.groups.insert(row["target"])
-                default: result.global = true
-                }
-            }
-            return result
-        }
-    }
 
     /// Shields and unshields groups.
     public func changeGroupShield(userID: Int64, add: [Int64], remove: [Int64]) async throws {
@@ -636,9 +641,8 @@ extension SQLiteHubStore {
     }
 
     /// Adds room members.
-    public func addRoomMembers(roomID: Int64, _ userIDs: [Int64]) async throws {
+    public func addRoomMembers(roomID: Int64, _ userIDs: [Int64], now: Int64) async throws {
         try await pool.write { db in
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
             for id in userIDs {
                 try db.execute(sql: "INSERT OR IGNORE INTO chatroom_member (room_id, user_id, joined) VALUES (?, ?, ?)",
                                arguments: [roomID, id, now])
@@ -651,7 +655,7 @@ extension SQLiteHubStore {
         try await pool.write { db in
             for id in userIDs {
                 try db.execute(sql: "DELETE FROM chatroom_member WHERE room_id = ? AND user_id = ?", arguments: [roomID, id])
-                guard db.changesCount == 1 else { throw HubError(.notInRoom, "user #\(id) is not in chatroom \(roomID)") }
+                guard db.changesCount == 1 else { throw HubError(.notInRoom, "\(try Self.name(db, id)) is not in chatroom \(roomID)") }
             }
         }
     }
@@ -661,7 +665,7 @@ extension SQLiteHubStore {
         try await pool.write { db in
             try db.execute(sql: "UPDATE chatroom_member SET silenced = ? WHERE room_id = ? AND user_id = ?",
                            arguments: [silenced, roomID, userID])
-            guard db.changesCount == 1 else { throw HubError(.notInRoom, "user #\(userID) is not in chatroom \(roomID)") }
+            guard db.changesCount == 1 else { throw HubError(.notInRoom, "\(try Self.name(db, userID)) is not in chatroom \(roomID)") }
         }
     }
 

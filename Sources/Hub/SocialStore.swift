@@ -59,21 +59,15 @@ public protocol RelationStore: Sendable {
     func updateFriends(userID: Int64, _ notes: [(friendID: Int64, noteName: String?, others: String?)]) async throws
     /// A user's friends.
     func friends(userID: Int64) async throws -> [Friend]
-    /// Whether `b` is in `a`'s friend list.
-    func isFriend(_ a: Int64, _ b: Int64) async throws -> Bool
     /// Adds accounts to a user's blacklist; 899017 when one already is.
     func addToBlacklist(userID: Int64, _ blockedIDs: [Int64]) async throws
     /// Removes accounts from a user's blacklist; 899019 when one is not on it.
     func removeFromBlacklist(userID: Int64, _ blockedIDs: [Int64]) async throws
     /// A user's blacklist.
     func blacklist(userID: Int64) async throws -> [User]
-    /// Whether `owner` has `sender` on its blacklist.
-    func isBlacklisted(owner: Int64, sender: Int64) async throws -> Bool
     /// Applies no-disturb changes in one transaction.
     func changeNoDisturb(userID: Int64, addSingles: [Int64], removeSingles: [Int64], addGroups: [Int64],
                          removeGroups: [Int64], global: Bool?) async throws
-    /// A user's no-disturb settings.
-    func noDisturb(userID: Int64) async throws -> NoDisturb
     /// Shields and unshields groups for a user.
     func changeGroupShield(userID: Int64, add: [Int64], remove: [Int64]) async throws
 }
@@ -98,7 +92,7 @@ public protocol ChatroomStore: Sendable {
     /// Whether an account is in a room, and if so whether it is silenced.
     func roomMembership(roomID: Int64, userID: Int64) async throws -> (member: Bool, silenced: Bool)
     /// Adds members (already present ones are left as they are).
-    func addRoomMembers(roomID: Int64, _ userIDs: [Int64]) async throws
+    func addRoomMembers(roomID: Int64, _ userIDs: [Int64], now: Int64) async throws
     /// Removes members; 899082 when one is not in the room.
     func removeRoomMembers(roomID: Int64, _ userIDs: [Int64]) async throws
     /// Silences or unsilences a member; 899082 when it is not in the room.
@@ -125,4 +119,47 @@ public protocol ModerationStore: Sendable {
     func markRetracted(msgID: Int64) async throws -> [Int64]
     /// Stores an event in the inboxes of `recipients` in one transaction; returns the entries created.
     func appendEvent(_ event: ChatEvent, recipients: [Int64], expiresAt: Int64?) async throws -> [(userID: Int64, seq: Int64)]
+}
+
+/// What the rules of one send need from the store, read in one transaction instead of one read per rule.
+public struct SendContext: Sendable, Equatable {
+    /// The single-chat recipient and its relation to the sender.
+    public struct Single: Sendable, Equatable {
+        /// The recipient's account.
+        public var recipient: User
+        /// Whether the recipient has the sender on its blacklist.
+        public var blacklisted: Bool
+        /// Whether the sender is in the recipient's friend list.
+        public var friends: Bool
+        /// Whether the recipient's no-disturb covers the sender (or everything).
+        public var quiet: Bool
+
+        /// Creates the single-chat part.
+        public init(recipient: User, blacklisted: Bool, friends: Bool, quiet: Bool) {
+            self.recipient = recipient
+            self.blacklisted = blacklisted
+            self.friends = friends
+            self.quiet = quiet
+        }
+    }
+
+    /// Whether the sender is forbidden.
+    public var senderForbidden: Bool
+    /// How many devices the sender has logged in from.
+    public var senderDevices: Int
+    /// The single-chat part, when a recipient was asked for and exists.
+    public var single: Single?
+
+    /// Creates a context.
+    public init(senderForbidden: Bool, senderDevices: Int, single: Single?) {
+        self.senderForbidden = senderForbidden
+        self.senderDevices = senderDevices
+        self.single = single
+    }
+}
+
+/// The read behind the rules of a send.
+public protocol SendRuleStore: Sendable {
+    /// The sender's state and, when `recipient` is given, the recipient with its relation to the sender.
+    func sendContext(senderID: Int64, recipient: (appKey: String, username: String)?) async throws -> SendContext
 }

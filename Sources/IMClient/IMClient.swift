@@ -190,19 +190,9 @@ public final class IMClient: Sendable {
             guard let id = sent.id else { return false }
             state.withLock { $0.pending.removeValue(forKey: id) }?.resume(returning: sent)
         case .message(let delivery):
-            let fresh = state.withLock { s in
-                guard delivery.seq > s.lastSeq else { return false }
-                s.lastSeq = delivery.seq
-                return true
-            }
-            if fresh { incoming.yield(delivery) }
+            if claim(delivery.seq) { incoming.yield(delivery) }
         case .event(let delivery):
-            let fresh = state.withLock { s in
-                guard delivery.seq > s.lastSeq else { return false }
-                s.lastSeq = delivery.seq
-                return true
-            }
-            if fresh { incomingEvents.yield(delivery) }
+            if claim(delivery.seq) { incomingEvents.yield(delivery) }
         case .error(let failure):
             if failure.fatal {
                 state.withLock { $0.loginFailure = failure }
@@ -221,6 +211,15 @@ public final class IMClient: Sendable {
             break
         }
         return false
+    }
+
+    /// Records an inbox entry as received; false for a repeat (a sequence number already seen), which is dropped.
+    private func claim(_ seq: Int64) -> Bool {
+        state.withLock { s in
+            guard seq > s.lastSeq else { return false }
+            s.lastSeq = seq
+            return true
+        }
     }
 
     /// Removes and returns the first login's waiter, if it is still waiting.

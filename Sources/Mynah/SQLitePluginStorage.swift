@@ -1,6 +1,7 @@
 import BotKit
 import Foundation
 import GRDB
+import Hub
 import IMProtocol
 
 /// The plugins' durable key-value data in its own SQLite file (`<data_dir>/bots.sqlite`, WAL, synchronous FULL),
@@ -10,11 +11,6 @@ final class SQLitePluginStorage: PluginStorage {
 
     /// Opens (and migrates) the file at `path`.
     init(path: String) throws {
-        var config = Configuration()
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
-        pool = try DatabasePool(path: path, configuration: config)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(sql: """
@@ -24,7 +20,7 @@ final class SQLitePluginStorage: PluginStorage {
                 ) WITHOUT ROWID
                 """)
         }
-        try migrator.migrate(pool)
+        pool = try DurableDatabase.open(path: path, migrator: migrator)
     }
 
     func value(bot: String, plugin: String, key: String) async throws -> JSONValue? {

@@ -44,21 +44,9 @@ import Testing
 
         let burst = 200
         let killAfter = 60
-        let accepted = try await withThrowingTaskGroup(of: (Int, Int64?).self) { group in
-            for i in 0..<burst {
-                group.addTask { (i, try? await Self.push(first.port, i)) }
-            }
-            var accepted: [Int: Int64] = [:]
-            var killed = false
-            for try await (i, msgID) in group {
-                if let msgID { accepted[i] = msgID }
-                if !killed && accepted.count >= killAfter {
-                    first.kill9()
-                    killed = true
-                }
-            }
-            if !killed { first.kill9() }
-            return accepted
+        let port = first.port
+        let accepted = await CrashRecoveryTests.burst(burst, killing: first, after: killAfter) { i in
+            try? await Self.push(port, i)
         }
         #expect(accepted.count >= killAfter)
 

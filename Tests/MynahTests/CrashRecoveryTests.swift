@@ -69,6 +69,28 @@ import FoundationNetworking
         return path
     }
 
+    /// Runs `operation` for 0..<count concurrently and SIGKILLs `daemon` as soon as `killAfter` of them have
+    /// succeeded (or when all are done); returns the ids the successful ones got, by index.
+    static func burst(_ count: Int, killing daemon: DaemonProcess, after killAfter: Int,
+                      _ operation: @escaping @Sendable (Int) async -> Int64?) async -> [Int: Int64] {
+        await withTaskGroup(of: (Int, Int64?).self) { group in
+            for i in 0..<count {
+                group.addTask { (i, await operation(i)) }
+            }
+            var succeeded: [Int: Int64] = [:]
+            var killed = false
+            for await (i, id) in group {
+                if let id { succeeded[i] = id }
+                if !killed && succeeded.count >= killAfter {
+                    daemon.kill9()
+                    killed = true
+                }
+            }
+            if !killed { daemon.kill9() }
+            return succeeded
+        }
+    }
+
     @Test func everyAcknowledgedSendSurvivesSIGKILLAndArrivesExactlyOnce() async throws {
         let dir = try TemporaryDirectory()
         let config = try Self.writeConfig(dir)
@@ -83,24 +105,8 @@ import FoundationNetworking
         let killAfter = 100
         let alice = try await Demo.client(port: first.port, username: "alice", password: "alice-pass")
         // Sends run concurrently in flight; the daemon is killed once `killAfter` of them were acknowledged.
-        let acknowledged = try await withThrowingTaskGroup(of: (Int, Int64?).self) { group in
-            for i in 0..<burst {
-                group.addTask {
-                    let sent = try? await alice.send(.init(requestID: "r\(i)", targetID: "bob_b", body: .text("m\(i)")))
-                    return (i, sent?.msgID)
-                }
-            }
-            var acked: [Int: Int64] = [:]
-            var killed = false
-            for try await (i, msgID) in group {
-                if let msgID { acked[i] = msgID }
-                if !killed && acked.count >= killAfter {
-                    first.kill9()
-                    killed = true
-                }
-            }
-            if !killed { first.kill9() }
-            return acked
+        let acknowledged = await Self.burst(burst, killing: first, after: killAfter) { i in
+            try? await alice.send(.init(requestID: "r\(i)", targetID: "bob_b", body: .text("m\(i)"))).msgID
         }
         alice.close()
         #expect(acknowledged.count >= killAfter)

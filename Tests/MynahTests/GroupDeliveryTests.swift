@@ -61,6 +61,9 @@ import Testing
 
             // Membership changes are events to the members, old and new.
             #expect(try await rest.call("POST", "/v1/groups/\(gid)/members", body: #"{"add":["dave_d"],"remove":["carol"]}"#).status == 204)
+            let again = try await rest.call("POST", "/v1/groups/\(gid)/members", body: #"{"remove":["carol"]}"#)
+            #expect(again.json?["error"]?["code"]?.intValue == 899014)
+            #expect(again.json?["error"]?["message"]?.stringValue == "'carol' is not a member of group \(gid)")
             let removed = try await Self.nextEvent(&carolEvents)
             #expect(removed.kind == .groupMembersRemoved && removed.usernames == ["carol"])
             // Dave, a member once the change is applied, hears of both halves of it: removals first.

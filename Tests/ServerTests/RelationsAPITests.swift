@@ -71,7 +71,7 @@ import Testing
             expectError(try await server.put("/v1/cross/users/alice/blacklist", #"[{"usernames":["zed1"]}]"#),
                         status: .badRequest, code: 899003, messagePrefix: "[0].appkey")
             expectError(try await server.put("/v1/cross/users/alice/blacklist", #"[{"appkey":"nope","usernames":["zed1"]}]"#),
-                        status: .unauthorized, code: 899009)
+                        status: .badRequest, code: 899009)
             expectError(try await server.put("/v1/cross/users/alice/blacklist", #"{"appkey":"x"}"#),
                         status: .badRequest, code: 899003, messagePrefix: "body")
         }

@@ -13,11 +13,14 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public var code: ErrorCode
     /// What went wrong, naming the field.
     public var message: String
+    /// The HTTP status: the code's own (`status(for:)`) unless the caller knows better, as authentication does.
+    public var status: HTTPResponse.Status
 
-    /// Creates an error.
-    public init(_ code: ErrorCode, _ message: String) {
+    /// Creates an error; `status` defaults to the one the code maps to.
+    public init(_ code: ErrorCode, _ message: String, status: HTTPResponse.Status? = nil) {
         self.code = code
         self.message = message
+        self.status = status ?? Self.status(for: code)
     }
 
     /// Wraps a hub error.
@@ -33,7 +36,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     /// The HTTP status for a JMessage code.
     public static func status(for code: ErrorCode) -> HTTPResponse.Status {
         switch code {
-        case .missingAuthentication, .authenticationFailed, .appKeyNotFound: .unauthorized
+        case .missingAuthentication, .authenticationFailed: .unauthorized
         case .senderNotPermitted, .crossAppNotPermitted: .forbidden
         case .userNotFound, .groupIDNotFound, .groupNotFound, .roomNotFound: .notFound
         case .internalError: .internalServerError
@@ -41,9 +44,6 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         default: .badRequest
         }
     }
-
-    /// The HTTP status of this error.
-    public var status: HTTPResponse.Status { Self.status(for: code) }
 
     /// The JSON error object, also used inside per-element results of batch calls.
     public var json: JSONValue {

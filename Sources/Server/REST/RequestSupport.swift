@@ -38,7 +38,9 @@ extension Request {
         do {
             return try hub.authenticateApp(appKey: String(text[..<colon]), secret: String(text[text.index(after: colon)...]))
         } catch {
-            throw APIError(error)
+            // An unknown AppKey in the credentials is an authentication failure (401); the same code about an
+            // AppKey named in a request body is a bad parameter (400).
+            throw APIError(error.code, error.message, status: .unauthorized)
         }
     }
 }
