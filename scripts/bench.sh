@@ -29,13 +29,13 @@ SCENARIOS=("$@")
 for s in "${SCENARIOS[@]}"; do
   echo "== $s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
   case $s in
-    one-to-one) "$BIN/mynah-bench" one-to-one --url "$URL" --daemon-pid $DAEMON --users 200 --window 8 --duration 15 "${OUT[@]}" ;;
+    one-to-one) "$BIN/mynah-bench" one-to-one --url "$URL" --daemon-pid $DAEMON --users 200 --window 8 --duration 10 "${OUT[@]}" ;;
     one-to-one-half) "$BIN/mynah-bench" one-to-one --url "$URL" --daemon-pid $DAEMON --users 200 --window 64 \
-        --rate "${HALF_RATE:-10000}" --duration 15 "${OUT[@]}" ;;
-    fanout) "$BIN/mynah-bench" fanout --url "$URL" --daemon-pid $DAEMON --members 1000 --senders 1 --window 4 --duration 15 "${OUT[@]}" ;;
-    bot) "$BIN/mynah-bench" bot --url "$URL" --daemon-pid $DAEMON --users 100 --window 4 --duration 15 "${OUT[@]}" ;;
-    bridge) "$BIN/mynah-bench" bridge --url "$URL" --daemon-pid $DAEMON --users 100 --concurrency 32 --duration 15 "${OUT[@]}" ;;
-    idle) "$BIN/mynah-bench" idle --url "$URL" --daemon-pid $DAEMON --connections "${IDLE_CONNECTIONS:-19000}" --users 1000 "${OUT[@]}" ;;
+        --rate "${HALF_RATE:-340}" --duration 10 "${OUT[@]}" ;;
+    fanout) "$BIN/mynah-bench" fanout --url "$URL" --daemon-pid $DAEMON --members 1000 --senders 1 --window 4 --duration 10 "${OUT[@]}" ;;
+    bot) "$BIN/mynah-bench" bot --url "$URL" --daemon-pid $DAEMON --users 100 --window 1 --duration 10 "${OUT[@]}" ;;
+    bridge) "$BIN/mynah-bench" bridge --url "$URL" --daemon-pid $DAEMON --users 100 --concurrency 32 --duration 10 "${OUT[@]}" ;;
+    idle) "$BIN/mynah-bench" idle --url "$URL" --daemon-pid $DAEMON --connections "${IDLE_CONNECTIONS:-18000}" --users 1000 --settle 3 "${OUT[@]}" ;;
     storm) "$BIN/mynah-bench" storm --url "$URL" --daemon-pid $DAEMON --clients 5000 --backlog 5 "${OUT[@]}" ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac
