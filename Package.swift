@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "mynah", targets: ["mynah"]),
+        .executable(name: "mynah-bench", targets: ["MynahBench"]),
         .library(name: "IMProtocol", targets: ["IMProtocol"]),
         .library(name: "IMClient", targets: ["IMClient"]),
         .library(name: "BotKit", targets: ["BotKit"]),
@@ -117,6 +118,19 @@ let package = Package(
         .executableTarget(
             name: "mynah",
             dependencies: ["Mynah", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+        // The load generator: drives a running daemon over real sockets from its own process (BENCHMARKS.md).
+        .executableTarget(
+            name: "MynahBench",
+            dependencies: [
+                "IMProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "IMProtocolTests", dependencies: ["IMProtocol"], swiftSettings: swiftSettings),

@@ -8,6 +8,7 @@ import IMProtocol
 /// makes every acknowledged transaction survive a crash of the process or the machine.
 public final class SQLiteHubStore: HubStore {
     let pool: DatabasePool
+    let batcher = AppendBatcher()
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     public init(path: String) throws {
@@ -149,44 +150,48 @@ public final class SQLiteHubStore: HubStore {
             ctime: row["ctime"], mtime: row["mtime"])
     }
 
-    /// Stores the message and its inbox entries in one transaction.
+    /// Stores the message and its inbox entries; concurrent appends share one transaction (group commit, see
+    /// `AppendBatcher`), and each returns only after that transaction committed.
     public func append(_ pending: PendingMessage) async throws -> AppendResult {
-        try await pool.write { db -> AppendResult in
-            if let requestID = pending.requestID,
-               let row = try Row.fetchOne(
-                   db, sql: "SELECT msg_id, msg_ctime, body FROM message WHERE sender_user_id = ? AND request_id = ?",
-                   arguments: [pending.senderUserID, requestID]) {
-                return AppendResult(stored: try Self.stored(from: row), entries: [], duplicate: true)
-            }
-            let lastCtime = try Int64.fetchOne(db, sql: "SELECT msg_ctime FROM message ORDER BY msg_id DESC LIMIT 1") ?? 0
-            let ctime = max(pending.now, lastCtime)
-            let m = pending.message
-            let body = m.json.serialized()
-            try db.execute(
-                sql: """
-                    INSERT INTO message (from_appkey, from_id, target_type, target_appkey, target_id, msg_ctime,
-                                         sender_user_id, request_id, body)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [m.fromAppKey ?? "", m.fromID, m.targetType.rawValue, m.targetAppKey ?? m.fromAppKey ?? "",
-                            m.targetID, ctime, pending.senderUserID, pending.requestID, Data(body)])
-            let msgID = db.lastInsertedRowID
-            var entries: [(userID: Int64, seq: Int64)] = []
-            entries.reserveCapacity(pending.recipients.count)
-            // Each inbox's head is read once per message, however many entries it gets.
-            let head = try db.cachedStatement(sql: "SELECT MAX(seq) FROM inbox WHERE user_id = ?")
-            let insert = try db.cachedStatement(
-                sql: "INSERT INTO inbox (user_id, seq, msg_id, expires_at, quiet) VALUES (?, ?, ?, ?, ?)")
-            var heads: [Int64: Int64] = [:]
-            for userID in pending.recipients {
-                let seq = try (heads[userID] ?? Int64.fetchOne(head, arguments: [userID]) ?? 0) + 1
-                heads[userID] = seq
-                try insert.execute(arguments: [userID, seq, msgID, pending.expiresAt, pending.quiet.contains(userID)])
-                entries.append((userID, seq))
-            }
-            return AppendResult(stored: StoredMessage(msgID: msgID, msgCtime: ctime, message: m), entries: entries,
-                                duplicate: false)
+        try await batcher.append(pending, pool: pool, Self.append)
+    }
+
+    /// One append inside the caller's transaction.
+    static func append(_ db: Database, _ pending: PendingMessage) throws -> AppendResult {
+        if let requestID = pending.requestID,
+           let row = try Row.fetchOne(
+               db, sql: "SELECT msg_id, msg_ctime, body FROM message WHERE sender_user_id = ? AND request_id = ?",
+               arguments: [pending.senderUserID, requestID]) {
+            return AppendResult(stored: try Self.stored(from: row), entries: [], duplicate: true)
         }
+        let lastCtime = try Int64.fetchOne(db, sql: "SELECT msg_ctime FROM message ORDER BY msg_id DESC LIMIT 1") ?? 0
+        let ctime = max(pending.now, lastCtime)
+        let m = pending.message
+        let body = m.json.serialized()
+        try db.execute(
+            sql: """
+                INSERT INTO message (from_appkey, from_id, target_type, target_appkey, target_id, msg_ctime,
+                                     sender_user_id, request_id, body)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [m.fromAppKey ?? "", m.fromID, m.targetType.rawValue, m.targetAppKey ?? m.fromAppKey ?? "",
+                        m.targetID, ctime, pending.senderUserID, pending.requestID, Data(body)])
+        let msgID = db.lastInsertedRowID
+        var entries: [(userID: Int64, seq: Int64)] = []
+        entries.reserveCapacity(pending.recipients.count)
+        // Each inbox's head is read once per message, however many entries it gets.
+        let head = try db.cachedStatement(sql: "SELECT MAX(seq) FROM inbox WHERE user_id = ?")
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO inbox (user_id, seq, msg_id, expires_at, quiet) VALUES (?, ?, ?, ?, ?)")
+        var heads: [Int64: Int64] = [:]
+        for userID in pending.recipients {
+            let seq = try (heads[userID] ?? Int64.fetchOne(head, arguments: [userID]) ?? 0) + 1
+            heads[userID] = seq
+            try insert.execute(arguments: [userID, seq, msgID, pending.expiresAt, pending.quiet.contains(userID)])
+            entries.append((userID, seq))
+        }
+        return AppendResult(stored: StoredMessage(msgID: msgID, msgCtime: ctime, message: m), entries: entries,
+                            duplicate: false)
     }
 
     static func stored(from row: Row) throws -> StoredMessage {

@@ -31,6 +31,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Keep data in this directory instead of the configured one.")
     var dataDir: String?
 
+    @Option(help: "bcrypt cost of new password hashes (4 to 31; default 10). A test and benchmark knob: lower is faster and weaker.")
+    var passwordCost: Int?
+
     func run() async throws {
         var config: MynahConfiguration
         do {
@@ -48,13 +51,20 @@ struct Run: AsyncParsableCommand {
             config.listen.port = port
         }
         if let dataDir { config.dataDirectory = dataDir }
+        var daemonOptions = Daemon.Options()
+        if let passwordCost {
+            guard (4...31).contains(passwordCost) else {
+                FileHandle.standardError.write(Data("--password-cost: expected 4 to 31, got \(passwordCost)\n".utf8))
+                throw ExitCode(2)
+            }
+            daemonOptions.passwordCost = UInt8(passwordCost)
+        }
         let level = Logger.Level(rawValue: config.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
-        var daemonOptions = Daemon.Options()
         daemonOptions.configurationPath = options.config
         let daemon = try await Daemon(configuration: config, options: daemonOptions, logger: Logger(label: "mynah"))
         try await daemon.run()

@@ -227,3 +227,50 @@ struct SQLiteHubStoreTests {
         }
     }
 }
+
+@Suite("SQLiteHubStore group commit")
+struct SQLiteHubStoreGroupCommitTests {
+    @Test("concurrent appends share transactions yet each gets its own id and a gap-free seq")
+    func concurrentAppends() async throws {
+        let t = SQLiteHubStoreTests()
+        try await t.withStore { store, _ in
+            let bob = try await t.insert(store, "bobby")
+            var senders: [User] = []
+            for i in 0..<10 { senders.append(try await t.insert(store, "sender\(i)")) }
+            let results = try await withThrowingTaskGroup(of: AppendResult.self) { group in
+                for i in 0..<200 {
+                    let sender = senders[i % senders.count]
+                    group.addTask { try await store.append(t.pending("m\(i)", from: sender, to: [bob], now: Int64(i))) }
+                }
+                return try await group.reduce(into: [AppendResult]()) { $0.append($1) }
+            }
+            #expect(Set(results.map(\.stored.msgID)).count == 200)
+            #expect(results.flatMap(\.entries).map(\.seq).sorted() == Array(1...200))
+            let inbox = try await store.inbox(userID: bob.id, after: 0, limit: 500, now: Hub.nowMillis())
+            #expect(inbox.map(\.seq) == Array(1...200))
+            // msg_id order is commit order, and msg_ctime never decreases along it.
+            let stored = inbox.compactMap(\.stored).sorted { $0.msgID < $1.msgID }
+            #expect(zip(stored, stored.dropFirst()).allSatisfy { $0.msgCtime <= $1.msgCtime })
+        }
+    }
+
+    @Test("one request id submitted concurrently is stored once; the others get it as a duplicate")
+    func concurrentDuplicates() async throws {
+        let t = SQLiteHubStoreTests()
+        try await t.withStore { store, _ in
+            let alice = try await t.insert(store, "alice")
+            let bob = try await t.insert(store, "bobby")
+            let results = try await withThrowingTaskGroup(of: AppendResult.self) { group in
+                for i in 0..<20 {
+                    group.addTask {
+                        try await store.append(t.pending("try \(i)", from: alice, to: [bob], now: 5, requestID: "same"))
+                    }
+                }
+                return try await group.reduce(into: [AppendResult]()) { $0.append($1) }
+            }
+            #expect(results.filter { !$0.duplicate }.count == 1)
+            #expect(Set(results.map(\.stored.msgID)).count == 1)
+            #expect(try await store.inbox(userID: bob.id, after: 0, limit: 50, now: Hub.nowMillis()).count == 1)
+        }
+    }
+}
