@@ -236,9 +236,9 @@ public final class Bot: Sendable {
             return !s.announced
         }
         if announce { broadcast(.started) }
-        for await event in connection.events {
+        for await event in connection.inbox {
             await dispatch(event)
-            if case .delivery(let delivery) = event { connection.ack(delivery.seq) }
+            connection.ack(event.seq)
         }
         state.withLock { s in
             if let current = s.connection, current as AnyObject === connection as AnyObject { s.connection = nil }
@@ -275,13 +275,24 @@ public final class Bot: Sendable {
             case .refused(let answer):
                 await sendLogged(to: incoming.conversation, body: .text(answer))
             }
-        case .membersJoined(let change):
-            guard listens(to: change.conversation) else { return }
+        case .membersJoined(let change, _):
+            guard let change = othersIn(change) else { return }
             broadcast(.membersJoined(change))
-        case .membersLeft(let change):
-            guard listens(to: change.conversation) else { return }
+        case .membersLeft(let change, _):
+            guard let change = othersIn(change) else { return }
             broadcast(.membersLeft(change))
+        case .other:
+            break
         }
+    }
+
+    /// The change without the bot itself (a bot does not greet itself), or `nil` when nobody else is in it or
+    /// the bot does not listen to the group.
+    func othersIn(_ change: MembershipChange) -> MembershipChange? {
+        guard listens(to: change.conversation) else { return nil }
+        var change = change
+        change.usernames.removeAll { $0 == settings.identity.username }
+        return change.usernames.isEmpty ? nil : change
     }
 
     func listens(to conversation: Conversation) -> Bool {

@@ -1,49 +1,75 @@
 import IMClient
 import IMProtocol
 
-/// A bot's link to a hub: its deliveries in, its sends out. The plugin code never knows which kind it is.
+/// A bot's link to a hub: its inbox in, its sends out. The plugin code never knows which kind it is.
 ///
 /// `IMClient` provides it over the gateway of the embedded hub or of a remote Mynah.
 public protocol BotConnection: Sendable {
-    /// The bot's inbox, in order; ends when the connection closes.
-    var deliveries: AsyncStream<ServerFrame.Delivery> { get }
-    /// Everything the connection reports, in order: deliveries and, once the gateway sends them, membership changes.
-    var events: AsyncStream<ConnectionEvent> { get }
+    /// Everything in the bot's inbox, in order: messages and group membership changes; ends when the connection
+    /// closes.
+    var inbox: AsyncStream<ConnectionEvent> { get }
     /// Sends a message as the bot; returns once it is stored.
     func send(_ message: ClientFrame.Send) async throws -> ServerFrame.Sent
-    /// Acknowledges every delivery up to `seq`.
+    /// Acknowledges every inbox entry up to `seq`.
     func ack(_ seq: Int64)
     /// Closes the connection.
     func close()
 }
 
-/// Something a connection reports that may become a ``BotEvent``.
+/// One inbox entry as a bot sees it: a message, a membership change, or something bots do not act on.
 ///
-/// Gateway frames for group membership map to `membersJoined`/`membersLeft`; the bot turns them into events.
+/// Every case carries its sequence number, so the bot acknowledges each entry once it has dispatched it.
 public enum ConnectionEvent: Sendable, Hashable {
-    /// A message in the bot's inbox; acknowledged once the bot has dispatched it.
+    /// A message in the bot's inbox.
     case delivery(ServerFrame.Delivery)
-    /// Users joined a group the bot is in.
-    case membersJoined(MembershipChange)
-    /// Users left a group the bot is in.
-    case membersLeft(MembershipChange)
-}
+    /// Users joined a group the bot is in (a group's creation is not a join: its first members are not announced).
+    case membersJoined(MembershipChange, seq: Int64)
+    /// Users left or were removed from a group the bot is in.
+    case membersLeft(MembershipChange, seq: Int64)
+    /// An event bots do not act on (friends, retractions, group updates); only acknowledged.
+    case other(seq: Int64)
 
-extension BotConnection {
-    /// The deliveries as connection events, for connections that report nothing else.
-    public var events: AsyncStream<ConnectionEvent> {
-        let deliveries = self.deliveries
-        return AsyncStream { continuation in
-            let task = Task {
-                for await delivery in deliveries { continuation.yield(.delivery(delivery)) }
-                continuation.finish()
-            }
-            continuation.onTermination = { _ in task.cancel() }
+    /// The entry's position in the inbox.
+    public var seq: Int64 {
+        switch self {
+        case .delivery(let d): d.seq
+        case .membersJoined(_, let seq), .membersLeft(_, let seq), .other(let seq): seq
+        }
+    }
+
+    /// The bot-facing form of a gateway event: membership changes of a group become `membersJoined` and
+    /// `membersLeft`; anything else is `other`.
+    public init(_ delivery: ServerFrame.EventDelivery) {
+        let event = delivery.event
+        guard let gid = event.gid else {
+            self = .other(seq: delivery.seq)
+            return
+        }
+        let change = MembershipChange(conversation: .group(String(gid), appKey: event.appKey),
+                                      usernames: event.usernames)
+        switch event.kind {
+        case .groupMembersAdded: self = .membersJoined(change, seq: delivery.seq)
+        case .groupMembersRemoved: self = .membersLeft(change, seq: delivery.seq)
+        default: self = .other(seq: delivery.seq)
         }
     }
 }
 
 extension IMClient: BotConnection {
-    /// The gateway's deliveries.
-    public var deliveries: AsyncStream<ServerFrame.Delivery> { messages }
+    /// The client's combined inbox (see `IMClient.Configuration.combinedInbox`) as connection events.
+    public var inbox: AsyncStream<ConnectionEvent> {
+        let entries = self.entries
+        return AsyncStream { continuation in
+            let task = Task {
+                for await entry in entries {
+                    switch entry {
+                    case .message(let delivery): continuation.yield(.delivery(delivery))
+                    case .event(let event): continuation.yield(ConnectionEvent(event))
+                    }
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
 }

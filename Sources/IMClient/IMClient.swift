@@ -31,10 +31,15 @@ public final class IMClient: Sendable {
         public var since: Int64?
         /// Largest frame accepted from the server.
         public var maxFrameBytes: Int
+        /// When true, messages and events arrive together, in inbox order, on `entries`, and `messages` and
+        /// `events` end at once; a consumer that must see both in order (a bot) sets it.
+        public var combinedInbox: Bool
 
         /// Creates a configuration.
         public init(url: String, appKey: String, username: String, password: String, platform: String = "web",
-                    device: String = "default", since: Int64? = nil, maxFrameBytes: Int = 1 << 20) {
+                    device: String = "default", since: Int64? = nil, maxFrameBytes: Int = 1 << 20,
+                    combinedInbox: Bool = false) {
+            self.combinedInbox = combinedInbox
             self.url = url
             self.appKey = appKey
             self.username = username
@@ -81,12 +86,25 @@ public final class IMClient: Sendable {
     /// Every event delivered to this client (membership, friends, retraction), in inbox order, each once across
     /// reconnects. Events share the inbox's sequence numbers with messages: acknowledge them the same way.
     public let events: AsyncStream<ServerFrame.EventDelivery>
+    private let incomingEntries: AsyncStream<Entry>.Continuation
+    /// With `Configuration.combinedInbox`, every message and event in inbox order, each once across reconnects;
+    /// otherwise it ends at once.
+    public let entries: AsyncStream<Entry>
+    private let combined: Bool
     let logger: Logger
 
-    private init(logger: Logger) {
+    private init(combined: Bool, logger: Logger) {
         (messages, incoming) = AsyncStream.makeStream(of: ServerFrame.Delivery.self)
         (events, incomingEvents) = AsyncStream.makeStream(of: ServerFrame.EventDelivery.self)
+        (entries, incomingEntries) = AsyncStream.makeStream(of: Entry.self)
+        self.combined = combined
         self.logger = logger
+        if combined {
+            incoming.finish()
+            incomingEvents.finish()
+        } else {
+            incomingEntries.finish()
+        }
     }
 
     /// Connects and logs in; returns once the server accepted the first login, or throws its error.
@@ -96,7 +114,7 @@ public final class IMClient: Sendable {
     public static func connect(_ configuration: Configuration, reconnect: ReconnectPolicy? = nil,
                                logger: Logger = Logger(label: "mynah.imclient"))
         async throws -> (client: IMClient, session: ServerFrame.LoginOK) {
-        let client = IMClient(logger: logger)
+        let client = IMClient(combined: configuration.combinedInbox, logger: logger)
         let session = try await withCheckedThrowingContinuation { (c: CheckedContinuation<ServerFrame.LoginOK, any Error>) in
             client.state.withLock { s in
                 s.login = c
@@ -190,9 +208,11 @@ public final class IMClient: Sendable {
             guard let id = sent.id else { return false }
             state.withLock { $0.pending.removeValue(forKey: id) }?.resume(returning: sent)
         case .message(let delivery):
-            if claim(delivery.seq) { incoming.yield(delivery) }
+            guard claim(delivery.seq) else { return false }
+            if combined { incomingEntries.yield(.message(delivery)) } else { incoming.yield(delivery) }
         case .event(let delivery):
-            if claim(delivery.seq) { incomingEvents.yield(delivery) }
+            guard claim(delivery.seq) else { return false }
+            if combined { incomingEntries.yield(.event(delivery)) } else { incomingEvents.yield(delivery) }
         case .error(let failure):
             if failure.fatal {
                 state.withLock { $0.loginFailure = failure }
@@ -250,6 +270,7 @@ public final class IMClient: Sendable {
         takeLoginWaiter()?.resume(throwing: Failure.connectionClosed)
         incoming.finish()
         incomingEvents.finish()
+        incomingEntries.finish()
     }
 
     /// Sends a message; returns its `msg_id` once the server stored it durably.
@@ -292,6 +313,24 @@ public final class IMClient: Sendable {
         }
         outgoing?.finish()
         supervisor?.cancel()
+    }
+}
+
+extension IMClient {
+    /// One entry of an inbox: a message or an event; both share the inbox's sequence numbers.
+    public enum Entry: Sendable, Hashable {
+        /// A message.
+        case message(ServerFrame.Delivery)
+        /// An event (membership, friends, retraction).
+        case event(ServerFrame.EventDelivery)
+
+        /// The entry's position in the inbox, for `IMClient.ack(_:)`.
+        public var seq: Int64 {
+            switch self {
+            case .message(let d): d.seq
+            case .event(let e): e.seq
+            }
+        }
     }
 }
 

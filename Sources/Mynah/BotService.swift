@@ -97,7 +97,7 @@ final class BotService: Service {
             do {
                 let (client, _) = try await IMClient.connect(
                     .init(url: url, appKey: entry.spec.appKey, username: entry.spec.username,
-                          password: entry.spec.password, platform: "api", device: "bot"),
+                          password: entry.spec.password, platform: "api", device: "bot", combinedInbox: true),
                     reconnect: policy, logger: logger)
                 logger.info("bot online", metadata: ["username": "\(entry.spec.username)", "hub": "\(url)"])
                 attempt = 0

@@ -75,7 +75,8 @@ struct GatewaySession {
             group.addTask { [logger] in
                 do {
                     try await deliver(userID: user.id, after: resumeAfter, live: live, delivered: delivered, watch: watch)
-                } catch is CancellationError {
+                } catch where error is CancellationError || Task.isCancelled {
+                    // The connection is closing (a store call cancelled mid-way surfaces as a storage error).
                 } catch {
                     // Without delivery the connection is useless: close it so the client resumes elsewhere.
                     logger.error("delivery failed; closing the connection", metadata: ["error": "\(error)"])
