@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import IMClient
 import IMProtocol
@@ -110,6 +111,7 @@ public final class Bot: Sendable {
     let clock: any BotClock
     let directory: BotDirectory?
     let logger: Logger
+    let metrics: BotMetrics
 
     private struct State {
         var connection: (any BotConnection)?
@@ -129,7 +131,9 @@ public final class Bot: Sendable {
 
     /// Creates a bot; nothing runs until ``start()``.
     public init(settings: Settings, plugins: [Slot], storage: any PluginStorage, clock: any BotClock = SystemBotClock(),
-                directory: BotDirectory? = nil, logger: Logger = Logger(label: "mynah.bot")) {
+                directory: BotDirectory? = nil, logger: Logger = Logger(label: "mynah.bot"),
+                metrics: any MetricsFactory = MetricsSystem.factory) {
+        self.metrics = BotMetrics(bot: settings.identity.name, plugins: plugins.map(\.plugin.id), factory: metrics)
         self.settings = settings
         self.slots = plugins
         self.storage = storage
@@ -195,7 +199,7 @@ public final class Bot: Sendable {
             let (stream, continuation) = AsyncStream.makeStream(of: BotEvent.self, bufferingPolicy: .bufferingOldest(1024))
             queues.append(continuation)
             let context = contexts[index]
-            tasks.append(Task { await self.work(stream, slot: slot, context: context) })
+            tasks.append(Task { await self.work(stream, slot: slot, index: index, context: context) })
             for schedule in schedules[index] {
                 tasks.append(Task { await self.tick(schedule, plugin: index, context: context) })
             }
@@ -236,10 +240,12 @@ public final class Bot: Sendable {
             return !s.announced
         }
         if announce { broadcast(.started) }
+        metrics.connection(up: true)
         for await event in connection.inbox {
             await dispatch(event)
             connection.ack(event.seq)
         }
+        metrics.connection(up: false)
         state.withLock { s in
             if let current = s.connection, current as AnyObject === connection as AnyObject { s.connection = nil }
         }
@@ -253,6 +259,7 @@ public final class Bot: Sendable {
     func enqueue(_ event: BotEvent, plugin index: Int) {
         guard let queue = state.withLock({ $0.queues.indices.contains(index) ? $0.queues[index] : nil }) else { return }
         if case .dropped = queue.yield(event) {
+            metrics.dropped(plugin: index)
             logger.warning("plugin queue full; event dropped", metadata: ["plugin": "\(slots[index].plugin.id)"])
         }
     }
@@ -332,21 +339,26 @@ public final class Bot: Sendable {
     }
 
     /// One plugin's worker: its events in order, each with the plugin's time limit, its actions performed.
-    func work(_ events: AsyncStream<BotEvent>, slot: Slot, context: PluginContext) async {
+    func work(_ events: AsyncStream<BotEvent>, slot: Slot, index: Int, context: PluginContext) async {
         for await event in events {
             let actions: [BotAction]
+            let start = ContinuousClock.now
             do {
                 actions = try await withTimeout(slot.timeout) { try await slot.plugin.handle(event, context: context) }
+                metrics.handled(Self.kind(of: event), plugin: index, duration: start.duration(to: .now), failed: false)
             } catch is CancellationError {
                 return
             } catch {
+                metrics.handled(Self.kind(of: event), plugin: index, duration: start.duration(to: .now), failed: true)
                 context.logger.error("plugin failed", metadata: ["error": "\(error)", "event": "\(Self.kind(of: event))"])
                 continue
             }
             for action in actions {
                 do {
                     try await perform(action, for: event, context: context)
+                    metrics.action(plugin: index, failed: false)
                 } catch {
+                    metrics.action(plugin: index, failed: true)
                     context.logger.error("action failed", metadata: ["error": "\(error)"])
                 }
             }
@@ -420,6 +432,7 @@ public final class Bot: Sendable {
             return (s.connection, false, ready)
         }
         ready.forEach { $0.resume() }
+        metrics.send(limited: !allowed)
         guard allowed else {
             throw BotError("rate limit of \(settings.rateLimit) messages per \(settings.ratePeriod) reached; dropped")
         }

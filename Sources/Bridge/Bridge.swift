@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CoreMetrics
 import Foundation
 import Hub
 import IMProtocol
@@ -55,6 +56,7 @@ public final class Bridge: Sendable {
     let robots: [String: User]
     let httpClient: HTTPClient
     let logger: Logger
+    let metrics: BridgeMetrics
 
     /// How long a claimed deadline stays with the node that claimed it before another may take it over.
     static let leaseMillis: Int64 = 60_000
@@ -62,7 +64,9 @@ public final class Bridge: Sendable {
     /// Opens the bridge: makes sure every robot the rules name exists as a robot account (creating missing ones
     /// with a random password; a configured bot keeps its own).
     public init(configuration: Configuration, hub: Hub, store: any BridgeStore, httpClient: HTTPClient = .shared,
-                logger: Logger = Logger(label: "mynah.bridge")) async throws(SetupError) {
+                logger: Logger = Logger(label: "mynah.bridge"),
+                metrics: any MetricsFactory = MetricsSystem.factory) async throws(SetupError) {
+        self.metrics = BridgeMetrics(factory: metrics)
         self.configuration = configuration
         self.hub = hub
         self.store = store
@@ -150,6 +154,7 @@ public final class Bridge: Sendable {
                            content: request.content, createdAt: now, timeToLive: request.timeToLive)
         let (record, duplicate) = try await storing { try await store.recordPush(push, deliveries: deliveries) }
         if !duplicate {
+            metrics.accepted(rule: rule.name)
             let stored = try await storing { try await store.deliveries(pushID: record.msgID) }
             for delivery in stored { await deliver(record, delivery, rule: rule) }
         }
@@ -254,6 +259,7 @@ public final class Bridge: Sendable {
             try await store.setDelivered(pushID: push.msgID, userID: delivery.userID, status: seq == nil ? .expired : .delivered,
                                          hubMsgID: hubMsgID, seq: seq, expiresAt: expiresAt,
                                          error: seq == nil ? Self.notKeptOffline : nil)
+            metrics.delivered(seq != nil)
             if seq == nil {
                 try await store.setOutcome(pushID: push.msgID, userID: delivery.userID, status: .expired, at: hub.now())
             }
@@ -409,6 +415,7 @@ public final class Bridge: Sendable {
         let record = EscalationRecord(pushID: d.pushID, userID: d.userID, step: d.step, action: step.name, at: now,
                                       outcome: outcome)
         try await store.recordEscalation(record)
+        metrics.escalated(action: step.name)
         pass.escalations.append(record)
         let next = d.step + 1
         try await store.schedule(pushID: d.pushID, userID: d.userID, step: next,

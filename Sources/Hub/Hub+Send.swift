@@ -9,6 +9,21 @@ extension Hub {
     ///   - noNotification: deliver without notifying the recipients (REST `no_notification`).
     public func send(_ draft: ClientFrame.Send, from sender: User, platform: String,
                      noNotification: Bool = false) async throws(HubError) -> StoredMessage {
+        let metrics = configuration.metrics
+        let start = ContinuousClock.now
+        do {
+            let stored = try await accept(draft, from: sender, platform: platform, noNotification: noNotification)
+            metrics.accepted(draft.targetType, after: start.duration(to: .now))
+            return stored
+        } catch {
+            metrics.refused(error.code)
+            throw error
+        }
+    }
+
+    /// The body of ``send(_:from:platform:noNotification:)`` without its metrics.
+    func accept(_ draft: ClientFrame.Send, from sender: User, platform: String,
+                noNotification: Bool) async throws(HubError) -> StoredMessage {
         var body = draft.body
         let bodyBytes = body.json.serialized()
         guard bodyBytes.count <= configuration.maxBodyBytes else {
@@ -72,6 +87,7 @@ extension Hub {
                                      expiresAt: time + targetApp.offlineTTL.components.seconds * 1000)
         pending.quiet = plan.quiet
         let result = try await storing { try await store.append(pending) }
+        configuration.metrics.stored(entries: result.entries.count)
         for entry in result.entries {
             bus.publish(userID: entry.userID, entry: InboxEntry(seq: entry.seq, stored: result.stored,
                                                                  noNotification: plan.quiet.contains(entry.userID)))

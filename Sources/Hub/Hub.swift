@@ -24,10 +24,13 @@ public final class Hub: Sendable {
         public var maxBodyBytes: Int
         /// The clock, in milliseconds since 1970; tests move it by hand.
         public var clock: @Sendable () -> Int64
+        /// Where the hub's counters go.
+        public var metrics: HubMetrics
 
         /// Creates a configuration.
         public init(apps: [AppSettings], passwordCost: UInt8 = 10, maxBodyBytes: Int = 4096,
-                    clock: @escaping @Sendable () -> Int64 = Hub.nowMillis) {
+                    clock: @escaping @Sendable () -> Int64 = Hub.nowMillis, metrics: HubMetrics = HubMetrics()) {
+            self.metrics = metrics
             self.apps = apps
             self.passwordCost = passwordCost
             self.maxBodyBytes = maxBodyBytes
@@ -200,11 +203,13 @@ public final class Hub: Sendable {
     /// Records that a device of `user` logged in over the gateway and is online until `sessionClosed`.
     public func sessionOpened(_ user: User, device: String, platform: String) async throws(HubError) -> Presence.Token {
         try await storing { try await store.recordLogin(userID: user.id, device: device, platform: platform, now: now()) }
+        configuration.metrics.sessionOpened()
         return presence.open(userID: user.id, device: device, platform: platform)
     }
 
     /// Records that a gateway session ended.
     public func sessionClosed(_ token: Presence.Token) {
+        configuration.metrics.sessionClosed()
         presence.close(token)
     }
 
@@ -269,7 +274,8 @@ public final class Hub: Sendable {
     }
 }
 
-func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+/// Compares two secrets in time that depends only on their lengths, so a caller cannot learn a secret byte by byte.
+public func constantTimeEquals(_ a: String, _ b: String) -> Bool {
     let x = Array(a.utf8), y = Array(b.utf8)
     var diff = UInt8(x.count == y.count ? 0 : 1)
     for i in 0..<max(x.count, y.count) {

@@ -1,4 +1,5 @@
 import BotKit
+import CoreMetrics
 import Foundation
 import Hub
 import Logging
@@ -14,13 +15,15 @@ final class BotRuntime: Sendable {
     let configurationPath: String?
     let dataDirectory: String
     let logger: Logger
+    let metrics: any MetricsFactory
     /// The bot service of the running daemon, once its services are built.
     let service = Mutex<BotService?>(nil)
     /// Serializes reloads.
     let reloading = Mutex(false)
 
     init(dataDirectory: String, registry: PluginRegistry, clock: any BotClock, configurationPath: String?,
-         logger: Logger) throws(ConfigurationError) {
+         logger: Logger, metrics: any MetricsFactory) throws(ConfigurationError) {
+        self.metrics = metrics
         let path = (dataDirectory as NSString).appendingPathComponent("bots.sqlite")
         do {
             storage = try SQLitePluginStorage(path: path)
@@ -82,7 +85,7 @@ final class BotRuntime: Sendable {
                 rateLimit: options.rateLimit, ratePeriod: options.ratePeriod,
                 acceptRelayFrom: Set(options.acceptRelayFrom))
             let bot = BotKit.Bot(settings: settings, plugins: slots, storage: storage, clock: clock,
-                                 directory: directory, logger: self.logger)
+                                 directory: directory, logger: self.logger, metrics: metrics)
             entries.append(.init(spec: spec, bot: bot))
         }
         return entries

@@ -1,4 +1,5 @@
 import Bridge
+import CoreMetrics
 import Foundation
 import Hub
 import Logging
@@ -6,7 +7,8 @@ import Logging
 extension Daemon {
     /// Opens the bridge's own store (`<data_dir>/bridge.sqlite`), sets up the rules' robots and delivers what a
     /// crash left recorded but undelivered.
-    static func openBridge(_ configuration: MynahConfiguration, hub: Hub, logger: Logger) async throws -> Bridge {
+    static func openBridge(_ configuration: MynahConfiguration, hub: Hub, logger: Logger,
+                           metrics: any MetricsFactory) async throws -> Bridge {
         let path = (configuration.dataDirectory as NSString).appendingPathComponent("bridge.sqlite")
         let store: SQLiteBridgeStore
         do {
@@ -18,7 +20,8 @@ extension Daemon {
         let section = configuration.bridge
         let bridge: Bridge
         do {
-            bridge = try await Bridge(configuration: section.configuration, hub: hub, store: store, logger: logger)
+            bridge = try await Bridge(configuration: section.configuration, hub: hub, store: store, logger: logger,
+                                      metrics: metrics)
         } catch {
             let location = section.ruleLocations.indices.contains(error.ruleIndex) ? section.ruleLocations[error.ruleIndex] : nil
             throw ConfigurationError(location: location, path: "bridge.rules[\(error.ruleIndex)].\(error.field)",

@@ -3,6 +3,7 @@ import Bridge
 import Foundation
 import Hub
 import Logging
+import Prometheus
 import Server
 import ServiceLifecycle
 import Synchronization
@@ -50,6 +51,8 @@ public final class Daemon: Sendable {
     public let hub: Hub
     /// The push bridge (JPush v3 API, receipts, escalation).
     public let bridge: Bridge
+    /// The daemon's metrics (hub, bots, bridge), served at `GET /metrics` unless `metrics.enabled` is false.
+    public let metrics = PrometheusCollectorRegistry()
     let bridgeInterval: Duration
     let bots: [BotService.Entry]
     let botRuntime: BotRuntime
@@ -73,18 +76,19 @@ public final class Daemon: Sendable {
             throw ConfigurationError(location: nil, path: "data_dir",
                                      message: "cannot open the database '\(databasePath)': \(error.localizedDescription)")
         }
+        let factory = PrometheusMetricsFactory(registry: metrics)
         hub = try await Hub(
             configuration: .init(
                 apps: configuration.apps,
-                passwordCost: options.passwordCost, clock: options.clock),
+                passwordCost: options.passwordCost, clock: options.clock, metrics: HubMetrics(factory: factory)),
             store: store, logger: logger)
         let runtime = try BotRuntime(dataDirectory: configuration.dataDirectory, registry: options.plugins,
                                      clock: options.botClock, configurationPath: options.configurationPath,
-                                     logger: logger)
+                                     logger: logger, metrics: factory)
         botRuntime = runtime
         try await runtime.ensureRobots(configuration, hub: hub)
         self.bots = try runtime.makeBots(configuration)
-        bridge = try await Self.openBridge(configuration, hub: hub, logger: logger)
+        bridge = try await Self.openBridge(configuration, hub: hub, logger: logger, metrics: factory)
         bridgeInterval = options.bridgeInterval
     }
 
@@ -122,7 +126,9 @@ public final class Daemon: Sendable {
         let http = HTTPServer.application(
             hub: hub,
             configuration: .init(host: configuration.listen.host, port: configuration.listen.port, gateway: gateway,
-                                 mediaDirectory: (configuration.dataDirectory as NSString).appendingPathComponent("media")),
+                                 mediaDirectory: (configuration.dataDirectory as NSString).appendingPathComponent("media"),
+                                 metrics: configuration.metrics.enabled
+                                     ? MetricsEndpoint(registry: metrics, token: configuration.metrics.token) : nil),
             bridge: bridge,
             logger: logger,
             onRunning: { [weak self] port in

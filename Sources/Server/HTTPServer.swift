@@ -22,10 +22,13 @@ public enum HTTPServer {
         public var gateway: Gateway.Configuration
         /// Where uploaded media is kept (`<data-dir>/media`); nil answers the media endpoints with an error.
         public var mediaDirectory: String?
+        /// `GET /metrics` in the Prometheus format; `nil` leaves the route out.
+        public var metrics: MetricsEndpoint?
 
         /// Creates a configuration.
         public init(host: String = "127.0.0.1", port: Int = 8080, gateway: Gateway.Configuration = .init(),
-                    mediaDirectory: String? = nil) {
+                    mediaDirectory: String? = nil, metrics: MetricsEndpoint? = nil) {
+            self.metrics = metrics
             self.host = host
             self.port = port
             self.gateway = gateway
@@ -49,6 +52,7 @@ public enum HTTPServer {
         SensitiveWordsAPI(hub: hub).register(on: router)
         MediaAPI(hub: hub, directory: configuration.mediaDirectory).register(on: router)
         if let bridge { PushAPI(hub: hub, bridge: bridge).register(on: router) }
+        configuration.metrics?.register(on: router)
 
         let wsRouter = Router(context: GatewayRequestContext.self)
         Gateway.register(on: wsRouter, hub: hub, configuration: configuration.gateway, logger: logger)

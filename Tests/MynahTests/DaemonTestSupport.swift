@@ -72,7 +72,9 @@ struct REST {
         }
         let (data, response) = try await URLSession.shared.data(for: request)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        return (status, data.isEmpty ? nil : try JSONValue.parse(data))
+        // Only JSON answers are parsed: /metrics is text.
+        let type = (response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Content-Type") ?? "application/json"
+        return (status, data.isEmpty || !type.contains("json") ? nil : try JSONValue.parse(data))
     }
 }
 

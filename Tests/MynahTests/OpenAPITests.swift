@@ -12,11 +12,12 @@ import Yams
 @Suite("docs/openapi.yaml matches the routes of the code")
 struct OpenAPITests {
     /// Every route the code registers, as `METHOD /path` with `{param}` for path parameters: the `register(on:)`
-    /// functions of Sources/Server/REST/*.swift and `/health` of Sources/Server/HTTPServer.swift (the WebSocket
+    /// functions of Sources/Server/REST/*.swift, `/health` of Sources/Server/HTTPServer.swift and `/metrics` of
+    /// Sources/Server/MetricsEndpoint.swift (the WebSocket
     /// gateway, `/gateway`, is documented in docs/gateway.md, not in the OpenAPI document).
     static let registered: Set<String> = [
         // HTTPServer
-        "GET /health",
+        "GET /health", "GET /metrics",
         // UsersAPI
         "POST /v1/users", "POST /v1/admins", "GET /v1/users/{username}", "GET /v1/users/{username}/userstat",
         "POST /v1/users/userstat",
@@ -117,6 +118,7 @@ struct OpenAPITests {
             ChatroomsAPI(hub: daemon.hub).register(on: router)
             SensitiveWordsAPI(hub: daemon.hub).register(on: router)
             MediaAPI(hub: daemon.hub, directory: nil).register(on: router)
+            MetricsEndpoint(registry: daemon.metrics).register(on: router)
             let routes = Set(router.routes.map { "\($0.method) \($0.path)" })
             #expect(routes.union(["GET /health"]) == Self.registered)
         }

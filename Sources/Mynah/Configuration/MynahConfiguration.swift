@@ -99,6 +99,22 @@ public struct MynahConfiguration: Sendable, Equatable {
     public var bots: [Bot]
     /// The push bridge (`bridge:`): its rules and rate limit; defaults to no rules.
     public var bridge = BridgeSection()
+    /// `GET /metrics` (`metrics:`): on by default, open unless a token is set.
+    public var metrics = Metrics()
+
+    /// The `metrics:` section.
+    public struct Metrics: Sendable, Equatable {
+        /// Whether `GET /metrics` is served (`enabled:`, default true).
+        public var enabled = true
+        /// The bearer token a scraper must present (`token:`, usually `${MYNAH_METRICS_TOKEN}`); `nil` leaves it open.
+        public var token: String?
+
+        /// Creates the section with its defaults.
+        public init(enabled: Bool = true, token: String? = nil) {
+            self.enabled = enabled
+            self.token = token
+        }
+    }
 
     /// Creates a configuration; every argument defaults to the value used when `bots.yaml` omits the key.
     public init(

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Hub
 import NIOPosix
 import Synchronization
 
@@ -74,7 +75,7 @@ package final class MediaStore: Sendable {
         else { return nil }
         return try await threadPool.runIfActive { [self] () throws(MediaStorageError) -> (MediaRecord, String)? in
             guard let record = try self.loadRecord(hex: hex), let id = MediaID(record.mediaID), id.fileName == name,
-                  Self.constantTimeEquals(try self.token(for: record), token)
+                  constantTimeEquals(try self.token(for: record), token)
             else { return nil }
             return (record, self.blobPath(record.sha256))
         }
@@ -184,13 +185,5 @@ package final class MediaStore: Sendable {
             out.append(digits[Int(b & 0x0F)])
         }
         return String(decoding: out, as: UTF8.self)
-    }
-
-    static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var difference: UInt8 = 0
-        for i in x.indices { difference |= x[i] ^ y[i] }
-        return difference == 0
     }
 }
