@@ -142,14 +142,21 @@ import Testing
                 let alice = Inbox(try await Demo.user(daemon, port: port, "alice"))
                 #expect(try await alice.ask("helper_bot", "one") == "hooked: one")
                 #expect(try await alice.ask("helper_bot", "two") == "hooked: two")
+                // In a group the answer goes to the group.
+                let gid = try await BotGroupTests.group(port, owner: "alice", ["helper_bot"])
+                _ = try await alice.client.send(.init(targetType: .group, targetID: gid, body: .text("three")))
+                let inGroup = try await alice.nextMessage()
+                #expect(inGroup.body.text == "hooked: three")
+                #expect(inGroup.targetType == .group && inGroup.targetID == gid && inGroup.fromID == "helper_bot")
             }
             group.cancelAll()
         }
         let seen = log.withLock { $0 }
-        #expect(seen.deliveries.count == 3)
+        #expect(seen.deliveries.count == 4)
         #expect(seen.deliveries[0] == seen.deliveries[1])           // a retry keeps its delivery id
         #expect(seen.deliveries[1] != seen.deliveries[2])
-        #expect(seen.signaturesValid == [true, true, true])
+        #expect(seen.signaturesValid == [true, true, true, true])
+        #expect(seen.events[3]["event"]?["conversation"]?["type"] == "group")
         #expect(seen.events[0]["config"] == ["mood": "good"])
         #expect(seen.events[0]["event"]?["text"] == "one")
         #expect(seen.events[0]["event"]?["sender"]?["username"] == "alice")
