@@ -112,6 +112,7 @@ public final class Bot: Sendable {
     let directory: BotDirectory?
     let logger: Logger
     let metrics: BotMetrics
+    let uploader: (any MediaUploader)?
 
     private struct State {
         var connection: (any BotConnection)?
@@ -132,7 +133,8 @@ public final class Bot: Sendable {
     /// Creates a bot; nothing runs until ``start()``.
     public init(settings: Settings, plugins: [Slot], storage: any PluginStorage, clock: any BotClock = SystemBotClock(),
                 directory: BotDirectory? = nil, logger: Logger = Logger(label: "mynah.bot"),
-                metrics: any MetricsFactory = MetricsSystem.factory) {
+                metrics: any MetricsFactory = MetricsSystem.factory, uploader: (any MediaUploader)? = nil) {
+        self.uploader = uploader
         self.metrics = BotMetrics(bot: settings.identity.name, plugins: plugins.map(\.plugin.id), factory: metrics)
         self.settings = settings
         self.slots = plugins
@@ -410,6 +412,14 @@ public final class Bot: Sendable {
             }
         case .store(let key, let value):
             try await context.store.set(key, value)
+        case .attach(let attachment, let to):
+            guard let conversation = to ?? event.conversation else {
+                throw BotError("an attachment in answer to a '\(Self.kind(of: event))' event needs 'to'")
+            }
+            guard let uploader else {
+                throw BotError("this bot cannot upload attachments (a remote hub needs hub.master_secret)")
+            }
+            try await send(to: conversation, body: try await uploader.upload(attachment))
         }
     }
 

@@ -81,6 +81,9 @@ extension BotAction {
             return .object(o)
         case .store(let key, let value):
             return ["type": "store", "key": .string(key), "value": value]
+        case .attach(let attachment, let to):
+            guard let to else { return ["type": "reply", "attachment": attachment.json] }
+            return ["type": "send", "to": to.json, "attachment": attachment.json]
         }
     }
 
@@ -94,12 +97,23 @@ extension BotAction {
         }
         switch type {
         case "reply":
+            if let attachment = o["attachment"] {
+                self = .attach(try Attachment(json: attachment, path: "\(path).attachment"))
+                return
+            }
             self = .reply(try Self.body(o, path: path))
         case "send":
             guard let to = o["to"] else { throw ProtocolError(path: "\(path).to", reason: "required") }
             let conversation = try Conversation(json: to, path: "\(path).to")
             if let via = o["via"], via != .null, via.stringValue == nil {
                 throw ProtocolError(path: "\(path).via", reason: "expected a string, got \(via.typeName)")
+            }
+            if let attachment = o["attachment"] {
+                guard o["via"] == nil || o["via"] == .null else {
+                    throw ProtocolError(path: "\(path).via", reason: "not supported with an attachment")
+                }
+                self = .attach(try Attachment(json: attachment, path: "\(path).attachment"), to: conversation)
+                return
             }
             self = .send(to: conversation, body: try Self.body(o, path: path), via: o["via"]?.stringValue)
         case "store":

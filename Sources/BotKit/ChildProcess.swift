@@ -10,7 +10,7 @@ import Synchronization
 /// `isRunning`), which Foundation makes safe across threads.
 final class ChildProcess: @unchecked Sendable {
     /// Longest stdout line kept; longer ones are cut and reported as garbage.
-    static let maxLineBytes = 1 << 20
+    static let maxLineBytes = 12 << 20    // room for an 8 MB attachment in base64
 
     private let process: Process
     private let stdin: FileHandle

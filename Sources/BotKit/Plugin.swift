@@ -124,6 +124,9 @@ public enum BotAction: Sendable, Hashable {
     case send(to: Conversation, body: MessageBody, via: String? = nil)
     /// Stores `value` under `key` in the plugin's durable key-value data; `null` deletes the key.
     case store(key: String, value: JSONValue)
+    /// Uploads a file and sends it as an image or file message, to `to` or, when `nil`, into the event's
+    /// conversation.
+    case attach(Attachment, to: Conversation? = nil)
 }
 
 /// A bot plugin written in Swift: built from its `bots.yaml` block, it turns events into actions.

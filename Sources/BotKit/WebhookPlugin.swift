@@ -120,7 +120,7 @@ public struct WebhookPlugin: BotPlugin {
         let answer: ByteBuffer
         do {
             response = try await client.execute(request, timeout: limit)
-            answer = try await response.body.collect(upTo: 1 << 20)
+            answer = try await response.body.collect(upTo: 12 << 20)   // room for an 8 MB attachment in base64
         } catch {
             throw Failure(message: "POST \(url): \(error)", retryable: true)
         }

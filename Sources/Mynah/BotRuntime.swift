@@ -16,14 +16,18 @@ final class BotRuntime: Sendable {
     let dataDirectory: String
     let logger: Logger
     let metrics: any MetricsFactory
+    /// The embedded hub's HTTP base URL, once it listens (for the bots' media uploads).
+    let localHub: @Sendable () async -> String
     /// The bot service of the running daemon, once its services are built.
     let service = Mutex<BotService?>(nil)
     /// Serializes reloads.
     let reloading = Mutex(false)
 
     init(dataDirectory: String, registry: PluginRegistry, clock: any BotClock, configurationPath: String?,
-         logger: Logger, metrics: any MetricsFactory) throws(ConfigurationError) {
+         logger: Logger, metrics: any MetricsFactory,
+         localHub: @escaping @Sendable () async -> String) throws(ConfigurationError) {
         self.metrics = metrics
+        self.localHub = localHub
         let path = (dataDirectory as NSString).appendingPathComponent("bots.sqlite")
         do {
             storage = try SQLitePluginStorage(path: path)
@@ -85,10 +89,31 @@ final class BotRuntime: Sendable {
                 rateLimit: options.rateLimit, ratePeriod: options.ratePeriod,
                 acceptRelayFrom: Set(options.acceptRelayFrom))
             let bot = BotKit.Bot(settings: settings, plugins: slots, storage: storage, clock: clock,
-                                 directory: directory, logger: self.logger, metrics: metrics)
+                                 directory: directory, logger: self.logger, metrics: metrics,
+                                 uploader: uploader(for: spec, apps: configuration.apps))
             entries.append(.init(spec: spec, bot: bot))
         }
         return entries
+    }
+
+    /// The bot's uploader: the embedded hub with the app's secret from `apps:`, or a remote hub's REST API with
+    /// `hub.master_secret`; `nil` when a remote bot has no secret (its attachments then fail with that reason).
+    func uploader(for spec: MynahConfiguration.Bot, apps: [MynahConfiguration.App]) -> (any MediaUploader)? {
+        if let remote = spec.options.hubURL {
+            guard let secret = spec.options.hubMasterSecret, let base = Self.httpBase(ofGateway: remote) else { return nil }
+            return RESTMediaUploader(baseURL: { base }, appKey: spec.appKey, masterSecret: secret)
+        }
+        guard let app = apps.first(where: { $0.appKey == spec.appKey }) else { return nil }
+        return RESTMediaUploader(baseURL: localHub, appKey: spec.appKey, masterSecret: app.masterSecret)
+    }
+
+    /// `ws://host:port/gateway` → `http://host:port` (`wss` → `https`).
+    static func httpBase(ofGateway url: String) -> String? {
+        guard var parts = URLComponents(string: url), let scheme = parts.scheme else { return nil }
+        parts.scheme = scheme == "wss" ? "https" : "http"
+        parts.path = ""
+        parts.query = nil
+        return parts.string
     }
 
     /// `<data_dir>/mynah.pid`, which `mynah reload` signals.

@@ -58,7 +58,7 @@ public final class Daemon: Sendable {
     let botRuntime: BotRuntime
     let gateway: Gateway.Configuration
     let logger: Logger
-    private let port = Mutex<(value: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
+    let port = PortSignal()
 
     /// Opens the store under `data_dir`, starts the hub, registers the bots' robot accounts and builds their plugins.
     public init(configuration: MynahConfiguration, options: Options = Options(),
@@ -82,9 +82,12 @@ public final class Daemon: Sendable {
                 apps: configuration.apps,
                 passwordCost: options.passwordCost, clock: options.clock, metrics: HubMetrics(factory: factory)),
             store: store, logger: logger)
+        let port = self.port
+        let host = Self.loopbackHost(configuration.listen.host)
         let runtime = try BotRuntime(dataDirectory: configuration.dataDirectory, registry: options.plugins,
                                      clock: options.botClock, configurationPath: options.configurationPath,
-                                     logger: logger, metrics: factory)
+                                     logger: logger, metrics: factory,
+                                     localHub: { "http://\(host):\(await port.wait())" })
         botRuntime = runtime
         try await runtime.ensureRobots(configuration, hub: hub)
         self.bots = try runtime.makeBots(configuration)
@@ -100,24 +103,7 @@ public final class Daemon: Sendable {
 
     /// The port the HTTP server listens on, once it does.
     public func boundPort() async -> Int {
-        await withCheckedContinuation { c in
-            let ready: Int? = port.withLock { p in
-                if let v = p.value { return v }
-                p.waiters.append(c)
-                return nil
-            }
-            if let ready { c.resume(returning: ready) }
-        }
-    }
-
-    private func setPort(_ value: Int) {
-        let waiters = port.withLock { p in
-            p.value = value
-            let w = p.waiters
-            p.waiters = []
-            return w
-        }
-        for w in waiters { w.resume(returning: value) }
+        await port.wait()
     }
 
     /// The services in start order; the bots' service may finish early (a config without bots) without
@@ -133,7 +119,7 @@ public final class Daemon: Sendable {
             logger: logger,
             onRunning: { [weak self] port in
                 self?.logger.info("listening", metadata: ["address": "\(self?.configuration.listen.host ?? ""):\(port)"])
-                self?.setPort(port)
+                self?.port.set(port)
             })
         let botService = BotService(
             entries: bots,

@@ -20,6 +20,8 @@ extension MynahConfiguration {
         public var avatar: String?
         /// A remote Mynah's gateway to log in to instead of the embedded hub (`hub.url`).
         public var hubURL: String?
+        /// The remote hub's master secret of the bot's app (`hub.master_secret`), for uploading attachments.
+        public var hubMasterSecret: String?
 
         /// The defaults: single chats and all groups, robots ignored, 60 messages a minute, `/` commands.
         public init(listen: BotKit.Bot.ListenFilter = .init(), roles: [String: [String]] = [:], rateLimit: Int = 60,

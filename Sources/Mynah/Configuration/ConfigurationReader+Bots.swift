@@ -9,7 +9,7 @@ extension ConfigurationReader.Keys {
     static let pluginOptions = ["exec", "webhook", "id", "timeout", "schedules", "env", "restart", "secret", "retries"]
     static let botListen = ["single", "groups", "mention_only", "ignore_robots"]
     static let rateLimit = ["messages", "per"]
-    static let hub = ["url"]
+    static let hub = ["url", "master_secret"]
     static let restart = ["backoff", "max_backoff", "quarantine_after"]
     static let schedule = ["name", "cron", "time_zone"]
 }
@@ -65,6 +65,10 @@ extension ConfigurationReader {
                 throw error("expected a ws:// or wss:// URL of a Mynah gateway, got \(quoted(url))", at: urlField)
             }
             options.hubURL = url
+            if let field = hub["master_secret"], let secret = try string(field) {
+                try requireNonEmpty(secret, field)
+                options.hubMasterSecret = secret
+            }
         }
         return options
     }
