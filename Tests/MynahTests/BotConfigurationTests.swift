@@ -942,42 +942,31 @@ import Testing
             """, "bots.yaml:11:17: bots[0].plugins[0].secret: must not be empty", environment: ["HOOK_SECRET": ""])
     }
 
-    // MARK: - Known reader bugs
+    // MARK: - Empty values
 
-    /// docs/configuration.md ("How values are typed"): "An optional key with no value gets its default". `roles:` and
-    /// `env:` with nothing after them are rejected instead (`expected a mapping, got an empty value`), unlike every
-    /// other optional mapping (`listen:`, `rate_limit:`, `hub:`, `restart:`, `config:`).
-    @Test func emptyRolesAndEnvShouldMeanTheirDefaults() {
-        withKnownIssue("bots[0].roles: expected a mapping, got an empty value") {
-            let bot = try Self.bot("""
-                    roles:
-                    plugins: [swift: echo]
-                """)
-            #expect(bot.options.roles.isEmpty)
-        }
-        withKnownIssue("bots[0].plugins[0].env: expected a mapping, got an empty value") {
-            let plugin = try Self.plugin("""
-                    plugins:
-                      - exec: ./x
-                        env:
-                """)
-            #expect(plugin.options.exec?.environment == [:])
-        }
+    /// "An optional key with no value gets its default": `roles:` and `env:` too, like every other optional mapping.
+    @Test func emptyRolesAndEnvMeanTheirDefaults() throws {
+        let bot = try Self.bot("""
+                roles:
+                plugins: [swift: echo]
+            """)
+        #expect(bot.options.roles.isEmpty)
+        let plugin = try Self.plugin("""
+                plugins:
+                  - exec: ./x
+                    env:
+            """)
+        #expect(plugin.options.exec?.environment == [:])
     }
 
-    /// docs/configuration.md ("Environment variables"): with `${NAME}`, "An empty value is used as it is", and an empty
-    /// `secret` is an error (`must not be empty`). But an unquoted `${HOOK_SECRET}` that expands to nothing is typed
-    /// afterwards as YAML null, so the key counts as absent: the webhook silently runs without a signature
-    /// (`secret == nil`) instead of failing. The quoted form fails as it should
-    /// (``aQuotedEnvironmentVariableSetToEmptyIsAnEmptySecret()``).
-    @Test func anUnquotedSecretFromAnEmptyVariableShouldNotDisableSigning() {
-        withKnownIssue("secret: ${HOOK_SECRET} with HOOK_SECRET='' parses as no secret") {
-            let error = Self.failure("""
-                    plugins:
-                      - webhook: https://a.example.com
-                        secret: ${HOOK_SECRET}
-                """, environment: ["HOOK_SECRET": ""])
-            #expect(error?.description == "bots.yaml:11:17: bots[0].plugins[0].secret: must not be empty")
-        }
+    /// A variable set to nothing is an empty string, never an absent key: an unquoted `${HOOK_SECRET}` that expands
+    /// to nothing is refused like `secret: ""`, instead of silently running the webhook without a signature.
+    @Test func anUnquotedSecretFromAnEmptyVariableIsRefusedNotDropped() {
+        let error = Self.failure("""
+                plugins:
+                  - webhook: https://a.example.com
+                    secret: ${HOOK_SECRET}
+            """, environment: ["HOOK_SECRET": ""])
+        #expect(error?.description == "bots.yaml:11:17: bots[0].plugins[0].secret: must not be empty")
     }
 }

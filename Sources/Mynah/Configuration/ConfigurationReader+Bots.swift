@@ -34,7 +34,7 @@ extension ConfigurationReader {
                 }
             }
         }
-        if let field = entry["roles"] {
+        if let field = entry["roles"], try !isNull(field) {
             guard case .mapping(let mapping) = field.value else { throw mismatch(field, expected: "a mapping") }
             for (key, value) in mapping {
                 guard case .scalar(let k) = key, !k.string.isEmpty else {
@@ -126,7 +126,7 @@ extension ConfigurationReader {
                 throw error("expected a command line such as 'python3 plugins/weather.py'", at: field)
             }
             var exec = MynahConfiguration.ExecPlugin(command: command)
-            if let envField = entry["env"] {
+            if let envField = entry["env"], try !isNull(envField) {
                 guard case .mapping(let mapping) = envField.value else { throw mismatch(envField, expected: "a mapping") }
                 for (key, value) in mapping {
                     guard case .scalar(let k) = key else { throw mismatch(envField, expected: "a mapping of names") }

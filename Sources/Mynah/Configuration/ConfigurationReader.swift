@@ -354,6 +354,12 @@ struct ConfigurationReader {
         return Section(mark: mapping.mark, path: field.path, fields: fields)
     }
 
+    /// Whether the value is empty or null: an optional key written without a value, which means its default.
+    func isNull(_ field: Field) throws(ConfigurationError) -> Bool {
+        if case .scalar = field.value { return try scalar(field).kind == .null }
+        return false
+    }
+
     /// Like ``section(_:keys:expected:)``, but `nil` when the value is empty or null.
     func optionalSection(_ field: Field, keys: [String]) throws(ConfigurationError) -> Section? {
         if case .scalar = field.value, try scalar(field).kind == .null { return nil }
@@ -417,6 +423,10 @@ struct ConfigurationReader {
         let declared = Yams.Tag.Name(rawValue: node.tag.description)
         let resolved: Yams.Tag.Name
         switch declared {
+        case .implicit where text.isEmpty && node.string.contains("${"):
+            // A variable set to nothing is an empty string, never an absent key: `secret: ${HOOK_SECRET}` with an
+            // empty HOOK_SECRET must be refused as empty, not silently mean "no secret".
+            resolved = .str
         case .implicit:
             resolved = node.style == .plain || node.style == .any ? Yams.Resolver.default.resolveTag(of: Yams.Node(text)) : .str
         case .nonSpecific:
