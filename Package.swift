@@ -164,10 +164,11 @@ let package = Package(
         .testTarget(
             name: "MynahTests",
             dependencies: [
-                "Mynah", "IMClient", "IMProtocol", "BotKit", "Hub", "Server", "Relay", "Reminder", "Bridge",
+                "Mynah", "IMClient", "IMProtocol", "BotKit", "Hub", "Server", "Relay", "Reminder", "Bridge", "Echo",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings

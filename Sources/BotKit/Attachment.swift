@@ -70,33 +70,34 @@ public struct Attachment: Sendable, Hashable {
 
 /// Stores an attachment where the bot's hub can serve it and returns the message body that refers to it.
 public protocol MediaUploader: Sendable {
-    /// Uploads `attachment`; returns an image or file body with the upload's media id, CRC and sizes.
-    func upload(_ attachment: Attachment) async throws -> MessageBody
+    /// Uploads `attachment` as media of the app `appKey` (the recipients' app, so that their clients may fetch it);
+    /// returns an image or file body with the upload's media id, CRC and sizes.
+    func upload(_ attachment: Attachment, appKey: String) async throws -> MessageBody
 }
 
 /// Uploads through a Mynah's (or JMessage's) REST API: `POST /v1/resource?type=image|file` as multipart form data,
-/// authenticated as the bot's app with its master secret.
+/// authenticated as the recipients' app with its master secret.
 public struct RESTMediaUploader: MediaUploader {
     /// The hub's HTTP base URL, e.g. `http://127.0.0.1:8080`; asked on each upload (the embedded hub's port is
     /// known only once it listens).
     public let baseURL: @Sendable () async -> String
-    /// The AppKey uploads belong to.
-    public let appKey: String
-    /// That app's master secret.
-    public let masterSecret: String
+    /// The master secret of each app uploads may go to, by AppKey.
+    public let secrets: [String: String]
     let client: HTTPClient
 
     /// Creates an uploader.
-    public init(baseURL: @escaping @Sendable () async -> String, appKey: String, masterSecret: String,
+    public init(baseURL: @escaping @Sendable () async -> String, secrets: [String: String],
                 client: HTTPClient = .shared) {
         self.baseURL = baseURL
-        self.appKey = appKey
-        self.masterSecret = masterSecret
+        self.secrets = secrets
         self.client = client
     }
 
     /// Uploads and builds the body from the answer.
-    public func upload(_ attachment: Attachment) async throws -> MessageBody {
+    public func upload(_ attachment: Attachment, appKey: String) async throws -> MessageBody {
+        guard let masterSecret = secrets[appKey] else {
+            throw BotError("cannot upload '\(attachment.filename)' into app \(appKey): its master secret is not known here")
+        }
         let boundary = "mynah-\(UUID().uuidString)"
         let safeName = attachment.filename.replacingOccurrences(of: "\"", with: "_")
             .replacingOccurrences(of: "\r", with: "_").replacingOccurrences(of: "\n", with: "_")
@@ -116,8 +117,9 @@ public struct RESTMediaUploader: MediaUploader {
         let answer = try await response.body.collect(upTo: 1 << 16)
         let json = (try? JSONValue.parse(answer.readableBytesView)) ?? .null
         guard response.status.code == 200 else {
-            let reason = json["error"]?["message"]?.stringValue ?? "HTTP \(response.status.code)"
-            throw BotError("upload of '\(attachment.filename)' refused: \(reason)")
+            let code = json["error"]?["code"]?.intValue.map { ", code \($0)" } ?? ""
+            let reason = json["error"]?["message"]?.stringValue.map { ": \($0)" } ?? ""
+            throw BotError("upload of '\(attachment.filename)' refused (HTTP \(response.status.code)\(code))\(reason)")
         }
         guard let mediaID = json["media_id"]?.stringValue, let crc = json["media_crc32"]?.intValue,
               let size = json["fsize"]?.intValue else {

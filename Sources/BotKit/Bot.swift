@@ -419,7 +419,8 @@ public final class Bot: Sendable {
             guard let uploader else {
                 throw BotError("this bot cannot upload attachments (a remote hub needs hub.master_secret)")
             }
-            try await send(to: conversation, body: try await uploader.upload(attachment))
+            let appKey = conversation.appKey ?? settings.identity.appKey
+            try await send(to: conversation, body: try await uploader.upload(attachment, appKey: appKey))
         }
     }
 
@@ -452,6 +453,13 @@ public final class Bot: Sendable {
         _ = try await connection.send(.init(targetType: conversation.type, targetID: conversation.id,
                                             targetAppKey: targetAppKey, body: body))
     }
+
+    /// Reports the bot's connection to its hub going up or down (the client reconnects on its own in between).
+    public func connectionChanged(up: Bool) { metrics.connection(up: up) }
+
+    /// Drops the bot's metrics series: for a bot removed from the configuration, whose series would otherwise
+    /// report it as disconnected forever.
+    public func forgetMetrics() { metrics.forget() }
 
     /// How many messages the rate limit has dropped since the bot was created.
     public var rateLimitedCount: Int { state.withLock { $0.rateLimited } }

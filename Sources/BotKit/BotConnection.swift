@@ -56,20 +56,28 @@ public enum ConnectionEvent: Sendable, Hashable {
 }
 
 extension IMClient: BotConnection {
-    /// The client's combined inbox (see `IMClient.Configuration.combinedInbox`) as connection events.
+    /// The client's inbox as connection events: in inbox order with `IMClient.Configuration.combinedInbox` (as
+    /// the daemon's bots connect); otherwise `messages` and `events` merged, each in order but not with each other.
     public var inbox: AsyncStream<ConnectionEvent> {
-        let entries = self.entries
-        return AsyncStream { continuation in
-            let task = Task {
+        let (stream, continuation) = AsyncStream.makeStream(of: ConnectionEvent.self)
+        let entries = self.entries, messages = self.messages, events = self.events, combined = isCombinedInbox
+        let task = Task {
+            if combined {
                 for await entry in entries {
                     switch entry {
                     case .message(let delivery): continuation.yield(.delivery(delivery))
                     case .event(let event): continuation.yield(ConnectionEvent(event))
                     }
                 }
-                continuation.finish()
+            } else {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { for await delivery in messages { continuation.yield(.delivery(delivery)) } }
+                    group.addTask { for await event in events { continuation.yield(ConnectionEvent(event)) } }
+                }
             }
-            continuation.onTermination = { _ in task.cancel() }
+            continuation.finish()
         }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
     }
 }

@@ -70,4 +70,16 @@ struct BotMetrics: Sendable {
 
     /// Records the bot's connection going up or down.
     func connection(up: Bool) { connected.set(up ? 1.0 : 0.0) }
+
+    /// Removes every series of the bot from the registry (the bot was removed from the configuration).
+    func forget() {
+        for p in plugins {
+            p.events.values.forEach { $0.destroy() }
+            [p.failures, p.actions, p.actionFailures, p.dropped].forEach { $0.destroy() }
+            p.duration.destroy()
+        }
+        sent.destroy()
+        rateLimited.destroy()
+        connected.destroy()
+    }
 }

@@ -34,12 +34,16 @@ public final class IMClient: Sendable {
         /// When true, messages and events arrive together, in inbox order, on `entries`, and `messages` and
         /// `events` end at once; a consumer that must see both in order (a bot) sets it.
         public var combinedInbox: Bool
+        /// Called with `true` each time a connection has logged in and with `false` when it ends (the client may
+        /// then reconnect on its own); for health signals such as a bot's `connected` gauge.
+        public var onConnectionChange: (@Sendable (Bool) -> Void)?
 
         /// Creates a configuration.
         public init(url: String, appKey: String, username: String, password: String, platform: String = "web",
                     device: String = "default", since: Int64? = nil, maxFrameBytes: Int = 1 << 20,
-                    combinedInbox: Bool = false) {
+                    combinedInbox: Bool = false, onConnectionChange: (@Sendable (Bool) -> Void)? = nil) {
             self.combinedInbox = combinedInbox
+            self.onConnectionChange = onConnectionChange
             self.url = url
             self.appKey = appKey
             self.username = username
@@ -91,6 +95,8 @@ public final class IMClient: Sendable {
     /// otherwise it ends at once.
     public let entries: AsyncStream<Entry>
     private let combined: Bool
+    /// Whether messages and events arrive together on `entries` (`Configuration.combinedInbox`).
+    public var isCombinedInbox: Bool { combined }
     let logger: Logger
 
     private init(combined: Bool, logger: Logger) {
@@ -139,6 +145,7 @@ public final class IMClient: Sendable {
             }
             guard start.open else { break }
             let loggedIn = await runConnection(configuration, since: start.since, outgoing: stream)
+            if loggedIn { configuration.onConnectionChange?(false) }
             let (firstLoginPending, refused, closed) = state.withLock { s in
                 s.outgoing = nil
                 return (s.login != nil, s.loginFailure, s.closed)
@@ -180,7 +187,10 @@ public final class IMClient: Sendable {
                     }
                     for try await message in inbound.messages(maxSize: configuration.maxFrameBytes) {
                         guard case .text(let text) = message else { continue }
-                        if self.dispatch(text) { loggedIn.set() }
+                        if self.dispatch(text) {
+                            loggedIn.set()
+                            configuration.onConnectionChange?(true)
+                        }
                     }
                     group.cancelAll()
                 }

@@ -96,23 +96,29 @@ final class BotRuntime: Sendable {
         return entries
     }
 
-    /// The bot's uploader: the embedded hub with the app's secret from `apps:`, or a remote hub's REST API with
-    /// `hub.master_secret`; `nil` when a remote bot has no secret (its attachments then fail with that reason).
+    /// The bot's uploader: the embedded hub with the apps' secrets from `apps:`, or a remote hub's REST API with
+    /// `hub.master_secret` (its own app only); `nil` when a remote bot has no secret (attachments then fail saying so).
     func uploader(for spec: MynahConfiguration.Bot, apps: [MynahConfiguration.App]) -> (any MediaUploader)? {
         if let remote = spec.options.hubURL {
             guard let secret = spec.options.hubMasterSecret, let base = Self.httpBase(ofGateway: remote) else { return nil }
-            return RESTMediaUploader(baseURL: { base }, appKey: spec.appKey, masterSecret: secret)
+            return RESTMediaUploader(baseURL: { base }, secrets: [spec.appKey: secret])
         }
-        guard let app = apps.first(where: { $0.appKey == spec.appKey }) else { return nil }
-        return RESTMediaUploader(baseURL: localHub, appKey: spec.appKey, masterSecret: app.masterSecret)
+        // On the embedded hub every configured app's secret is known: media goes to the recipients' app.
+        return RESTMediaUploader(baseURL: localHub,
+                                 secrets: Dictionary(apps.map { ($0.appKey, $0.masterSecret) }, uniquingKeysWith: { $1 }))
     }
 
-    /// `ws://host:port/gateway` → `http://host:port` (`wss` → `https`).
+    /// `ws://host:port/prefix/gateway` → `http://host:port/prefix` (`wss` → `https`): the REST API beside the
+    /// gateway, behind the same proxy prefix, without credentials or query.
     static func httpBase(ofGateway url: String) -> String? {
         guard var parts = URLComponents(string: url), let scheme = parts.scheme else { return nil }
         parts.scheme = scheme == "wss" ? "https" : "http"
-        parts.path = ""
+        if parts.path.hasSuffix("/gateway") { parts.path.removeLast("/gateway".count) }
+        while parts.path.hasSuffix("/") { parts.path.removeLast() }
+        parts.user = nil
+        parts.password = nil
         parts.query = nil
+        parts.fragment = nil
         return parts.string
     }
 

@@ -72,6 +72,7 @@ final class BotService: Service {
         for running in stopping {
             running.task.cancel()
             await running.task.value
+            if wanted[running.spec.name] == nil { running.bot.forgetMetrics() }
             logger.info("bot stopped", metadata: ["bot": "\(running.spec.name)"])
         }
         for entry in entries {
@@ -97,7 +98,8 @@ final class BotService: Service {
             do {
                 let (client, _) = try await IMClient.connect(
                     .init(url: url, appKey: entry.spec.appKey, username: entry.spec.username,
-                          password: entry.spec.password, platform: "api", device: "bot", combinedInbox: true),
+                          password: entry.spec.password, platform: "api", device: "bot", combinedInbox: true,
+                          onConnectionChange: { up in bot.connectionChanged(up: up) }),
                     reconnect: policy, logger: logger)
                 logger.info("bot online", metadata: ["username": "\(entry.spec.username)", "hub": "\(url)"])
                 attempt = 0

@@ -137,6 +137,11 @@ public final class Daemon: Sendable {
                 .init(service: ReloadService(daemon: self), successTerminationBehavior: .ignore)]
     }
 
+    /// Whether `host` is reachable only from this machine.
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+
     static func loopbackHost(_ host: String) -> String {
         switch host {
         case "0.0.0.0", "": "127.0.0.1"
@@ -147,6 +152,11 @@ public final class Daemon: Sendable {
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully: bots first, then the server.
     public func run() async throws {
+        let host = configuration.listen.host
+        if configuration.metrics.enabled, configuration.metrics.token == nil, !Self.isLoopback(host) {
+            logger.warning("GET /metrics is open to anyone who reaches this address; set metrics.token or metrics.enabled: false",
+                           metadata: ["address": "\(host)"])
+        }
         botRuntime.writePIDFile()
         defer { botRuntime.removePIDFile() }
         let group = ServiceGroup(configuration: .init(

@@ -27,7 +27,9 @@ public struct MetricsEndpoint: Sendable {
                 guard let presented = request.headers[.authorization] else {
                     return Self.refusal(.missingAuthentication, "metrics need 'Authorization: Bearer <metrics.token>'")
                 }
-                guard presented.hasPrefix("Bearer "), constantTimeEquals(String(presented.dropFirst(7)), token) else {
+                // The scheme is case-insensitive (RFC 7235); the token is compared in constant time.
+                guard presented.prefix(7).lowercased() == "bearer ",
+                      constantTimeEquals(String(presented.dropFirst(7)), token) else {
                     return Self.refusal(.authenticationFailed, "wrong bearer token for metrics")
                 }
             }

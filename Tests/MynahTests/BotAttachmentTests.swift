@@ -19,6 +19,9 @@ struct Charts: BotKit.Plugin {
         case "report":
             return [.attach(Attachment(kind: .file, content: Array("a,b\n1,2\n".utf8), filename: "report.csv"),
                             to: .single("bob_b"))]
+        case "abroad":
+            return [.attach(Attachment(kind: .file, content: Array("far".utf8), filename: "far.txt"),
+                            to: .single("carol", appKey: "other-app-key"))]
         case "bad image": return [.attach(Attachment(kind: .image, content: Array("no".utf8), filename: "x.png"))]
         default: return [.reply(.text("unknown: \(m.text ?? "")"))]
         }
@@ -55,6 +58,30 @@ struct Charts: BotKit.Plugin {
             // An upload the hub refuses is the plugin's failed action; the bot goes on.
             _ = try await alice.client.send(.init(targetID: "helper_bot", body: .text("bad image")))
             #expect(try await alice.ask("helper_bot", "more") == "unknown: more")
+        }
+    }
+
+    @Test func aFileForAnotherAppIsUploadedIntoThatAppSoItsClientsCanFetchIt() async throws {
+        let otherApp = "other-app-key", otherSecret = "other-secret"
+        try await Demo.withDaemon(options: Self.options, configure: {
+            var other = MynahConfiguration.App(appKey: otherApp, masterSecret: otherSecret)
+            other.crossApp = [Demo.appKey]
+            $0.apps.append(other)
+            $0.bots = [Demo.bot(plugins: [Demo.plugin("charts")])]
+        }) { daemon, port in
+            let alice = Inbox(try await Demo.user(daemon, port: port, "alice"))
+            _ = try await daemon.hub.register(appKey: otherApp, NewUser(username: "carol", password: "carol-pass"),
+                                              kind: .user)
+            let carol = Inbox(try await IMClient.connect(.init(
+                url: "ws://127.0.0.1:\(port)/gateway", appKey: otherApp, username: "carol", password: "carol-pass")).client)
+            _ = try await alice.client.send(.init(targetID: "helper_bot", body: .text("abroad")))
+            let file = try await carol.nextMessage()
+            guard case .file(let body) = file.body else { Issue.record("expected a file, got \(file.body)"); return }
+            // Carol's app resolves the media id with its own credentials.
+            let otherBasic = "Basic " + Data("\(otherApp):\(otherSecret)".utf8).base64EncodedString()
+            let url = try #require(try await REST(port: port).call("GET", "/v1/resource?mediaId=\(body.mediaID)",
+                                                                   authorization: otherBasic).json?["url"]?.stringValue)
+            #expect(try await MediaEndToEndTests.fetch(url).body == Array("far".utf8))
         }
     }
 
@@ -109,5 +136,30 @@ struct Charts: BotKit.Plugin {
     @Test func aRemoteBotUploadsToItsHubsRESTAPI() {
         #expect(BotRuntime.httpBase(ofGateway: "ws://10.0.0.5:8080/gateway") == "http://10.0.0.5:8080")
         #expect(BotRuntime.httpBase(ofGateway: "wss://chat.example.com/gateway") == "https://chat.example.com")
+        #expect(BotRuntime.httpBase(ofGateway: "wss://u:p@example.com/mynah/gateway?x=1") == "https://example.com/mynah")
+    }
+
+    @Test func aRemoteHubsMasterSecretIsOnlyAcceptedOverTLSOrLoopback() throws {
+        func bot(_ url: String) throws -> MynahConfiguration.BotOptions {
+            try ConfigurationLoader.parse(yaml: """
+                bots:
+                  - name: r
+                    appkey: remote-app
+                    username: remote_bot
+                    password: secret-1
+                    plugins: [swift: echo]
+                    hub:
+                      url: \(url)
+                      master_secret: s3cret
+                """, fileName: "bots.yaml").bots[0].options
+        }
+        #expect(try bot("wss://chat.example.com/gateway").hubMasterSecret == "s3cret")
+        #expect(try bot("ws://127.0.0.1:9000/gateway").hubMasterSecret == "s3cret")
+        #expect {
+            _ = try bot("ws://chat.example.com/gateway")
+        } throws: { error in
+            "\(error)" == "bots.yaml:9:22: bots[0].hub.master_secret: needs a wss:// hub.url (or a loopback host): "
+                + "the secret is sent with every upload"
+        }
     }
 }

@@ -1,3 +1,5 @@
+import BotKit
+import Echo
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -5,6 +7,7 @@ import FoundationNetworking
 import Hub
 import IMClient
 import IMProtocol
+import Prometheus
 import Testing
 @testable import Mynah
 
@@ -69,8 +72,21 @@ import Testing
             let samples = try await Self.scrape(port).samples
             #expect(samples[#"mynah_bot_plugin_failures_total{bot="helper",plugin="misbehaving"}"#] == 1)
             #expect(samples[#"mynah_bot_events_total{bot="helper",plugin="misbehaving",event="message"}"#] == 2)
-            #expect(samples[#"mynah_bot_actions_total{bot="helper",plugin="misbehaving"}"#] == 1)
         }
+    }
+
+    @Test func aBotRemovedFromTheConfigurationLeavesTheRegistry() throws {
+        let dir = try TemporaryDirectory()
+        let registry = PrometheusCollectorRegistry()
+        let settings = BotKit.Bot.Settings(identity: BotIdentity(name: "gone", appKey: Demo.appKey, username: "gone_bot"))
+        let bot = BotKit.Bot(settings: settings, plugins: [.init(SwiftBotPlugin(try Echo(configuration: [:])))],
+                             storage: try SQLitePluginStorage(path: dir.path + "/bots.sqlite"),
+                             metrics: PrometheusMetricsFactory(registry: registry))
+        bot.connectionChanged(up: false)
+        #expect(registry.emitToString().contains(#"mynah_bot_connected{bot="gone"} 0"#))
+        #expect(registry.emitToString().contains(#"mynah_bot_events_total{bot="gone",plugin="echo",event="message"} 0"#))
+        bot.forgetMetrics()
+        #expect(!registry.emitToString().contains(#"bot="gone""#))
     }
 
     @Test func aTokenProtectsTheEndpointAndItCanBeSwitchedOff() async throws {
