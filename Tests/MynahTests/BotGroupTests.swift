@@ -167,10 +167,7 @@ import Testing
             $0.bots = [Demo.bot(plugins: [relay])]
         }) { daemon, port in
             let alice = Inbox(try await Demo.user(daemon, port: port, "alice"))
-            _ = try await daemon.hub.register(appKey: otherApp, NewUser(username: "carol", password: "carol-pass"),
-                                              kind: .user)
-            let carol = Inbox(try await IMClient.connect(.init(
-                url: "ws://127.0.0.1:\(port)/gateway", appKey: otherApp, username: "carol", password: "carol-pass")).client)
+            let carol = Inbox(try await Demo.user(daemon, port: port, "carol", appKey: otherApp))
             _ = try await alice.client.send(.init(targetID: "helper_bot", body: .text("hi carol")))
             let relayed = try await carol.nextMessage()
             #expect(relayed.body.text == "alice: hi carol")

@@ -1,5 +1,6 @@
 import BotKit
 import Foundation
+import Hub
 import IMClient
 import IMProtocol
 import Testing
@@ -35,6 +36,14 @@ extension Demo {
     /// The repository's root directory.
     static var repository: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// A user registered in another configured app, logged in with `<username>-pass`.
+    static func user(_ daemon: Daemon, port: Int, _ username: String, appKey: String) async throws -> IMClient {
+        _ = try await daemon.hub.register(appKey: appKey, NewUser(username: username, password: "\(username)-pass"),
+                                          kind: .user)
+        return try await IMClient.connect(.init(url: "ws://127.0.0.1:\(port)/gateway", appKey: appKey,
+                                                username: username, password: "\(username)-pass")).client
     }
 
     /// A registered and logged-in user of the demo app.
