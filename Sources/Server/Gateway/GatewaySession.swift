@@ -146,7 +146,7 @@ struct GatewaySession {
             while target.map({ last < $0 }) ?? true {
                 let entries = try await hub.inbox(userID: userID, after: last, limit: configuration.backlogBatch)
                 for entry in entries {
-                    try await write(entry.frame, watch: watch)
+                    try await write(entry, watch: watch)
                     last = entry.seq
                 }
                 if entries.count < configuration.backlogBatch { return }
@@ -158,7 +158,7 @@ struct GatewaySession {
             // Missed signals leave a gap: read it from the store (expired entries leave real gaps).
             if entry.seq > last + 1 { try await catchUp(to: entry.seq - 1) }
             if entry.seq > last {
-                try await write(entry.frame, watch: watch)
+                try await write(entry, watch: watch)
                 last = entry.seq
             }
         }
@@ -177,10 +177,17 @@ struct GatewaySession {
         }
     }
 
-    func write(_ frame: ServerFrame, watch: WriteWatch? = nil) async throws {
-        watch?.begin()
-        defer { watch?.end() }
+    func write(_ frame: ServerFrame) async throws {
         try await outbound.write(.text(frame.json.serializedString()))
+    }
+
+    /// Writes an inbox entry's frame (spliced from the message serialized once, when the hub has it), under the
+    /// send-buffer watchdog.
+    func write(_ entry: InboxEntry, watch: WriteWatch) async throws {
+        watch.begin()
+        defer { watch.end() }
+        let bytes = entry.frameJSON()
+        try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: bytes))))
     }
 
     func fail(_ failure: ServerFrame.Failure) async throws {
