@@ -110,6 +110,9 @@ public final class Bot: Sendable {
     let clock: any BotClock
     let directory: BotDirectory?
     let logger: Logger
+    /// Outgoing messages: concurrent across conversations, in order within one, so a plugin's worker moves on to
+    /// its next event without waiting for each send to be stored.
+    let sends = OrderedLanes<Conversation>(limit: 256)
 
     private struct State {
         var connection: (any BotConnection)?
@@ -381,24 +384,44 @@ public final class Bot: Sendable {
         }
     }
 
-    /// Carries out one action of a plugin.
+    /// Carries out one action of a plugin. Messages are queued behind the earlier ones to the same conversation
+    /// and sent without waiting; a failed send is logged.
     func perform(_ action: BotAction, for event: BotEvent, context: PluginContext) async throws {
         switch action {
         case .reply(let body):
             guard let conversation = event.conversation else {
                 throw BotError("a reply to a '\(Self.kind(of: event))' event has no conversation; use send")
             }
-            try await send(to: conversation, body: body)
+            await pipelined(to: conversation, context: context) { try await self.send(to: conversation, body: body) }
         case .send(let conversation, let body, let via):
             if let via, via != name {
                 guard let other = directory?.bot(named: via) else { throw BotError("no running bot named '\(via)'") }
-                try await other.relay(from: name, to: conversation, body: body)
+                await pipelined(to: conversation, context: context) {
+                    try await other.relay(from: self.name, to: conversation, body: body)
+                }
             } else {
-                try await send(to: conversation, body: body)
+                await pipelined(to: conversation, context: context) { try await self.send(to: conversation, body: body) }
             }
         case .store(let key, let value):
             try await context.store.set(key, value)
         }
+    }
+
+    /// Queues a send to `conversation` after the earlier ones; logs its failure.
+    private func pipelined(to conversation: Conversation, context: PluginContext,
+                           _ send: @escaping @Sendable () async throws -> Void) async {
+        await sends.submit(conversation) {
+            do {
+                try await send()
+            } catch {
+                context.logger.error("action failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Waits until every message the plugins have queued so far has been sent (or has failed).
+    public func flushSends() async {
+        await sends.drain()
     }
 
     /// Sends on behalf of another bot of the daemon, if this bot accepts it (`accept_relay_from`).

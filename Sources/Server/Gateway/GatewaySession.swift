@@ -97,28 +97,62 @@ struct GatewaySession {
                 }
             }
             defer { group.cancelAll() }
-            while let frame = try await frames.next() {
-                switch decode(frame) {
-                case .failure(let e):
-                    try await write(.error(.init(code: .invalidParameter, message: e.description)))
-                case .success(let f):
-                    try await handle(f, user: user, login: login, delivered: delivered)
+            // Sends run concurrently, in order per conversation; acknowledgements are written by one writer that
+            // stores the latest. A send's answer still comes after every acknowledgement received before it.
+            let sends = OrderedLanes<SendLane>(limit: configuration.sendsInFlight)
+            let acks = AckWriter()
+            do {
+                while let frame = try await frames.next() {
+                    switch decode(frame) {
+                    case .failure(let e):
+                        try await write(.error(.init(code: .invalidParameter, message: e.description)))
+                    case .success(.send(let send)):
+                        let barrier = acks.barrier
+                        await sends.submit(SendLane(send)) {
+                            let answer = await answer(send, user: user, login: login)
+                            await barrier?.value
+                            try? await write(answer)
+                        }
+                    case .success(let f):
+                        try await handle(f, user: user, login: login, delivered: delivered, acks: acks)
+                    }
                 }
+            } catch {
+                await sends.drain()
+                await acks.barrier?.value
+                throw error
             }
+            await sends.drain()
+            await acks.barrier?.value
         }
     }
 
-    func handle(_ frame: ClientFrame, user: User, login: ClientFrame.Login, delivered: DeliveredPosition) async throws {
+    /// Stores a send; the frame that answers it.
+    func answer(_ send: ClientFrame.Send, user: User, login: ClientFrame.Login) async -> ServerFrame {
+        do {
+            let stored = try await hub.send(send, from: user, platform: login.platform)
+            return .sent(.init(id: send.id, msgID: stored.msgID, msgCtime: stored.msgCtime))
+        } catch {
+            return .error(.init(id: send.id, code: error.code, message: error.message))
+        }
+    }
+
+    /// Stores a device's acknowledgement; a failure is reported to the client.
+    func acknowledge(_ seq: Int64, user: User, login: ClientFrame.Login) async {
+        do {
+            try await hub.acknowledge(userID: user.id, device: login.device, seq: seq)
+        } catch {
+            try? await write(.error(.init(code: error.code, message: error.message)))
+        }
+    }
+
+    func handle(_ frame: ClientFrame, user: User, login: ClientFrame.Login, delivered: DeliveredPosition,
+                acks: AckWriter) async throws {
         switch frame {
         case .login:
             try await write(.error(.init(code: .invalidParameter, message: "op: already logged in")))
         case .send(let send):
-            do {
-                let stored = try await hub.send(send, from: user, platform: login.platform)
-                try await write(.sent(.init(id: send.id, msgID: stored.msgID, msgCtime: stored.msgCtime)))
-            } catch let e as HubError {
-                try await write(.error(.init(id: send.id, code: e.code, message: e.message)))
-            }
+            try await write(await answer(send, user: user, login: login))
         case .ack(let seq):
             let last = delivered.value.load(ordering: .acquiring)
             guard seq <= last else {
@@ -126,11 +160,7 @@ struct GatewaySession {
                                              message: "seq: \(seq) is beyond the last delivered entry \(last)")))
                 return
             }
-            do {
-                try await hub.acknowledge(userID: user.id, device: login.device, seq: seq)
-            } catch {
-                try await write(.error(.init(code: error.code, message: error.message)))
-            }
+            acks.request(seq) { seq in await acknowledge(seq, user: user, login: login) }
         case .ping(let id):
             try await write(.pong(id: id))
         }
@@ -199,6 +229,58 @@ struct GatewaySession {
         try await outbound.write(.text(ServerFrame.error(failure).json.serializedString()))
         // A close reason is limited to 123 bytes.
         try await outbound.close(.policyViolation, reason: failure.message.utf8.count > 123 ? nil : failure.message)
+    }
+}
+
+/// The conversation a send goes to: sends to one conversation are stored and answered in the order they came.
+struct SendLane: Hashable, Sendable {
+    var type: TargetType
+    var appKey: String?
+    var id: String
+
+    init(_ send: ClientFrame.Send) {
+        type = send.targetType
+        appKey = send.targetAppKey
+        id = send.targetID
+    }
+}
+
+/// A session's acknowledgements: one writer stores the highest requested sequence number, then any newer one,
+/// so a burst of acks costs one or two store writes instead of one each.
+final class AckWriter: Sendable {
+    private struct State {
+        var wanted: Int64 = 0
+        var written: Int64 = 0
+        var writing = false
+        var writer: Task<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    /// Asks for `seq` to be stored with `store`; starts a writer unless one is running.
+    func request(_ seq: Int64, store: @escaping @Sendable (Int64) async -> Void) {
+        state.withLock { s in
+            s.wanted = max(s.wanted, seq)
+            guard !s.writing else { return }
+            s.writing = true
+            s.writer = Task {
+                while let next = self.next() { await store(next) }
+            }
+        }
+    }
+
+    /// The writer that stores (or stored) every acknowledgement requested so far.
+    var barrier: Task<Void, Never>? { state.withLock { $0.writer } }
+
+    private func next() -> Int64? {
+        state.withLock { s in
+            guard s.wanted > s.written else {
+                s.writing = false
+                return nil
+            }
+            s.written = s.wanted
+            return s.wanted
+        }
     }
 }
 
