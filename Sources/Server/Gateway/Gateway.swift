@@ -47,9 +47,10 @@ public enum Gateway {
 
     static func register(on router: Router<GatewayRequestContext>, hub: Hub, configuration: Configuration,
                          logger: Logger) {
+        let watchdog = WriteWatchdog(timeout: configuration.writeTimeout)
         router.ws(RouterPath(stringLiteral: path)) { inbound, outbound, context in
             let session = GatewaySession(hub: hub, outbound: outbound, channel: context.requestContext.channel,
-                                         logger: logger, configuration: configuration)
+                                         logger: logger, configuration: configuration, watchdog: watchdog)
             try await session.run(inbound: inbound)
         }
     }

@@ -18,6 +18,7 @@ struct GatewaySession {
     let channel: any Channel
     let logger: Logger
     let configuration: Gateway.Configuration
+    let watchdog: WriteWatchdog
 
     func run(inbound: WebSocketInboundStream) async throws {
         var frames = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
@@ -83,20 +84,17 @@ struct GatewaySession {
                     try? await outbound.close(.unexpectedServerError, reason: "delivery failed")
                 }
             }
-            group.addTask { [logger] in
-                // The watchdog of the bounded send buffer: a write stuck longer than writeTimeout means the
-                // client stopped reading with the socket's buffers full.
-                let timeout = configuration.writeTimeout
-                while true {
-                    try await Task.sleep(for: timeout / 2)
-                    if watch.stalled(longerThan: timeout) {
-                        logger.warning("client is not reading; disconnecting", metadata: ["write_timeout": "\(timeout)"])
-                        try? await channel.close()
-                        return
-                    }
-                }
+            // The watchdog of the bounded send buffer (one task for all sessions): a write stuck longer than
+            // writeTimeout means the client stopped reading with the socket's buffers full.
+            let watched = watchdog.watch(watch) { [logger, channel] in
+                logger.warning("client is not reading; disconnecting",
+                               metadata: ["write_timeout": "\(configuration.writeTimeout)"])
+                channel.close(promise: nil)
             }
-            defer { group.cancelAll() }
+            defer {
+                watchdog.unwatch(watched)
+                group.cancelAll()
+            }
             // Sends run concurrently, in order per conversation; acknowledgements are written by one writer that
             // stores the latest. A send's answer still comes after every acknowledgement received before it.
             let sends = OrderedLanes<SendLane>(limit: configuration.sendsInFlight)
@@ -280,6 +278,60 @@ final class AckWriter: Sendable {
             }
             s.written = s.wanted
             return s.wanted
+        }
+    }
+}
+
+/// The send-buffer watchdog of every session of a gateway: one task checks every session's pending write each
+/// half `timeout` (instead of a sleeping task per connection) and runs the session's `onStall` once when a write
+/// has waited longer than `timeout`. The task runs only while some session is watched.
+final class WriteWatchdog: Sendable {
+    private struct State {
+        var nextID = 0
+        var watched: [Int: (watch: WriteWatch, onStall: @Sendable () -> Void)] = [:]
+        var sweeper: Task<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+    let timeout: Duration
+
+    init(timeout: Duration) {
+        self.timeout = timeout
+    }
+
+    /// Watches a session's writes until ``unwatch(_:)``; returns the token to unwatch with.
+    func watch(_ watch: WriteWatch, onStall: @escaping @Sendable () -> Void) -> Int {
+        state.withLock { s in
+            let id = s.nextID
+            s.nextID += 1
+            s.watched[id] = (watch, onStall)
+            if s.sweeper == nil { s.sweeper = Task { await self.sweep() } }
+            return id
+        }
+    }
+
+    /// Stops watching a session.
+    func unwatch(_ id: Int) {
+        _ = state.withLock { $0.watched.removeValue(forKey: id) }
+    }
+
+    private func sweep() async {
+        while true {
+            try? await Task.sleep(for: timeout / 2)
+            let stalled: [@Sendable () -> Void]? = state.withLock { s in
+                if s.watched.isEmpty {
+                    s.sweeper = nil
+                    return nil
+                }
+                var stalled: [@Sendable () -> Void] = []
+                for (id, entry) in s.watched where entry.watch.stalled(longerThan: timeout) {
+                    stalled.append(entry.onStall)
+                    s.watched[id] = nil
+                }
+                return stalled
+            }
+            guard let stalled else { return }
+            stalled.forEach { $0() }
         }
     }
 }
