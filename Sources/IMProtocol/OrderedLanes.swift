@@ -5,7 +5,7 @@ import Synchronization
 /// gateway's sessions and the bots. Not a wire type; it lives here because both sides import this module.
 package final class OrderedLanes<Key: Hashable & Sendable>: Sendable {
     private struct State {
-        var tails: [Key: (id: UInt64, task: Task<Void, Never>)] = [:]
+        var tails: [Key: (id: UInt64, wait: @Sendable () async -> Void)] = [:]
         var nextID: UInt64 = 0
         var running = 0
         var slotWaiters: [CheckedContinuation<Void, Never>] = []
@@ -20,27 +20,31 @@ package final class OrderedLanes<Key: Hashable & Sendable>: Sendable {
         self.limit = max(1, limit)
     }
 
-    /// Waits for a free slot, then queues `work` after the earlier work of `key`; returns without waiting for it.
-    package func submit(_ key: Key, _ work: @escaping @Sendable () async -> Void) async {
+    /// Waits for a free slot, then queues `work` after the earlier work of `key`; returns without waiting for it,
+    /// with the task that runs it.
+    @discardableResult
+    package func submit<T: Sendable>(_ key: Key, _ work: @escaping @Sendable () async -> T) async -> Task<T, Never> {
         await acquire()
-        state.withLock { s in
+        return state.withLock { s in
             let id = s.nextID
             s.nextID += 1
-            let previous = s.tails[key]?.task
+            let previous = s.tails[key]?.wait
             let task = Task {
-                await previous?.value
-                await work()
+                await previous?()
+                let result = await work()
                 self.finish(key, id)
+                return result
             }
-            s.tails[key] = (id, task)
+            s.tails[key] = (id, { _ = await task.value })
+            return task
         }
     }
 
     /// Waits until everything submitted before the call has finished.
     package func drain() async {
         // The last piece of work of a key waits for the earlier ones.
-        let tails = state.withLock { $0.tails.values.map(\.task) }
-        for task in tails { await task.value }
+        let tails = state.withLock { $0.tails.values.map(\.wait) }
+        for wait in tails { await wait() }
     }
 
     private func acquire() async {

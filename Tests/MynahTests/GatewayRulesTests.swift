@@ -119,7 +119,7 @@ import Testing
         }
     }
 
-    @Test func sendsWrittenBackToBackAreStoredInOrderPerConversation() async throws {
+    @Test func sendsWrittenBackToBackAreStoredInOrderPerConversationAndAnsweredInOrder() async throws {
         try await Demo.withDaemon { daemon, port in
             for name in ["alice", "bob_b", "carol"] { try await Demo.register(daemon, name, password: "pass-\(name)") }
             // Two conversations interleaved, all frames written before any answer is read.
@@ -127,11 +127,22 @@ import Testing
             for i in 0..<40 {
                 let to = i % 2 == 0 ? "bob_b" : "carol"
                 frames.append(#"{"op":"send","id":"s\#(i)","target_id":"\#(to)","msg_type":"text","msg_body":{"text":"m\#(i)"}}"#)
+                if i == 19 { frames.append("not json") }
             }
+            frames.append(#"{"op":"ping","id":"p"}"#)
             let answers = try await Self.exchange(port: port, send: frames) { received in
-                received.count { if case .sent = $0 { true } else { false } } == 40
+                received.contains { $0 == .pong(id: "p") }
             }
-            #expect(Set(answers.compactMap { if case .sent(let s) = $0 { s.id } else { nil } }).count == 40)
+            // Answers come in the order of the frames they answer, the parse error in its place.
+            let order: [String] = answers.compactMap { frame in
+                switch frame {
+                case .sent(let s): s.id
+                case .error(let e): e.id ?? "error"
+                case .pong(let id): id
+                default: nil
+                }
+            }
+            #expect(order == (0..<20).map { "s\($0)" } + ["error"] + (20..<40).map { "s\($0)" } + ["p"])
             for (name, first) in [("bob_b", 0), ("carol", 1)] {
                 let user = try await daemon.hub.user(appKey: Demo.appKey, username: name)
                 let texts = try await daemon.hub.inbox(userID: user.id, after: 0).compactMap { $0.stored?.message.body.text }

@@ -95,38 +95,56 @@ struct GatewaySession {
                 watchdog.unwatch(watched)
                 group.cancelAll()
             }
-            // Sends run concurrently, in order per conversation; acknowledgements are written by one writer that
-            // stores the latest. A send's answer still comes after every acknowledgement received before it.
+            // Sends are stored concurrently, in order per conversation; answers are still written in the order of
+            // the frames they answer, a send's only after every acknowledgement received before it is stored.
+            // Acknowledgements are stored by one writer that takes the latest.
             let sends = OrderedLanes<SendLane>(limit: configuration.sendsInFlight)
+            let answers = OrderedLanes<Int>(limit: configuration.sendsInFlight)
             let acks = AckWriter()
+            func answer(_ frame: ServerFrame) async {
+                await answers.submit(0) { try? await write(frame) }
+            }
             do {
                 while let frame = try await frames.next() {
                     switch decode(frame) {
                     case .failure(let e):
-                        try await write(.error(.init(code: .invalidParameter, message: e.description)))
+                        await answer(.error(.init(code: .invalidParameter, message: e.description)))
                     case .success(.send(let send)):
+                        let stored = await sends.submit(SendLane(send)) { await store(send, user: user, login: login) }
                         let barrier = acks.barrier
-                        await sends.submit(SendLane(send)) {
-                            let answer = await answer(send, user: user, login: login)
+                        await answers.submit(0) {
+                            let frame = await stored.value
                             await barrier?.value
-                            try? await write(answer)
+                            try? await write(frame)
                         }
-                    case .success(let f):
-                        try await handle(f, user: user, login: login, delivered: delivered, acks: acks)
+                    case .success(.ack(let seq)):
+                        let last = delivered.value.load(ordering: .acquiring)
+                        guard seq <= last else {
+                            await answer(.error(.init(code: .invalidParameter,
+                                                      message: "seq: \(seq) is beyond the last delivered entry \(last)")))
+                            continue
+                        }
+                        acks.request(seq) { seq in await acknowledge(seq, user: user, login: login) }
+                    case .success(.login):
+                        await answer(.error(.init(code: .invalidParameter, message: "op: already logged in")))
+                    case .success(.ping(let id)):
+                        await answer(.pong(id: id))
                     }
                 }
             } catch {
                 await sends.drain()
+                await answers.drain()
                 await acks.barrier?.value
                 throw error
             }
             await sends.drain()
+            await answers.drain()
             await acks.barrier?.value
         }
     }
 
     /// Stores a send; the frame that answers it.
-    func answer(_ send: ClientFrame.Send, user: User, login: ClientFrame.Login) async -> ServerFrame {
+    func store(_ send: ClientFrame.Send, user: User, login: ClientFrame.Login) async -> ServerFrame {
         do {
             let stored = try await hub.send(send, from: user, platform: login.platform)
             return .sent(.init(id: send.id, msgID: stored.msgID, msgCtime: stored.msgCtime))
@@ -141,26 +159,6 @@ struct GatewaySession {
             try await hub.acknowledge(userID: user.id, device: login.device, seq: seq)
         } catch {
             try? await write(.error(.init(code: error.code, message: error.message)))
-        }
-    }
-
-    func handle(_ frame: ClientFrame, user: User, login: ClientFrame.Login, delivered: DeliveredPosition,
-                acks: AckWriter) async throws {
-        switch frame {
-        case .login:
-            try await write(.error(.init(code: .invalidParameter, message: "op: already logged in")))
-        case .send(let send):
-            try await write(await answer(send, user: user, login: login))
-        case .ack(let seq):
-            let last = delivered.value.load(ordering: .acquiring)
-            guard seq <= last else {
-                try await write(.error(.init(code: .invalidParameter,
-                                             message: "seq: \(seq) is beyond the last delivered entry \(last)")))
-                return
-            }
-            acks.request(seq) { seq in await acknowledge(seq, user: user, login: login) }
-        case .ping(let id):
-            try await write(.pong(id: id))
         }
     }
 
