@@ -172,6 +172,8 @@ struct GatewaySession {
             while target.map({ last < $0 }) ?? true {
                 let entries = try await hub.inbox(userID: userID, after: last, limit: configuration.backlogBatch)
                 for entry in entries {
+                    // Counted as delivered before the write returns: the client may ack it before that.
+                    delivered.value.store(entry.seq, ordering: .releasing)
                     try await write(entry, watch: watch)
                     last = entry.seq
                 }
@@ -184,6 +186,7 @@ struct GatewaySession {
             // Missed signals leave a gap: read it from the store (expired entries leave real gaps).
             if entry.seq > last + 1 { try await catchUp(to: entry.seq - 1) }
             if entry.seq > last {
+                delivered.value.store(entry.seq, ordering: .releasing)
                 try await write(entry, watch: watch)
                 last = entry.seq
             }
