@@ -113,6 +113,9 @@ public final class Bot: Sendable {
     let logger: Logger
     let metrics: BotMetrics
     let uploader: (any MediaUploader)?
+    /// Outgoing messages: concurrent across conversations, in order within one, so a plugin's worker moves on to
+    /// its next event without waiting for each send to be stored.
+    let sends = OrderedLanes<Conversation>(limit: 256)
 
     private struct State {
         var connection: (any BotConnection)?
@@ -357,8 +360,7 @@ public final class Bot: Sendable {
             }
             for action in actions {
                 do {
-                    try await perform(action, for: event, context: context)
-                    metrics.action(plugin: index, failed: false)
+                    try await perform(action, for: event, context: context, plugin: index)
                 } catch {
                     metrics.action(plugin: index, failed: true)
                     context.logger.error("action failed", metadata: ["error": "\(error)"])
@@ -395,23 +397,31 @@ public final class Bot: Sendable {
         }
     }
 
-    /// Carries out one action of a plugin.
-    func perform(_ action: BotAction, for event: BotEvent, context: PluginContext) async throws {
+    /// Carries out one action of plugin `index`. Messages (attachments included) are queued behind the earlier
+    /// ones to the same conversation and sent without waiting; their outcome is counted and a failure logged there.
+    func perform(_ action: BotAction, for event: BotEvent, context: PluginContext, plugin index: Int) async throws {
         switch action {
         case .reply(let body):
             guard let conversation = event.conversation else {
                 throw BotError("a reply to a '\(Self.kind(of: event))' event has no conversation; use send")
             }
-            try await send(to: conversation, body: body)
+            await pipelined(to: conversation, context: context, plugin: index) {
+                try await self.send(to: conversation, body: body)
+            }
         case .send(let conversation, let body, let via):
             if let via, via != name {
                 guard let other = directory?.bot(named: via) else { throw BotError("no running bot named '\(via)'") }
-                try await other.relay(from: name, to: conversation, body: body)
+                await pipelined(to: conversation, context: context, plugin: index) {
+                    try await other.relay(from: self.name, to: conversation, body: body)
+                }
             } else {
-                try await send(to: conversation, body: body)
+                await pipelined(to: conversation, context: context, plugin: index) {
+                    try await self.send(to: conversation, body: body)
+                }
             }
         case .store(let key, let value):
             try await context.store.set(key, value)
+            metrics.action(plugin: index, failed: false)
         case .attach(let attachment, let to):
             guard let conversation = to ?? event.conversation else {
                 throw BotError("an attachment in answer to a '\(Self.kind(of: event))' event needs 'to'")
@@ -420,8 +430,30 @@ public final class Bot: Sendable {
                 throw BotError("this bot cannot upload attachments (a remote hub needs hub.master_secret)")
             }
             let appKey = conversation.appKey ?? settings.identity.appKey
-            try await send(to: conversation, body: try await uploader.upload(attachment, appKey: appKey))
+            await pipelined(to: conversation, context: context, plugin: index) {
+                // The upload happens only once the rate limit and the connection allow the message.
+                try await self.send(to: conversation) { try await uploader.upload(attachment, appKey: appKey) }
+            }
         }
+    }
+
+    /// Queues a send to `conversation` after the earlier ones; counts its outcome and logs its failure.
+    private func pipelined(to conversation: Conversation, context: PluginContext, plugin index: Int,
+                           _ send: @escaping @Sendable () async throws -> Void) async {
+        await sends.submit(conversation) {
+            do {
+                try await send()
+                self.metrics.action(plugin: index, failed: false)
+            } catch {
+                self.metrics.action(plugin: index, failed: true)
+                context.logger.error("action failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Waits until every message the plugins have queued so far has been sent (or has failed).
+    public func flushSends() async {
+        await sends.drain()
     }
 
     /// Sends on behalf of another bot of the daemon, if this bot accepts it (`accept_relay_from`).
@@ -434,6 +466,12 @@ public final class Bot: Sendable {
 
     /// Sends as the robot, within the rate limit.
     public func send(to conversation: Conversation, body: MessageBody) async throws {
+        try await send(to: conversation) { body }
+    }
+
+    /// Sends as the robot, within the rate limit; the body is made (an attachment uploaded) only once the rate
+    /// limit and the connection allow the message, so a throttled or offline bot stores nothing.
+    func send(to conversation: Conversation, makeBody: () async throws -> MessageBody) async throws {
         let (connection, allowed, ready) = state.withLock { s in
             let allowed = s.limiter.take(now: clock.now())
             if allowed { return (s.connection, true, [CheckedContinuation<Void, Never>]()) }
@@ -443,15 +481,16 @@ public final class Bot: Sendable {
             return (s.connection, false, ready)
         }
         ready.forEach { $0.resume() }
-        metrics.send(limited: !allowed)
         guard allowed else {
+            metrics.send(limited: true)
             throw BotError("rate limit of \(settings.rateLimit) messages per \(settings.ratePeriod) reached; dropped")
         }
         guard let connection else { throw BotError("not connected; message dropped") }
         let identity = settings.identity
         let targetAppKey = conversation.appKey.flatMap { $0 == identity.appKey ? nil : $0 }
         _ = try await connection.send(.init(targetType: conversation.type, targetID: conversation.id,
-                                            targetAppKey: targetAppKey, body: body))
+                                            targetAppKey: targetAppKey, body: try await makeBody()))
+        metrics.send(limited: false)
     }
 
     /// Reports the bot's connection to its hub going up or down (the client reconnects on its own in between).

@@ -88,9 +88,12 @@ extension Hub {
         pending.quiet = plan.quiet
         let result = try await storing { try await store.append(pending) }
         configuration.metrics.stored(entries: result.entries.count)
+        // Serialized once here, spliced per recipient by the sessions.
+        let encoded = result.entries.isEmpty ? nil : EncodedDelivery(result.stored)
         for entry in result.entries {
             bus.publish(userID: entry.userID, entry: InboxEntry(seq: entry.seq, stored: result.stored,
-                                                                 noNotification: plan.quiet.contains(entry.userID)))
+                                                                 noNotification: plan.quiet.contains(entry.userID),
+                                                                 encoded: encoded))
         }
         return result.stored
     }

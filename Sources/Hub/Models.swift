@@ -133,11 +133,15 @@ public struct InboxEntry: Sendable, Equatable {
     public var seq: Int64
     /// The message or event.
     public var payload: Payload
+    /// The message serialized once for all its recipients, when the hub has it (entries it publishes after a
+    /// send); derived from `payload`, so equality ignores it.
+    public var encoded: EncodedDelivery?
 
     /// Creates a message entry.
-    public init(seq: Int64, stored: StoredMessage, noNotification: Bool = false) {
+    public init(seq: Int64, stored: StoredMessage, noNotification: Bool = false, encoded: EncodedDelivery? = nil) {
         self.seq = seq
         self.payload = .message(stored, noNotification: noNotification)
+        self.encoded = encoded
     }
 
     /// Creates an event entry.
@@ -164,6 +168,20 @@ public struct InboxEntry: Sendable, Equatable {
         case .message(let m, let quiet): return .message(.init(seq: seq, stored: m, noNotification: quiet))
         case .event(let e): return .event(.init(seq: seq, event: e))
         }
+    }
+
+    /// The JSON text of ``frame``: spliced from ``encoded`` when there is one, else encoded in full. Both give the
+    /// same bytes.
+    public func frameJSON() -> [UInt8] {
+        if let encoded, case .message(_, let quiet) = payload {
+            return encoded.frame(seq: seq, noNotification: quiet)
+        }
+        return frame.json.serialized()
+    }
+
+    /// Entries are equal when their sequence numbers and payloads are (``encoded`` is derived from the payload).
+    public static func == (lhs: InboxEntry, rhs: InboxEntry) -> Bool {
+        lhs.seq == rhs.seq && lhs.payload == rhs.payload
     }
 }
 

@@ -307,15 +307,14 @@ extension SQLiteHubStore {
     public func memberIDs(gid: Int64) async throws -> [(userID: Int64, shielded: Bool, quiet: Bool)] {
         try await pool.read { db in
             try Row.fetchAll(
-                db,
-                sql: """
+                try db.cachedStatement(sql: """
                     SELECT m.user_id, (s.user_id IS NOT NULL) AS shielded,
                         EXISTS (SELECT 1 FROM nodisturb AS n WHERE n.user_id = m.user_id
                                 AND ((n.kind = 'group' AND n.target = m.gid) OR n.kind = 'global')) AS quiet
                     FROM group_member AS m
                     LEFT JOIN group_shield AS s ON s.user_id = m.user_id AND s.gid = m.gid
                     WHERE m.gid = ? ORDER BY m.user_id
-                    """,
+                    """),
                 arguments: [gid]
             ).map { (userID: $0["user_id"], shielded: $0["shielded"], quiet: $0["quiet"]) }
         }
@@ -325,7 +324,8 @@ extension SQLiteHubStore {
     public func membership(gid: Int64, userID: Int64) async throws -> (member: Bool, silenced: Bool) {
         try await pool.read { db in
             guard let silenced = try Bool.fetchOne(
-                db, sql: "SELECT silenced FROM group_member WHERE gid = ? AND user_id = ?", arguments: [gid, userID])
+                try db.cachedStatement(sql: "SELECT silenced FROM group_member WHERE gid = ? AND user_id = ?"),
+                arguments: [gid, userID])
             else { return (false, false) }
             return (true, silenced)
         }

@@ -120,7 +120,7 @@ public final class SQLiteHubStore: HubStore {
     /// The account with this username in this app.
     public func user(appKey: String, username: String) async throws -> User? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM user WHERE appkey = ? AND username = ?",
+            try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM user WHERE appkey = ? AND username = ?"),
                              arguments: [appKey, username]).map(Self.user(from:))
         }
     }
@@ -160,20 +160,21 @@ public final class SQLiteHubStore: HubStore {
     static func append(_ db: Database, _ pending: PendingMessage) throws -> AppendResult {
         if let requestID = pending.requestID,
            let row = try Row.fetchOne(
-               db, sql: "SELECT msg_id, msg_ctime, body FROM message WHERE sender_user_id = ? AND request_id = ?",
+               try db.cachedStatement(sql: "SELECT msg_id, msg_ctime, body FROM message WHERE sender_user_id = ? AND request_id = ?"),
                arguments: [pending.senderUserID, requestID]) {
             return AppendResult(stored: try Self.stored(from: row), entries: [], duplicate: true)
         }
-        let lastCtime = try Int64.fetchOne(db, sql: "SELECT msg_ctime FROM message ORDER BY msg_id DESC LIMIT 1") ?? 0
+        let lastCtime = try Int64.fetchOne(
+            try db.cachedStatement(sql: "SELECT msg_ctime FROM message ORDER BY msg_id DESC LIMIT 1")) ?? 0
         let ctime = max(pending.now, lastCtime)
         let m = pending.message
         let body = m.json.serialized()
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO message (from_appkey, from_id, target_type, target_appkey, target_id, msg_ctime,
                                      sender_user_id, request_id, body)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+                """).execute(
             arguments: [m.fromAppKey ?? "", m.fromID, m.targetType.rawValue, m.targetAppKey ?? m.fromAppKey ?? "",
                         m.targetID, ctime, pending.senderUserID, pending.requestID, Data(body)])
         let msgID = db.lastInsertedRowID
@@ -204,14 +205,13 @@ public final class SQLiteHubStore: HubStore {
     public func inbox(userID: Int64, after: Int64, limit: Int, now: Int64) async throws -> [InboxEntry] {
         try await pool.read { db in
             try Row.fetchAll(
-                db,
-                sql: """
+                try db.cachedStatement(sql: """
                     SELECT inbox.seq, inbox.quiet, inbox.event, message.msg_id, message.msg_ctime, message.body
                     FROM inbox LEFT JOIN message ON message.msg_id = inbox.msg_id
                     WHERE inbox.user_id = ? AND inbox.seq > ? AND (inbox.expires_at IS NULL OR inbox.expires_at > ?)
                     AND (inbox.event IS NOT NULL OR message.retracted = 0)
                     ORDER BY inbox.seq LIMIT ?
-                    """,
+                    """),
                 arguments: [userID, after, now, limit]
             ).map { row in
                 if let event = row["event"] as Data? {
@@ -258,7 +258,7 @@ public final class SQLiteHubStore: HubStore {
     /// A device's acknowledged sequence number.
     public func cursor(userID: Int64, device: String) async throws -> Int64 {
         try await pool.read { db in
-            try Int64.fetchOne(db, sql: "SELECT acked FROM inbox_cursor WHERE user_id = ? AND device = ?",
+            try Int64.fetchOne(try db.cachedStatement(sql: "SELECT acked FROM inbox_cursor WHERE user_id = ? AND device = ?"),
                                arguments: [userID, device]) ?? 0
         }
     }
@@ -266,12 +266,10 @@ public final class SQLiteHubStore: HubStore {
     /// Moves a device's cursor forward.
     public func advanceCursor(userID: Int64, device: String, to seq: Int64) async throws {
         try await pool.write { db in
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO inbox_cursor (user_id, device, acked) VALUES (?, ?, ?)
                     ON CONFLICT(user_id, device) DO UPDATE SET acked = MAX(acked, excluded.acked)
-                    """,
-                arguments: [userID, device, seq])
+                    """).execute(arguments: [userID, device, seq])
         }
     }
 

@@ -2,15 +2,21 @@ import Foundation
 
 extension JSONValue {
     /// Parses JSON text (UTF-8); the error says where the text is malformed. Like Foundation's decoder it
-    /// tolerates a trailing comma in arrays and objects.
+    /// tolerates a trailing comma in arrays and objects (see `JSONParser` for the exact rules).
     public static func parse(_ data: some Collection<UInt8>) throws(ProtocolError) -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(data))
-        } catch let DecodingError.dataCorrupted(context) {
-            let detail = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            throw ProtocolError(path: "", reason: "malformed JSON" + (detail.map { ": \($0)" } ?? ""))
-        } catch {
-            throw ProtocolError(path: "", reason: "malformed JSON")
+        func run(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, JSONParser.Failure> {
+            do {
+                return .success(try JSONParser.parse(bytes))
+            } catch {
+                return .failure(error)
+            }
+        }
+        let result = data.withContiguousStorageIfAvailable(run) ?? Array(data).withUnsafeBufferPointer(run)
+        switch result {
+        case .success(let value):
+            return value
+        case .failure(let failure):
+            throw ProtocolError(path: "", reason: "malformed JSON: \(failure.reason) at byte \(failure.offset)")
         }
     }
 

@@ -38,6 +38,37 @@ import Testing
         }
     }
 
+    @Test("published group entries share one serialized message; each spliced frame equals the frame encoded in full")
+    func publishedEntriesSpliceTheirFrames() async throws {
+        try await withHub { hub, _ in
+            let owner = try await hub.make("owner1")
+            let plain = try await hub.make("plain1")
+            let quiet = try await hub.make("quiet1")
+            let group = try await hub.createGroup(appKey: TestApps.a.appKey, NewGroup(
+                owner: "owner1", name: "g", members: ["plain1", "quiet1", "owner1"]))
+            try await hub.changeNoDisturb(quiet, Hub.NoDisturbChange(addGroups: [group.gid]))
+            let streams = [owner, quiet].map { hub.bus.subscribe(userID: $0.id) }
+            _ = try await hub.send(.init(targetType: .group, targetID: String(group.gid), body: .text("hi \"there\"")),
+                                   from: plain, platform: "web")
+            var published: [InboxEntry] = []
+            for stream in streams {
+                for await entry in stream where entry.stored != nil {
+                    published.append(entry)
+                    break
+                }
+            }
+            #expect(published.count == 2)
+            #expect(published[0].encoded != nil && published[0].encoded == published[1].encoded)
+            for entry in published {
+                #expect(entry.frameJSON() == entry.frame.json.serialized())
+            }
+            // The stored copies (read back without the cache) are equal entries with the same frames.
+            let stored = [try await messages(hub, owner), try await messages(hub, quiet)].compactMap(\.last)
+            #expect(stored == published)
+            #expect(stored.map { $0.frameJSON() } == published.map { $0.frameJSON() })
+        }
+    }
+
     @Test("deleting a group's owner passes the group to the member who joined first; a lone owner's group goes")
     func deletingOwners() async throws {
         try await withHub { hub, _ in

@@ -226,6 +226,27 @@ struct JSONValueTests {
         #expect(error.reason.hasPrefix("malformed JSON"))
     }
 
+    // MARK: The parser against Foundation's decoder
+
+    @Test("the parser reads every document as Foundation's JSONDecoder did, and refuses what it refused", arguments: [
+        "1.0", "-0", "-0.0", "1e2", "1E+2", "2.5e20", "9.2e18", "12345678901234567890", "-9223372036854775809",
+        "9223372036854775807", "1e-7", "0.1", "123456.789", "1.7976931348623157e308", "5e-324",
+        #"{"a":1,"a":2}"#, #"[1,]"#, #"{"a":1,}"#, "[,]", "[1,,2]", #"{,}"#, "[]", "{}", " [ 1 , { \"k\" : [ ] } ] ",
+        #""\u00e9\u4e2d\ud83d\ude00\b\f\n\r\t\"\\\/""#, #""\udc00""#, #""\ud83dx""#, #""\u12""#, #""\x""#,
+        "\"é中😀\"", "true", "false", "null", "tru", "nulll", "[1]]", "{\"a\"}", "-", "1.", "1e", "01", "-01",
+        String(repeating: "[", count: 600) + String(repeating: "]", count: 600),
+        String(repeating: "[", count: 100) + String(repeating: "]", count: 100),
+    ])
+    func sameAsFoundation(text: String) throws {
+        let ours = Result { try JSONValue.parse(text) }
+        let foundation = Result { try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) }
+        switch (ours, foundation) {
+        case (.success(let a), .success(let b)): #expect(a == b)
+        case (.failure, .failure): break
+        default: Issue.record("ours: \(ours), Foundation: \(foundation)")
+        }
+    }
+
     // MARK: Codable
 
     @Test("Codable through JSONEncoder/JSONDecoder keeps the value")

@@ -100,6 +100,22 @@ import Testing
         }
     }
 
+    @Test func pipelinedRepliesKeepTheirOrderPerConversation() async throws {
+        let bot = Demo.bot(plugins: [Demo.plugin("echo")], options: .init(rateLimit: 1000, ratePeriod: .seconds(1)))
+        try await Demo.withDaemon(configure: { $0.bots = [bot] }) { daemon, port in
+            let alice = Inbox(try await Demo.user(daemon, port: port, "alice"))
+            let carol = Inbox(try await Demo.user(daemon, port: port, "carol"))
+            // Both users' messages are all in the bot's inbox before its first reply is stored.
+            for i in 0..<30 {
+                _ = try await alice.client.send(.init(targetID: "helper_bot", body: .text("a\(i)")))
+                _ = try await carol.client.send(.init(targetID: "helper_bot", body: .text("c\(i)")))
+            }
+            for i in 0..<30 { #expect(try await alice.next() == "a\(i)") }
+            for i in 0..<30 { #expect(try await carol.next() == "c\(i)") }
+            await daemon.runningBot(named: "helper")?.flushSends()
+        }
+    }
+
     @Test func twoBotsInTwoAppKeysRelayBothWaysWithoutALoop() async throws {
         let otherApp = "other-app-key"
         var ra = Demo.bot("ra", username: "relay_a", plugins: [Demo.plugin("relay", config: [

@@ -118,6 +118,56 @@ import Testing
             alice.close()
         }
     }
+
+    @Test func sendsWrittenBackToBackAreStoredInOrderPerConversationAndAnsweredInOrder() async throws {
+        try await Demo.withDaemon { daemon, port in
+            for name in ["alice", "bob_b", "carol"] { try await Demo.register(daemon, name, password: "pass-\(name)") }
+            // Two conversations interleaved, all frames written before any answer is read.
+            var frames = [Self.login("alice", "pass-alice")]
+            for i in 0..<40 {
+                let to = i % 2 == 0 ? "bob_b" : "carol"
+                frames.append(#"{"op":"send","id":"s\#(i)","target_id":"\#(to)","msg_type":"text","msg_body":{"text":"m\#(i)"}}"#)
+                if i == 19 { frames.append("not json") }
+            }
+            frames.append(#"{"op":"ping","id":"p"}"#)
+            let answers = try await Self.exchange(port: port, send: frames) { received in
+                received.contains { $0 == .pong(id: "p") }
+            }
+            // Answers come in the order of the frames they answer, the parse error in its place.
+            let order: [String] = answers.compactMap { frame in
+                switch frame {
+                case .sent(let s): s.id
+                case .error(let e): e.id ?? "error"
+                case .pong(let id): id
+                default: nil
+                }
+            }
+            #expect(order == (0..<20).map { "s\($0)" } + ["error"] + (20..<40).map { "s\($0)" } + ["p"])
+            for (name, first) in [("bob_b", 0), ("carol", 1)] {
+                let user = try await daemon.hub.user(appKey: Demo.appKey, username: name)
+                let texts = try await daemon.hub.inbox(userID: user.id, after: 0).compactMap { $0.stored?.message.body.text }
+                #expect(texts == stride(from: first, to: 40, by: 2).map { "m\($0)" })
+            }
+        }
+    }
+
+    @Test func aSendIsAnsweredOnlyAfterTheAcknowledgementsBeforeItAreStored() async throws {
+        try await Demo.withDaemon { daemon, port in
+            for name in ["alice", "bob_b"] { try await Demo.register(daemon, name, password: "pass-\(name)") }
+            let alice = try await Demo.client(port: port, username: "alice", password: "pass-alice")
+            for i in 1...3 { _ = try await alice.send(.init(targetID: "bob_b", body: .text("m\(i)"))) }
+            let bob = try await Demo.client(port: port, username: "bob_b", password: "pass-bob_b")
+            var it = bob.messages.makeAsyncIterator()
+            for _ in 1...3 { _ = try #require(await it.next()) }
+            bob.ack(1)
+            bob.ack(3)
+            _ = try await bob.send(.init(targetID: "alice", body: .text("after the acks")))
+            let id = try await daemon.hub.user(appKey: Demo.appKey, username: "bob_b").id
+            #expect(try await daemon.hub.cursor(userID: id, device: "default") == 3)
+            bob.close()
+            alice.close()
+        }
+    }
 }
 
 /// Frames collected by a raw client's handler.

@@ -24,15 +24,21 @@ public enum Gateway {
         /// disconnected (it resumes later from its cursor) so that it holds no more server memory.
         public var writeTimeout: Duration
 
+        /// How many sends of one connection may be stored at once (to different conversations, or waiting behind
+        /// an earlier send to the same one); further frames are read when one finishes.
+        public var sendsInFlight: Int
+
         /// Creates a configuration with defaults of 64 KiB frames, batches of 256 entries, a 10 s login timeout,
-        /// a ping every 30 s and a 15 s write timeout.
+        /// a ping every 30 s, a 15 s write timeout and 64 sends in flight per connection.
         public init(maxFrameBytes: Int = 1 << 16, backlogBatch: Int = 256, loginTimeout: Duration = .seconds(10),
-                    pingInterval: Duration = .seconds(30), writeTimeout: Duration = .seconds(15)) {
+                    pingInterval: Duration = .seconds(30), writeTimeout: Duration = .seconds(15),
+                    sendsInFlight: Int = 64) {
             self.maxFrameBytes = maxFrameBytes
             self.backlogBatch = backlogBatch
             self.loginTimeout = loginTimeout
             self.pingInterval = pingInterval
             self.writeTimeout = writeTimeout
+            self.sendsInFlight = sendsInFlight
         }
     }
 
@@ -41,9 +47,10 @@ public enum Gateway {
 
     static func register(on router: Router<GatewayRequestContext>, hub: Hub, configuration: Configuration,
                          logger: Logger) {
+        let watchdog = WriteWatchdog(timeout: configuration.writeTimeout)
         router.ws(RouterPath(stringLiteral: path)) { inbound, outbound, context in
             let session = GatewaySession(hub: hub, outbound: outbound, channel: context.requestContext.channel,
-                                         logger: logger, configuration: configuration)
+                                         logger: logger, configuration: configuration, watchdog: watchdog)
             try await session.run(inbound: inbound)
         }
     }

@@ -18,6 +18,7 @@ struct GatewaySession {
     let channel: any Channel
     let logger: Logger
     let configuration: Gateway.Configuration
+    let watchdog: WriteWatchdog
 
     func run(inbound: WebSocketInboundStream) async throws {
         var frames = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
@@ -83,56 +84,81 @@ struct GatewaySession {
                     try? await outbound.close(.unexpectedServerError, reason: "delivery failed")
                 }
             }
-            group.addTask { [logger] in
-                // The watchdog of the bounded send buffer: a write stuck longer than writeTimeout means the
-                // client stopped reading with the socket's buffers full.
-                let timeout = configuration.writeTimeout
-                while true {
-                    try await Task.sleep(for: timeout / 2)
-                    if watch.stalled(longerThan: timeout) {
-                        logger.warning("client is not reading; disconnecting", metadata: ["write_timeout": "\(timeout)"])
-                        try? await channel.close()
-                        return
+            // The watchdog of the bounded send buffer (one task for all sessions): a write stuck longer than
+            // writeTimeout means the client stopped reading with the socket's buffers full.
+            let watched = watchdog.watch(watch) { [logger, channel] in
+                logger.warning("client is not reading; disconnecting",
+                               metadata: ["write_timeout": "\(configuration.writeTimeout)"])
+                channel.close(promise: nil)
+            }
+            defer {
+                watchdog.unwatch(watched)
+                group.cancelAll()
+            }
+            // Sends are stored concurrently, in order per conversation; answers are still written in the order of
+            // the frames they answer, a send's only after every acknowledgement received before it is stored.
+            // Acknowledgements are stored by one writer that takes the latest.
+            let sends = OrderedLanes<SendLane>(limit: configuration.sendsInFlight)
+            let answers = OrderedLanes<Int>(limit: configuration.sendsInFlight)
+            let acks = AckWriter()
+            func answer(_ frame: ServerFrame) async {
+                await answers.submit(0) { try? await write(frame) }
+            }
+            do {
+                while let frame = try await frames.next() {
+                    switch decode(frame) {
+                    case .failure(let e):
+                        await answer(.error(.init(code: .invalidParameter, message: e.description)))
+                    case .success(.send(let send)):
+                        let stored = await sends.submit(SendLane(send)) { await store(send, user: user, login: login) }
+                        let barrier = acks.barrier
+                        await answers.submit(0) {
+                            let frame = await stored.value
+                            await barrier?.value
+                            try? await write(frame)
+                        }
+                    case .success(.ack(let seq)):
+                        let last = delivered.value.load(ordering: .acquiring)
+                        guard seq <= last else {
+                            await answer(.error(.init(code: .invalidParameter,
+                                                      message: "seq: \(seq) is beyond the last delivered entry \(last)")))
+                            continue
+                        }
+                        acks.request(seq) { seq in await acknowledge(seq, user: user, login: login) }
+                    case .success(.login):
+                        await answer(.error(.init(code: .invalidParameter, message: "op: already logged in")))
+                    case .success(.ping(let id)):
+                        await answer(.pong(id: id))
                     }
                 }
+            } catch {
+                await sends.drain()
+                await answers.drain()
+                await acks.barrier?.value
+                throw error
             }
-            defer { group.cancelAll() }
-            while let frame = try await frames.next() {
-                switch decode(frame) {
-                case .failure(let e):
-                    try await write(.error(.init(code: .invalidParameter, message: e.description)))
-                case .success(let f):
-                    try await handle(f, user: user, login: login, delivered: delivered)
-                }
-            }
+            await sends.drain()
+            await answers.drain()
+            await acks.barrier?.value
         }
     }
 
-    func handle(_ frame: ClientFrame, user: User, login: ClientFrame.Login, delivered: DeliveredPosition) async throws {
-        switch frame {
-        case .login:
-            try await write(.error(.init(code: .invalidParameter, message: "op: already logged in")))
-        case .send(let send):
-            do {
-                let stored = try await hub.send(send, from: user, platform: login.platform)
-                try await write(.sent(.init(id: send.id, msgID: stored.msgID, msgCtime: stored.msgCtime)))
-            } catch let e as HubError {
-                try await write(.error(.init(id: send.id, code: e.code, message: e.message)))
-            }
-        case .ack(let seq):
-            let last = delivered.value.load(ordering: .acquiring)
-            guard seq <= last else {
-                try await write(.error(.init(code: .invalidParameter,
-                                             message: "seq: \(seq) is beyond the last delivered entry \(last)")))
-                return
-            }
-            do {
-                try await hub.acknowledge(userID: user.id, device: login.device, seq: seq)
-            } catch {
-                try await write(.error(.init(code: error.code, message: error.message)))
-            }
-        case .ping(let id):
-            try await write(.pong(id: id))
+    /// Stores a send; the frame that answers it.
+    func store(_ send: ClientFrame.Send, user: User, login: ClientFrame.Login) async -> ServerFrame {
+        do {
+            let stored = try await hub.send(send, from: user, platform: login.platform)
+            return .sent(.init(id: send.id, msgID: stored.msgID, msgCtime: stored.msgCtime))
+        } catch {
+            return .error(.init(id: send.id, code: error.code, message: error.message))
+        }
+    }
+
+    /// Stores a device's acknowledgement; a failure is reported to the client.
+    func acknowledge(_ seq: Int64, user: User, login: ClientFrame.Login) async {
+        do {
+            try await hub.acknowledge(userID: user.id, device: login.device, seq: seq)
+        } catch {
+            try? await write(.error(.init(code: error.code, message: error.message)))
         }
     }
 
@@ -146,7 +172,9 @@ struct GatewaySession {
             while target.map({ last < $0 }) ?? true {
                 let entries = try await hub.inbox(userID: userID, after: last, limit: configuration.backlogBatch)
                 for entry in entries {
-                    try await write(entry.frame, watch: watch)
+                    // Counted as delivered before the write returns: the client may ack it before that.
+                    delivered.value.store(entry.seq, ordering: .releasing)
+                    try await write(entry, watch: watch)
                     last = entry.seq
                 }
                 if entries.count < configuration.backlogBatch { return }
@@ -158,7 +186,8 @@ struct GatewaySession {
             // Missed signals leave a gap: read it from the store (expired entries leave real gaps).
             if entry.seq > last + 1 { try await catchUp(to: entry.seq - 1) }
             if entry.seq > last {
-                try await write(entry.frame, watch: watch)
+                delivered.value.store(entry.seq, ordering: .releasing)
+                try await write(entry, watch: watch)
                 last = entry.seq
             }
         }
@@ -177,10 +206,17 @@ struct GatewaySession {
         }
     }
 
-    func write(_ frame: ServerFrame, watch: WriteWatch? = nil) async throws {
-        watch?.begin()
-        defer { watch?.end() }
+    func write(_ frame: ServerFrame) async throws {
         try await outbound.write(.text(frame.json.serializedString()))
+    }
+
+    /// Writes an inbox entry's frame (spliced from the message serialized once, when the hub has it), under the
+    /// send-buffer watchdog.
+    func write(_ entry: InboxEntry, watch: WriteWatch) async throws {
+        watch.begin()
+        defer { watch.end() }
+        let bytes = entry.frameJSON()
+        try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: bytes))))
     }
 
     func fail(_ failure: ServerFrame.Failure) async throws {
@@ -192,6 +228,112 @@ struct GatewaySession {
         try await outbound.write(.text(ServerFrame.error(failure).json.serializedString()))
         // A close reason is limited to 123 bytes.
         try await outbound.close(.policyViolation, reason: failure.message.utf8.count > 123 ? nil : failure.message)
+    }
+}
+
+/// The conversation a send goes to: sends to one conversation are stored and answered in the order they came.
+struct SendLane: Hashable, Sendable {
+    var type: TargetType
+    var appKey: String?
+    var id: String
+
+    init(_ send: ClientFrame.Send) {
+        type = send.targetType
+        appKey = send.targetAppKey
+        id = send.targetID
+    }
+}
+
+/// A session's acknowledgements: one writer stores the highest requested sequence number, then any newer one,
+/// so a burst of acks costs one or two store writes instead of one each.
+final class AckWriter: Sendable {
+    private struct State {
+        var wanted: Int64 = 0
+        var written: Int64 = 0
+        var writing = false
+        var writer: Task<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    /// Asks for `seq` to be stored with `store`; starts a writer unless one is running.
+    func request(_ seq: Int64, store: @escaping @Sendable (Int64) async -> Void) {
+        state.withLock { s in
+            s.wanted = max(s.wanted, seq)
+            guard !s.writing else { return }
+            s.writing = true
+            s.writer = Task {
+                while let next = self.next() { await store(next) }
+            }
+        }
+    }
+
+    /// The writer that stores (or stored) every acknowledgement requested so far.
+    var barrier: Task<Void, Never>? { state.withLock { $0.writer } }
+
+    private func next() -> Int64? {
+        state.withLock { s in
+            guard s.wanted > s.written else {
+                s.writing = false
+                return nil
+            }
+            s.written = s.wanted
+            return s.wanted
+        }
+    }
+}
+
+/// The send-buffer watchdog of every session of a gateway: one task checks every session's pending write each
+/// half `timeout` (instead of a sleeping task per connection) and runs the session's `onStall` once when a write
+/// has waited longer than `timeout`. The task runs only while some session is watched.
+final class WriteWatchdog: Sendable {
+    private struct State {
+        var nextID = 0
+        var watched: [Int: (watch: WriteWatch, onStall: @Sendable () -> Void)] = [:]
+        var sweeper: Task<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+    let timeout: Duration
+
+    init(timeout: Duration) {
+        self.timeout = timeout
+    }
+
+    /// Watches a session's writes until ``unwatch(_:)``; returns the token to unwatch with.
+    func watch(_ watch: WriteWatch, onStall: @escaping @Sendable () -> Void) -> Int {
+        state.withLock { s in
+            let id = s.nextID
+            s.nextID += 1
+            s.watched[id] = (watch, onStall)
+            if s.sweeper == nil { s.sweeper = Task { await self.sweep() } }
+            return id
+        }
+    }
+
+    /// Stops watching a session.
+    func unwatch(_ id: Int) {
+        _ = state.withLock { $0.watched.removeValue(forKey: id) }
+    }
+
+    private func sweep() async {
+        while true {
+            try? await Task.sleep(for: timeout / 2)
+            let stalled: [@Sendable () -> Void]? = state.withLock { s in
+                if s.watched.isEmpty {
+                    s.sweeper = nil
+                    return nil
+                }
+                var stalled: [@Sendable () -> Void] = []
+                for (id, entry) in s.watched where entry.watch.stalled(longerThan: timeout) {
+                    stalled.append(entry.onStall)
+                    s.watched[id] = nil
+                }
+                return stalled
+            }
+            guard let stalled else { return }
+            stalled.forEach { $0() }
+        }
     }
 }
 
