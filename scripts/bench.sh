@@ -31,7 +31,7 @@ for s in "${SCENARIOS[@]}"; do
   case $s in
     one-to-one) "$BIN/mynah-bench" one-to-one --url "$URL" --daemon-pid $DAEMON --users 200 --window 8 --duration 10 "${OUT[@]}" ;;
     one-to-one-half) "$BIN/mynah-bench" one-to-one --url "$URL" --daemon-pid $DAEMON --users 200 --window 64 \
-        --rate "${HALF_RATE:-340}" --duration 10 "${OUT[@]}" ;;
+        --rate "${HALF_RATE:-1240}" --duration 10 "${OUT[@]}" ;;
     fanout) "$BIN/mynah-bench" fanout --url "$URL" --daemon-pid $DAEMON --members 1000 --senders 1 --window 4 --duration 10 "${OUT[@]}" ;;
     bot) "$BIN/mynah-bench" bot --url "$URL" --daemon-pid $DAEMON --users 100 --window 1 --duration 10 "${OUT[@]}" ;;
     bridge) "$BIN/mynah-bench" bridge --url "$URL" --daemon-pid $DAEMON --users 100 --concurrency 32 --duration 10 "${OUT[@]}" ;;

@@ -170,7 +170,7 @@ struct Storm: AsyncParsableCommand {
             guard i < total else { return }
             s.send(id: recorder.begin(), targetType: .single, targetID: names[i % names.count])
         }
-        recorder.onAccepted.withLock { $0 = sendNext }
+        recorder.onAccepted.withLock { $0 = Hook(sendNext) }
         for s in senderSessions { for _ in 0..<4 { sendNext(s) } }
         while recorder.acceptedCount.load(ordering: .relaxed) + recorder.errors.load(ordering: .relaxed) < total {
             try await Task.sleep(for: .milliseconds(10))
@@ -182,7 +182,7 @@ struct Storm: AsyncParsableCommand {
         let backlog = self.backlog
         let t0 = monotonicNanos()
         recorder.onDelivered.withLock { hook in
-            hook = { session, count in
+            hook = Hook { session, count in
                 guard session.index < clients, count == backlog else { return }
                 catchUp.sample(monotonicNanos() - t0)
                 done.add(1, ordering: .relaxed)

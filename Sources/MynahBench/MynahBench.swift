@@ -83,9 +83,9 @@ func runSends(_ plan: SendPlan, recorder: Recorder, expected: @escaping @Sendabl
             session.send(id: recorder.begin(), targetType: type, targetID: id)
         }
         if plan.refillOnDelivery {
-            recorder.onDelivered.withLock { $0 = { session, _ in refill(session) } }
+            recorder.onDelivered.withLock { $0 = Hook { session, _ in refill(session) } }
         } else {
-            recorder.onAccepted.withLock { $0 = refill }
+            recorder.onAccepted.withLock { $0 = Hook(refill) }
         }
         for s in plan.senders {
             let (type, id) = plan.target(s)

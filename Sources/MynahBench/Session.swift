@@ -148,9 +148,9 @@ final class Recorder: Sendable {
     let running = Atomic<Bool>(false)
     let ackEvery: Int
     /// Called after each answered send, for closed-loop refills.
-    let onAccepted: Mutex<(@Sendable (Session) -> Void)?> = Mutex(nil)
+    let onAccepted = Mutex<Hook<Session>?>(nil)
     /// Called after each delivery with the session's running message count.
-    let onDelivered: Mutex<(@Sendable (Session, Int) -> Void)?> = Mutex(nil)
+    let onDelivered = Mutex<Hook<(Session, Int)>?>(nil)
 
     init(ackEvery: Int = 50) {
         self.ackEvery = ackEvery
@@ -167,7 +167,7 @@ final class Recorder: Sendable {
 
     func accepted(session: Session, id: String?) {
         if id != nil { acceptedCount.add(1, ordering: .relaxed) }
-        if let refill = onAccepted.withLock({ $0 }) { refill(session) }
+        onAccepted.withLock { $0 }?.call(session)
     }
 
     func delivered(session: Session, text: String?, count: Int) {
@@ -179,7 +179,7 @@ final class Recorder: Sendable {
                 deliveredCount.add(1, ordering: .relaxed)
             }
         }
-        if let hook = onDelivered.withLock({ $0 }) { hook(session, count) }
+        onDelivered.withLock { $0 }?.call((session, count))
     }
 
     /// Records a latency sample measured elsewhere (catch-up times).
@@ -203,4 +203,13 @@ final class Recorder: Sendable {
         }
         return (sorted.count, at(0.5), at(0.99), at(0.999), Double(sorted.last!) / 1e6)
     }
+}
+
+/// A callback held by reference. A closure stored directly in a `Mutex` is re-wrapped in reabstraction thunks by
+/// every `withLock` that reads it, so a hook read per message grew a chain of thunks that took over half of the
+/// generator's CPU in the storm; a class reference is read as a pointer.
+final class Hook<Argument>: Sendable {
+    let call: @Sendable (Argument) -> Void
+
+    init(_ call: @escaping @Sendable (Argument) -> Void) { self.call = call }
 }
