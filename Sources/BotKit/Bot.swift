@@ -230,6 +230,8 @@ public final class Bot: Sendable {
         directory?.unregister(self)
         queues.forEach { $0.finish() }
         tasks.forEach { $0.cancel() }
+        // Messages the plugins already queued go out (or fail) before the plugins stop.
+        await sends.drain()
         await withTaskGroup(of: Void.self) { group in
             for slot in slots { group.addTask { await slot.plugin.stop() } }
         }
@@ -440,7 +442,7 @@ public final class Bot: Sendable {
     /// Queues a send to `conversation` after the earlier ones; counts its outcome and logs its failure.
     private func pipelined(to conversation: Conversation, context: PluginContext, plugin index: Int,
                            _ send: @escaping @Sendable () async throws -> Void) async {
-        await sends.submit(conversation) {
+        await sends.submit(laneKey(conversation)) {
             do {
                 try await send()
                 self.metrics.action(plugin: index, failed: false)
@@ -448,6 +450,16 @@ public final class Bot: Sendable {
                 self.metrics.action(plugin: index, failed: true)
                 context.logger.error("action failed", metadata: ["error": "\(error)"])
             }
+        }
+    }
+
+    /// The conversation as the hub resolves it, so that one conversation spelled two ways (the bot's own AppKey
+    /// or none, a gid with a leading zero) is one lane and keeps its order.
+    func laneKey(_ c: Conversation) -> Conversation {
+        let appKey = c.appKey.flatMap { $0.isEmpty || $0 == settings.identity.appKey ? nil : $0 }
+        switch c.type {
+        case .single: return Conversation(type: c.type, id: c.id, appKey: appKey)
+        case .group, .chatroom: return Conversation(type: c.type, id: Int64(c.id).map(String.init) ?? c.id, appKey: appKey)
         }
     }
 

@@ -1,4 +1,4 @@
-import BotKit
+@testable import BotKit
 import Foundation
 import Hub
 import IMClient
@@ -174,5 +174,16 @@ import Testing
             #expect(relayed.fromID == "helper_bot" && relayed.fromAppKey == Demo.appKey)
             #expect(relayed.targetAppKey == otherApp)
         }
+    }
+}
+
+extension BotGroupTests {
+    @Test func aConversationSpelledTwoWaysIsOneLaneOfTheBotsSends() throws {
+        let dir = try TemporaryDirectory()
+        let bot = BotKit.Bot(settings: .init(identity: BotIdentity(name: "b", appKey: Demo.appKey, username: "b_bot")),
+                             plugins: [], storage: try SQLitePluginStorage(path: dir.path + "/bots.sqlite"))
+        #expect(bot.laneKey(.single("alice")) == bot.laneKey(.single("alice", appKey: Demo.appKey)))
+        #expect(bot.laneKey(.group("042")) == bot.laneKey(.group("42", appKey: Demo.appKey)))
+        #expect(bot.laneKey(.single("alice", appKey: "other")) != bot.laneKey(.single("alice")))
     }
 }

@@ -110,11 +110,14 @@ struct GatewaySession {
                     case .failure(let e):
                         await answer(.error(.init(code: .invalidParameter, message: e.description)))
                     case .success(.send(let send)):
-                        let stored = await sends.submit(SendLane(send)) { await store(send, user: user, login: login) }
-                        let barrier = acks.barrier
+                        let stored = await sends.submit(SendLane(send, sender: user)) {
+                            await store(send, user: user, login: login)
+                        }
+                        // Answered only once the acknowledgements received before it are stored (not later ones).
+                        let acked = acks.requested
                         await answers.submit(0) {
                             let frame = await stored.value
-                            await barrier?.value
+                            await acks.stored(through: acked)
                             try? await write(frame)
                         }
                     case .success(.ack(let seq)):
@@ -134,12 +137,12 @@ struct GatewaySession {
             } catch {
                 await sends.drain()
                 await answers.drain()
-                await acks.barrier?.value
+                await acks.stored(through: acks.requested)
                 throw error
             }
             await sends.drain()
             await answers.drain()
-            await acks.barrier?.value
+            await acks.stored(through: acks.requested)
         }
     }
 
@@ -153,12 +156,15 @@ struct GatewaySession {
         }
     }
 
-    /// Stores a device's acknowledgement; a failure is reported to the client.
+    /// Stores a device's acknowledgement. A failure (the store failing; a bad seq is refused before) is logged,
+    /// not answered: acks are coalesced, so an error frame could not be placed in frame order, and the client acks
+    /// again with its next entries; the cursor stays where it was, so at worst entries are delivered again after a
+    /// reconnect, never lost.
     func acknowledge(_ seq: Int64, user: User, login: ClientFrame.Login) async {
         do {
             try await hub.acknowledge(userID: user.id, device: login.device, seq: seq)
         } catch {
-            try? await write(.error(.init(code: error.code, message: error.message)))
+            logger.error("acknowledgement not stored", metadata: ["seq": "\(seq)", "error": "\(error)"])
         }
     }
 
@@ -232,29 +238,40 @@ struct GatewaySession {
 }
 
 /// The conversation a send goes to: sends to one conversation are stored and answered in the order they came.
+/// Spelled as the hub resolves it, so that `target_appkey` absent, empty or the sender's own, and a gid written
+/// `42` or `042`, are one lane.
 struct SendLane: Hashable, Sendable {
     var type: TargetType
-    var appKey: String?
+    var appKey: String
     var id: String
 
-    init(_ send: ClientFrame.Send) {
+    init(_ send: ClientFrame.Send, sender: User) {
         type = send.targetType
-        appKey = send.targetAppKey
-        id = send.targetID
+        appKey = send.targetAppKey.flatMap { $0.isEmpty ? nil : $0 } ?? sender.appKey
+        switch send.targetType {
+        case .single: id = send.targetID
+        case .group, .chatroom: id = Int64(send.targetID).map(String.init) ?? send.targetID
+        }
     }
 }
 
 /// A session's acknowledgements: one writer stores the highest requested sequence number, then any newer one,
-/// so a burst of acks costs one or two store writes instead of one each.
+/// so a burst of acks costs one or two store writes instead of one each. ``stored(through:)`` waits for a given
+/// request only, so steady acks never hold up a send's answer behind later ones.
 final class AckWriter: Sendable {
     private struct State {
         var wanted: Int64 = 0
         var written: Int64 = 0
+        /// The highest sequence number whose store finished (successfully or not).
+        var completed: Int64 = 0
         var writing = false
-        var writer: Task<Void, Never>?
+        var waiters: [(target: Int64, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     private let state = Mutex(State())
+
+    /// The highest sequence number requested so far.
+    var requested: Int64 { state.withLock { $0.wanted } }
 
     /// Asks for `seq` to be stored with `store`; starts a writer unless one is running.
     func request(_ seq: Int64, store: @escaping @Sendable (Int64) async -> Void) {
@@ -262,14 +279,26 @@ final class AckWriter: Sendable {
             s.wanted = max(s.wanted, seq)
             guard !s.writing else { return }
             s.writing = true
-            s.writer = Task {
-                while let next = self.next() { await store(next) }
+            Task {
+                while let next = self.next() {
+                    await store(next)
+                    self.finished(next)
+                }
             }
         }
     }
 
-    /// The writer that stores (or stored) every acknowledgement requested so far.
-    var barrier: Task<Void, Never>? { state.withLock { $0.writer } }
+    /// Returns once every acknowledgement up to `target` that was requested has been stored.
+    func stored(through target: Int64) async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { s in
+                if s.completed >= target { return true }
+                s.waiters.append((target, c))
+                return false
+            }
+            if done { c.resume() }
+        }
+    }
 
     private func next() -> Int64? {
         state.withLock { s in
@@ -280,6 +309,16 @@ final class AckWriter: Sendable {
             s.written = s.wanted
             return s.wanted
         }
+    }
+
+    private func finished(_ seq: Int64) {
+        let ready = state.withLock { s in
+            s.completed = max(s.completed, seq)
+            let ready = s.waiters.filter { $0.target <= s.completed }.map(\.continuation)
+            s.waiters.removeAll { $0.target <= s.completed }
+            return ready
+        }
+        ready.forEach { $0.resume() }
     }
 }
 
