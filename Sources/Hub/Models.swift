@@ -135,7 +135,7 @@ public struct InboxEntry: Sendable, Equatable {
     public var payload: Payload
     /// The message serialized once for all its recipients, when the hub has it (entries it publishes after a
     /// send); derived from `payload`, so equality ignores it.
-    public var encoded: EncodedDelivery?
+    public internal(set) var encoded: EncodedDelivery?
 
     /// Creates a message entry.
     public init(seq: Int64, stored: StoredMessage, noNotification: Bool = false, encoded: EncodedDelivery? = nil) {

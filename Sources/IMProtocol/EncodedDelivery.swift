@@ -15,14 +15,7 @@ public struct EncodedDelivery: Sendable, Hashable {
 
     /// Serializes `stored`'s message once.
     public init(_ stored: StoredMessage) {
-        self.init(stored, messageJSON: stored.message.json.serialized())
-    }
-
-    /// Wraps a serialization of `stored.message` made elsewhere (the store's copy of the same bytes).
-    ///
-    /// - Parameters:
-    ///   - messageJSON: must be `stored.message.json.serialized()`; it is not checked.
-    public init(_ stored: StoredMessage, messageJSON: [UInt8]) {
+        let messageJSON = stored.message.json.serialized()
         var head: [UInt8] = []
         head.reserveCapacity(messageJSON.count + 64)
         head.append(contentsOf: #"{"message":"#.utf8)

@@ -31,10 +31,4 @@ struct EncodedDeliveryTests {
             }
         }
     }
-
-    @Test("the message bytes given by the caller are used as they are")
-    func givenBytes() {
-        let stored = Self.messages[1]
-        #expect(EncodedDelivery(stored, messageJSON: stored.message.json.serialized()) == EncodedDelivery(stored))
-    }
 }

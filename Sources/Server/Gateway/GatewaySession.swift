@@ -11,7 +11,9 @@ import WSCore
 ///
 /// The first frame must be `login`. After it, one child task delivers the inbox (the backlog after the
 /// device's cursor, then live entries from the bus, filling gaps from the store) while the connection's
-/// own task answers the client's frames. Both write to the socket; the writer serializes them.
+/// own task reads the client's frames: sends are stored in lanes per conversation, acknowledgements by one
+/// coalescing writer, and answers are written by one queue in frame order. The delivery task and the answer
+/// queue both write to the socket (the writer serializes them), each watched by the send-buffer watchdog.
 struct GatewaySession {
     let hub: Hub
     let outbound: WebSocketOutboundWriter
@@ -70,6 +72,9 @@ struct GatewaySession {
         let live = hub.bus.subscribe(userID: user.id)
         let delivered = DeliveredPosition(resumeAfter)
         let watch = WriteWatch()
+        // Answers (sent, error, pong) are written by their own queue: watched too, so a client that floods
+        // frames and never reads is disconnected even when nothing is delivered to it.
+        let answerWatch = WriteWatch()
         try await write(.loginOK(.init(id: login.id, appKey: user.appKey, username: user.username, userType: user.kind,
                                        lastAck: resumeAfter, serverTime: hub.now())))
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -86,13 +91,14 @@ struct GatewaySession {
             }
             // The watchdog of the bounded send buffer (one task for all sessions): a write stuck longer than
             // writeTimeout means the client stopped reading with the socket's buffers full.
-            let watched = watchdog.watch(watch) { [logger, channel] in
+            let onStall: @Sendable () -> Void = { [logger, channel] in
                 logger.warning("client is not reading; disconnecting",
                                metadata: ["write_timeout": "\(configuration.writeTimeout)"])
                 channel.close(promise: nil)
             }
+            let watched = [watchdog.watch(watch, onStall: onStall), watchdog.watch(answerWatch, onStall: onStall)]
             defer {
-                watchdog.unwatch(watched)
+                watched.forEach(watchdog.unwatch)
                 group.cancelAll()
             }
             // Sends are stored concurrently, in order per conversation; answers are still written in the order of
@@ -102,7 +108,7 @@ struct GatewaySession {
             let answers = OrderedLanes<Int>(limit: configuration.sendsInFlight)
             let acks = AckWriter()
             func answer(_ frame: ServerFrame) async {
-                await answers.submit(0) { try? await write(frame) }
+                await answers.submit(0) { try? await write(frame, watch: answerWatch) }
             }
             do {
                 while let frame = try await frames.next() {
@@ -118,7 +124,7 @@ struct GatewaySession {
                         await answers.submit(0) {
                             let frame = await stored.value
                             await acks.stored(through: acked)
-                            try? await write(frame)
+                            try? await write(frame, watch: answerWatch)
                         }
                     case .success(.ack(let seq)):
                         let last = delivered.value.load(ordering: .acquiring)
@@ -214,6 +220,13 @@ struct GatewaySession {
 
     func write(_ frame: ServerFrame) async throws {
         try await outbound.write(.text(frame.json.serializedString()))
+    }
+
+    /// Writes an answer under the send-buffer watchdog (answers are written one at a time, in frame order).
+    func write(_ frame: ServerFrame, watch: WriteWatch) async throws {
+        watch.begin()
+        defer { watch.end() }
+        try await write(frame)
     }
 
     /// Writes an inbox entry's frame (spliced from the message serialized once, when the hub has it), under the
