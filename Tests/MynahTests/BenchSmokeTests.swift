@@ -125,12 +125,12 @@ private final class Collected: @unchecked Sendable {
 /// `mynah run --password-cost`, the bench knob: out-of-range values are refused before anything starts.
 @Suite struct PasswordCostOptionTests {
     @Test(arguments: ["3", "32"])
-    func anOutOfRangeCostIsRefused(cost: String) throws {
+    func anOutOfRangeCostIsRefused(cost: String) async throws {
         let dir = try TemporaryDirectory()
         let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("bots.yaml")
         try FileManager.default.copyItem(atPath: source.path, toPath: dir.path + "/bots.yaml")
-        let result = try CommandLineTests.run(["run", "--port", "0", "--data-dir", dir.path + "/data",
+        let result = try await CommandLineTests.run(["run", "--port", "0", "--data-dir", dir.path + "/data",
                                                "--password-cost", cost], in: dir.path)
         #expect(result.status == 2)
         #expect(result.stderr.contains("--password-cost: expected 4 to 31, got \(cost)"), "\(result.stderr)")

@@ -37,20 +37,7 @@ import Testing
     /// may never come while other tests' child processes hold inherited copies of it), the exit is awaited.
     static func run(_ arguments: [String], in directory: String) async throws
         -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = CommandLineTests.executable
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let out = directory + "/out-\(UUID().uuidString)", err = directory + "/err-\(UUID().uuidString)"
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        _ = FileManager.default.createFile(atPath: err, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        let status = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int32, any Error>) in
-            process.terminationHandler = { c.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { c.resume(throwing: error) }
-        }
-        return (status, try String(contentsOfFile: out, encoding: .utf8), try String(contentsOfFile: err, encoding: .utf8))
+        try await CommandLineTests.run(arguments, in: directory)
     }
 
     @Test func mynahReloadSignalsTheRunningDaemon() async throws {

@@ -36,7 +36,7 @@ import Testing
     @Test func everyAcceptedPushSurvivesSIGKILLAndArrivesExactlyOnce() async throws {
         let dir = try TemporaryDirectory()
         let config = try Self.writeConfig(dir)
-        let first = try CrashRecoveryTests.DaemonProcess(configPath: config)
+        let first = try await CrashRecoveryTests.DaemonProcess.start(configPath: config)
         let registered = try await REST(port: first.port).call("POST", "/v1/users/", body: """
             [{"username":"alice","password":"alice-pass"}]
             """)
@@ -50,7 +50,7 @@ import Testing
         }
         #expect(accepted.count >= killAfter)
 
-        let second = try CrashRecoveryTests.DaemonProcess(configPath: config)
+        let second = try await CrashRecoveryTests.DaemonProcess.start(configPath: config)
         defer { second.stop() }
         // The server retries every push with its cid: accepted ones keep their msg_id and send nothing new.
         for i in 0..<burst {

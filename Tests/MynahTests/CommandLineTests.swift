@@ -12,27 +12,32 @@ import Testing
         return dir.appendingPathComponent("mynah")
     }
 
-    static func run(_ arguments: [String], in directory: String) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// Runs `mynah` with `arguments` in `directory` to completion without blocking a concurrency thread (a blocked
+    /// thread of the two-thread pool stalls every other test's daemon): output goes to files, the exit is awaited.
+    static func run(_ arguments: [String], in directory: String) async throws
+        -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        let out = directory + "/out-\(UUID().uuidString)", err = directory + "/err-\(UUID().uuidString)"
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        let status = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int32, any Error>) in
+            process.terminationHandler = { c.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { c.resume(throwing: error) }
+        }
+        return (status, try String(contentsOfFile: out, encoding: .utf8), try String(contentsOfFile: err, encoding: .utf8))
     }
 
-    @Test func checkAcceptsTheDefaultConfiguration() throws {
+    @Test func checkAcceptsTheDefaultConfiguration() async throws {
         let dir = try TemporaryDirectory()
         let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("bots.yaml")
         try FileManager.default.copyItem(atPath: source.path, toPath: dir.path + "/bots.yaml")
-        let result = try Self.run(["check"], in: dir.path)
+        let result = try await Self.run(["check"], in: dir.path)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("bots.yaml: ok (1 apps, 1 bots)"))
     }
@@ -56,10 +61,10 @@ import Testing
               - swift: no_such_plugin
         """, "broken.yaml:10:9: bots[0].plugins[0].swift: unknown plugin 'no_such_plugin'"),
     ])
-    func checkReportsTheLineAndColumn(content: String, expected: String) throws {
+    func checkReportsTheLineAndColumn(content: String, expected: String) async throws {
         let dir = try TemporaryDirectory()
         try content.write(toFile: dir.path + "/broken.yaml", atomically: true, encoding: .utf8)
-        let result = try Self.run(["check", "--config", "broken.yaml"], in: dir.path)
+        let result = try await Self.run(["check", "--config", "broken.yaml"], in: dir.path)
         #expect(result.status == 1)
         #expect(result.stderr.hasPrefix(expected), "stderr was: \(result.stderr)")
     }

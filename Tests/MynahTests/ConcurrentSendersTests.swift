@@ -2,6 +2,7 @@ import Foundation
 import Hub
 import IMClient
 import IMProtocol
+import Server
 import Testing
 @testable import Mynah
 
@@ -39,6 +40,33 @@ import Testing
             }
             bob.close()
             #expect(received == acknowledged)
+        }
+    }
+}
+
+extension ConcurrentSendersTests {
+    @Test func aGatewayWideBudgetOfOneSendStillStoresEverySendOfEveryConnection() async throws {
+        let options = Daemon.Options(passwordCost: 4, gateway: .init(sendsInFlightTotal: 1))
+        try await Demo.withDaemon(options: options) { daemon, port in
+            for name in ["alice", "bob_b", "carol"] { try await Demo.register(daemon, name, password: "\(name)-pass") }
+            let alice = try await Demo.client(port: port, username: "alice", password: "alice-pass")
+            let bob = try await Demo.client(port: port, username: "bob_b", password: "bob_b-pass")
+            let carol = try await Demo.client(port: port, username: "carol", password: "carol-pass")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (client, name) in [(alice, "alice"), (bob, "bob_b")] {
+                    for i in 0..<20 {
+                        group.addTask { _ = try await client.send(.init(targetID: "carol", body: .text("\(name) \(i)"))) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            var inbox = carol.messages.makeAsyncIterator()
+            var seen: [String: [String]] = [:]
+            for _ in 0..<40 {
+                let m = try #require(await inbox.next()).stored.message
+                seen[m.fromID, default: []].append(m.body.text ?? "")
+            }
+            #expect(seen["alice"]?.count == 20 && seen["bob_b"]?.count == 20)
         }
     }
 }

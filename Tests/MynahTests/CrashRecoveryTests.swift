@@ -15,7 +15,20 @@ import FoundationNetworking
         let process = Process()
         let port: Int
 
-        init(configPath: String) throws {
+        /// Starts the daemon and waits for its `listening` line on a thread of its own, not a concurrency thread.
+        static func start(configPath: String) async throws -> DaemonProcess {
+            try await withCheckedThrowingContinuation { c in
+                Thread.detachNewThread {
+                    do {
+                        c.resume(returning: try DaemonProcess(configPath: configPath))
+                    } catch {
+                        c.resume(throwing: error)
+                    }
+                }
+            }
+        }
+
+        private init(configPath: String) throws {
             process.executableURL = CommandLineTests.executable
             process.arguments = ["run", "--config", configPath]
             let stderr = Pipe()
@@ -94,7 +107,7 @@ import FoundationNetworking
     @Test func everyAcknowledgedSendSurvivesSIGKILLAndArrivesExactlyOnce() async throws {
         let dir = try TemporaryDirectory()
         let config = try Self.writeConfig(dir)
-        let first = try DaemonProcess(configPath: config)
+        let first = try await DaemonProcess.start(configPath: config)
         let rest = REST(port: first.port)
         let registered = try await rest.call("POST", "/v1/users/", body: """
             [{"username":"alice","password":"alice-pass"},{"username":"bob_b","password":"bob-pass"}]
@@ -112,7 +125,7 @@ import FoundationNetworking
         #expect(acknowledged.count >= killAfter)
 
         // Restart on the same data directory.
-        let second = try DaemonProcess(configPath: config)
+        let second = try await DaemonProcess.start(configPath: config)
         defer { second.stop() }
         // Alice resends everything with the same request ids: acknowledged ones must come back with the same
         // msg_id and store nothing new; the others are stored now.

@@ -54,6 +54,18 @@ import Glibc
             try write([0x81, 0x80 | UInt8(payload.count)] + mask + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
         }
 
+        /// Reads until `marker` has arrived (false if the connection closed or a read timed out first).
+        func readUntil(_ marker: String) -> (found: Bool, received: String) {
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { return (false, "recv \(n) errno \(errno) after: " + String(decoding: received, as: UTF8.self)) }
+                received += buffer[0..<n]
+                if String(decoding: received, as: UTF8.self).contains(marker) { return (true, "") }
+            }
+        }
+
         /// Reads until the server closes the TCP connection; returns false if the read timed out instead.
         func readUntilClosed() -> Bool {
             var buffer = [UInt8](repeating: 0, count: 4096)
@@ -68,14 +80,18 @@ import Glibc
     }
 
     @Test func aPeerThatDoesNotAnswerPingsIsDisconnected() async throws {
-        try await Demo.withDaemon(options: .init(passwordCost: 4, gateway: .init(pingInterval: .milliseconds(100)))) { daemon, port in
+        // The ping timer starts at the upgrade, before the login: pings every 3 s leave the login time to finish
+        // even while the whole suite starts at once on two cores (it took over a second then), so the test waits
+        // for login_ok and then for the close, within two intervals.
+        try await Demo.withDaemon(options: .init(passwordCost: 4, gateway: .init(pingInterval: .seconds(3)))) { daemon, port in
             try await Demo.register(daemon, "alice", password: "alice-pass")
             let peer = try SilentPeer(port: port)
             defer { peer.close() }
             try peer.sendText(#"{"op":"login","appkey":"\#(Demo.appKey)","username":"alice","password":"alice-pass"}"#)
-            let closed = await withCheckedContinuation { c in
-                Thread.detachNewThread { c.resume(returning: peer.readUntilClosed()) }
+            let (loggedIn, closed) = await withCheckedContinuation { c in
+                Thread.detachNewThread { c.resume(returning: (peer.readUntil("login_ok"), peer.readUntilClosed())) }
             }
+            #expect(loggedIn.found, "no login_ok before the connection ended: \(loggedIn.received)")
             #expect(closed, "the server kept a silent peer for 10 s")
             let alice = try await daemon.hub.user(appKey: Demo.appKey, username: "alice")
             while !daemon.hub.presence.sessions(userID: alice.id).isEmpty { await Task.yield() }

@@ -27,12 +27,17 @@ public enum Gateway {
         /// How many sends of one connection may be stored at once (to different conversations, or waiting behind
         /// an earlier send to the same one); further frames are read when one finishes.
         public var sendsInFlight: Int
+        /// How many sends of all connections together may be stored at once; a connection that finds them all
+        /// taken reads its next frame when any send finishes. Bounds the memory and store calls that many
+        /// connections can queue (at most this many frames of `maxFrameBytes`).
+        public var sendsInFlightTotal: Int
 
         /// Creates a configuration with defaults of 64 KiB frames, batches of 256 entries, a 10 s login timeout,
-        /// a ping every 30 s, a 15 s write timeout and 64 sends in flight per connection.
+        /// a ping every 30 s, a 15 s write timeout, 64 sends in flight per connection and 4,096 in all.
         public init(maxFrameBytes: Int = 1 << 16, backlogBatch: Int = 256, loginTimeout: Duration = .seconds(10),
                     pingInterval: Duration = .seconds(30), writeTimeout: Duration = .seconds(15),
-                    sendsInFlight: Int = 64) {
+                    sendsInFlight: Int = 64, sendsInFlightTotal: Int = 4096) {
+            self.sendsInFlightTotal = sendsInFlightTotal
             self.maxFrameBytes = maxFrameBytes
             self.backlogBatch = backlogBatch
             self.loginTimeout = loginTimeout
@@ -48,9 +53,11 @@ public enum Gateway {
     static func register(on router: Router<GatewayRequestContext>, hub: Hub, configuration: Configuration,
                          logger: Logger) {
         let watchdog = WriteWatchdog(timeout: configuration.writeTimeout)
+        let budget = SendBudget(limit: configuration.sendsInFlightTotal)
         router.ws(RouterPath(stringLiteral: path)) { inbound, outbound, context in
             let session = GatewaySession(hub: hub, outbound: outbound, channel: context.requestContext.channel,
-                                         logger: logger, configuration: configuration, watchdog: watchdog)
+                                         logger: logger, configuration: configuration, watchdog: watchdog,
+                                         budget: budget)
             try await session.run(inbound: inbound)
         }
     }

@@ -21,6 +21,8 @@ struct GatewaySession {
     let logger: Logger
     let configuration: Gateway.Configuration
     let watchdog: WriteWatchdog
+    /// The gateway-wide bound on sends being stored.
+    let budget: SendBudget
 
     func run(inbound: WebSocketInboundStream) async throws {
         var frames = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
@@ -116,8 +118,10 @@ struct GatewaySession {
                     case .failure(let e):
                         await answer(.error(.init(code: .invalidParameter, message: e.description)))
                     case .success(.send(let send)):
+                        await budget.acquire()
                         let stored = await sends.submit(SendLane(send, sender: user)) {
-                            await store(send, user: user, login: login)
+                            defer { budget.release() }
+                            return await store(send, user: user, login: login)
                         }
                         // Answered only once the acknowledgements received before it are stored (not later ones).
                         let acked = acks.requested
