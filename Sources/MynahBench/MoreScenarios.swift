@@ -62,9 +62,7 @@ struct BridgePush: AsyncParsableCommand {
                          daemonPid: common.daemonPid, seconds: seconds)
         if let f = firstFailure.withLock({ $0 }) { report.notes.append("first push failure: \(f)") }
         report.notes.append("latency: from the start of the HTTP request to the message on the account's connection")
-        common.emit(report)
-        for s in sessions { s.drop() }
-        try await group.shutdownGracefully()
+        try await common.finish(report, sessions: sessions, group: group)
     }
 }
 
@@ -126,9 +124,7 @@ struct Idle: AsyncParsableCommand {
         report.add("generator_rss", Double(try residentKiB(pid: Int(getpid()))) / 1024, "MiB")
         report.add("generator_cpu", processCPUSeconds() - cpu, "s")
         report.add("load_1min", loadAverage(), "")
-        common.emit(report)
-        for s in sessions { s.drop() }
-        try await group.shutdownGracefully()
+        try await common.finish(report, sessions: sessions, group: group)
     }
 }
 

@@ -127,6 +127,15 @@ func runSends(_ plan: SendPlan, recorder: Recorder, expected: @escaping @Sendabl
     return (accepted, deliveredInTime, seconds, skipped)
 }
 
+extension CommonOptions {
+    /// Prints the report, then drops the scenario's connections and stops its event loops.
+    func finish(_ report: Report, sessions: [Session], group: MultiThreadedEventLoopGroup) async throws {
+        emit(report)
+        for s in sessions { s.drop() }
+        try await group.shutdownGracefully()
+    }
+}
+
 /// Adds the figures every message scenario reports.
 func addCommonFigures(_ report: inout Report, recorder: Recorder, cpuBefore: Double, daemonBefore: Double?,
                       daemonPid: Int?, seconds: Double) {
@@ -188,9 +197,7 @@ struct OneToOne: AsyncParsableCommand {
         if rate > 0 { report.add("skipped_window_full", Double(result.skipped), "sends") }
         addCommonFigures(&report, recorder: recorder, cpuBefore: cpu, daemonBefore: daemonCPU,
                          daemonPid: common.daemonPid, seconds: result.seconds)
-        common.emit(report)
-        for s in sessions { s.drop() }
-        try await group.shutdownGracefully()
+        try await common.finish(report, sessions: sessions, group: group)
     }
 }
 
@@ -243,9 +250,7 @@ struct Fanout: AsyncParsableCommand {
         report.add("deliveries_per_second", Double(result.deliveredInTime) / result.seconds, "deliveries/s")
         addCommonFigures(&report, recorder: recorder, cpuBefore: cpu, daemonBefore: daemonCPU,
                          daemonPid: common.daemonPid, seconds: result.seconds)
-        common.emit(report)
-        for s in sessions { s.drop() }
-        try await group.shutdownGracefully()
+        try await common.finish(report, sessions: sessions, group: group)
     }
 }
 
@@ -281,8 +286,6 @@ struct BotRoundTrip: AsyncParsableCommand {
         report.add("round_trips_per_second", Double(result.deliveredInTime) / result.seconds, "replies/s")
         addCommonFigures(&report, recorder: recorder, cpuBefore: cpu, daemonBefore: daemonCPU,
                          daemonPid: common.daemonPid, seconds: result.seconds)
-        common.emit(report)
-        for s in sessions { s.drop() }
-        try await group.shutdownGracefully()
+        try await common.finish(report, sessions: sessions, group: group)
     }
 }

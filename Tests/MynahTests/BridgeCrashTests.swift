@@ -7,23 +7,14 @@ import Testing
 /// 200 reaches the account exactly once after a restart, and a retry with its `cid` gets the same msg_id.
 @Suite struct BridgeCrashTests {
     static func writeConfig(_ dir: TemporaryDirectory) throws -> String {
-        let path = dir.path + "/bots.yaml"
-        try """
-            listen: { host: 127.0.0.1, port: 0 }
-            data_dir: \(dir.path)/data
-            log_level: info
-            apps:
-              - appkey: \(Demo.appKey)
-                master_secret: \(Demo.secret)
-            bots: []
+        try CrashRecoveryTests.writeConfig(dir, extra: """
             bridge:
               rules:
                 - name: demo
                   push_appkey: \(Demo.appKey)
                   alias: "uid_{username}"
                   robot: notify_bot
-            """.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
+            """)
     }
 
     static func push(_ port: Int, _ i: Int) async throws -> Int64? {

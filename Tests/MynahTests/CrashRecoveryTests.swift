@@ -68,7 +68,8 @@ import FoundationNetworking
         }
     }
 
-    static func writeConfig(_ dir: TemporaryDirectory) throws -> String {
+    /// Writes a `bots.yaml` for a child daemon: the demo app on port 0, data under `dir`, and `extra` sections.
+    static func writeConfig(_ dir: TemporaryDirectory, extra: String = "") throws -> String {
         let path = dir.path + "/bots.yaml"
         try """
             listen: { host: 127.0.0.1, port: 0 }
@@ -78,7 +79,8 @@ import FoundationNetworking
               - appkey: \(Demo.appKey)
                 master_secret: \(Demo.secret)
             bots: []
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+
+            """.appending(extra).write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 

@@ -68,8 +68,7 @@ extension ConfigurationReader {
             if let field = hub["master_secret"], let secret = try string(field) {
                 try requireNonEmpty(secret, field)
                 // The secret travels as Basic authentication: never in clear text beyond this machine.
-                let host = URL(string: url)?.host ?? ""
-                guard URL(string: url)?.scheme == "wss" || ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) else {
+                guard URL(string: url)?.scheme == "wss" || Daemon.isLoopback(URL(string: url)?.host ?? "") else {
                     throw error("needs a wss:// hub.url (or a loopback host): the secret is sent with every upload",
                                 at: field)
                 }
