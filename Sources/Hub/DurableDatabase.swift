@@ -6,12 +6,22 @@ public enum DurableDatabase {
     /// Opens (creating if needed) the database at `path` and migrates it with `migrator`.
     public static func open(path: String, migrator: DatabaseMigrator) throws -> DatabasePool {
         var config = Configuration()
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         config.busyMode = .timeout(5)
         let pool = try DatabasePool(path: path, configuration: config)
+        // Not in `prepareDatabase`: GRDB's pool runs its WAL setup on the writer after that hook, and the WAL setup
+        // sets `synchronous = NORMAL`, under which a commit is not fsynced (only checkpoints are). The writer
+        // connection lives as long as the pool, so setting it here holds for every later write.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
         try migrator.migrate(pool)
         return pool
+    }
+
+    /// The `synchronous` level in force on the writer connection of `pool` (2 is FULL), for tests and `mynah check`.
+    public static func writerSynchronous(_ pool: DatabasePool) throws -> Int {
+        try pool.writeWithoutTransaction { db in
+            try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
+        }
     }
 }
