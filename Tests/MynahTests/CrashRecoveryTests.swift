@@ -16,11 +16,12 @@ import FoundationNetworking
         let port: Int
 
         /// Starts the daemon and waits for its `listening` line on a thread of its own, not a concurrency thread.
-        static func start(configPath: String) async throws -> DaemonProcess {
+        /// `environment` is added to the test's own.
+        static func start(configPath: String, environment: [String: String] = [:]) async throws -> DaemonProcess {
             try await withCheckedThrowingContinuation { c in
                 Thread.detachNewThread {
                     do {
-                        c.resume(returning: try DaemonProcess(configPath: configPath))
+                        c.resume(returning: try DaemonProcess(configPath: configPath, environment: environment))
                     } catch {
                         c.resume(throwing: error)
                     }
@@ -28,9 +29,12 @@ import FoundationNetworking
             }
         }
 
-        private init(configPath: String) throws {
+        private init(configPath: String, environment: [String: String]) throws {
             process.executableURL = CommandLineTests.executable
             process.arguments = ["run", "--config", configPath]
+            if !environment.isEmpty {
+                process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            }
             let stderr = Pipe()
             process.standardError = stderr
             process.standardOutput = FileHandle.nullDevice
