@@ -138,7 +138,11 @@ public final class Daemon: Sendable {
         botRuntime.service.withLock { $0 = botService }
         let janitor = InboxJanitor(hub: hub, interval: .seconds(3600), logger: logger)
         let deadlines = BridgeService(bridge: bridge, interval: bridgeInterval, logger: logger)
-        let callbacks: [ServiceGroupConfiguration.ServiceConfiguration] = routing.dispatcher.map { [.init(service: $0)] } ?? []
+        var callbacks: [ServiceGroupConfiguration.ServiceConfiguration] = routing.dispatcher.map { [.init(service: $0)] } ?? []
+        if let store = bridge.store as? SQLiteBridgeStore, !configuration.bridge.configuration.rules.isEmpty {
+            callbacks.append(.init(service: ReceiptDispatcher(bridge: bridge, store: store, apps: configuration.apps,
+                                                             logger: logger)))
+        }
         return [.init(service: http), .init(service: janitor), .init(service: deadlines)] + callbacks + [
                 .init(service: botService, successTerminationBehavior: .ignore),
                 .init(service: ReloadService(daemon: self), successTerminationBehavior: .ignore)]
