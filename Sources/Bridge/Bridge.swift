@@ -150,8 +150,9 @@ public final class Bridge: Sendable {
             let due = now + Self.millis(receipt.within)
             for i in deliveries.indices { deliveries[i].dueAt = due }
         }
-        let push = NewPush(appKey: appKey, cid: request.cid, sendno: request.sendno, rule: rule.name,
+        var push = NewPush(appKey: appKey, cid: request.cid, sendno: request.sendno, rule: rule.name,
                            content: request.content, createdAt: now, timeToLive: request.timeToLive)
+        push.callback = request.callback
         let (record, duplicate) = try await storing { try await store.recordPush(push, deliveries: deliveries) }
         if !duplicate {
             metrics.accepted(rule: rule.name)

@@ -154,6 +154,8 @@ public struct NewPush: Sendable, Equatable {
     public var createdAt: Int64
     /// `time_to_live` in seconds; 0 means online only.
     public var timeToLive: Int64
+    /// Where its receipts are reported (`callback` of the push), if anywhere.
+    public var callback: ReceiptCallback? = nil
 
     /// Creates a new push.
     public init(appKey: String, cid: String?, sendno: String, rule: String, content: PushContent, createdAt: Int64,

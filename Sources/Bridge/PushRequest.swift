@@ -94,6 +94,8 @@ public struct PushRequest: Sendable, Equatable {
     public var sendno: String
     /// `options.time_to_live` in seconds; 86400 by default, at most 10 days, 0 = online only.
     public var timeToLive: Int64
+    /// `callback`: where receipts of this push are reported, if anywhere.
+    public var callback: ReceiptCallback? = nil
 
     /// The platforms JPush knows.
     public static let platformNames = ["android", "ios", "winphone", "quickapp", "hmos"]
@@ -134,6 +136,7 @@ public struct PushRequest: Sendable, Equatable {
             throw .tooLarge("notification and message are \(payloadBytes) bytes; at most \(Self.maxPayloadBytes)")
         }
         self.content = content
+        callback = try ReceiptCallback.read(o["callback"])
         switch o["cid"] {
         case .none, .some(.null): cid = nil
         case .some(.string(let s)):

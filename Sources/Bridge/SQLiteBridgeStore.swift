@@ -88,6 +88,7 @@ public final class SQLiteBridgeStore: BridgeStore {
                 CREATE INDEX escalation_push ON escalation(push_id, id);
                 """)
         }
+        registerReceiptMigration(&m)
         return m
     }
 
@@ -254,9 +255,9 @@ public final class SQLiteBridgeStore: BridgeStore {
                 return (existing, true)
             }
             try db.execute(
-                sql: "INSERT INTO push (appkey, cid, sendno, rule, content, created_at, ttl) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                sql: "INSERT INTO push (appkey, cid, sendno, rule, content, created_at, ttl, callback) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 arguments: [push.appKey, push.cid, push.sendno, push.rule, push.content.json.serializedString(),
-                            push.createdAt, push.timeToLive])
+                            push.createdAt, push.timeToLive, push.callback?.json.serializedString()])
             let msgID = db.lastInsertedRowID
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO delivery (push_id, user_id, appkey, username, alias, status, due_at)
@@ -278,9 +279,13 @@ public final class SQLiteBridgeStore: BridgeStore {
 
     static func pushRecord(from row: Row) throws -> PushRecord {
         let content = try PushContent(json: try JSONValue.parse(row["content"] as String))
-        return PushRecord(msgID: row["msg_id"], push: NewPush(
+        var push = NewPush(
             appKey: row["appkey"], cid: row["cid"], sendno: row["sendno"], rule: row["rule"], content: content,
-            createdAt: row["created_at"], timeToLive: row["ttl"]))
+            createdAt: row["created_at"], timeToLive: row["ttl"])
+        if let callback = row["callback"] as String? {
+            push.callback = try ReceiptCallback.read(try JSONValue.parse(callback))
+        }
+        return PushRecord(msgID: row["msg_id"], push: push)
     }
 
     /// A push by cid.

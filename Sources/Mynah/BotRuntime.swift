@@ -59,7 +59,7 @@ final class BotRuntime: Sendable {
 
     /// Creates the robot accounts of the bots on the embedded hub (remote bots' accounts live on their hub).
     func ensureRobots(_ configuration: MynahConfiguration, hub: Hub) async throws(ConfigurationError) {
-        for (index, spec) in configuration.bots.enumerated() where spec.options.hubURL == nil {
+        for (index, spec) in configuration.bots.enumerated() where spec.options.hubURL == nil && spec.options.jmessage == nil {
             do {
                 _ = try await hub.ensureRobot(
                     appKey: spec.appKey,
@@ -99,6 +99,9 @@ final class BotRuntime: Sendable {
     /// The bot's uploader: the embedded hub with the apps' secrets from `apps:`, or a remote hub's REST API with
     /// `hub.master_secret` (its own app only); `nil` when a remote bot has no secret (attachments then fail saying so).
     func uploader(for spec: MynahConfiguration.Bot, apps: [MynahConfiguration.App]) -> (any MediaUploader)? {
+        if let jmessage = spec.options.jmessage {
+            return RESTMediaUploader(baseURL: { jmessage.api }, secrets: [spec.appKey: jmessage.masterSecret])
+        }
         if let remote = spec.options.hubURL {
             guard let secret = spec.options.hubMasterSecret, let base = Self.httpBase(ofGateway: remote) else { return nil }
             return RESTMediaUploader(baseURL: { base }, secrets: [spec.appKey: secret])

@@ -23,13 +23,17 @@ final class BotService: Service {
 
     let gatewayURL: @Sendable () async -> String
     let logger: Logger
+    /// Where bots on the real JMessage get their routing callbacks (`nil` when no bot is on JMessage).
+    let jmessage: JMessageInbound?
     private let state: Mutex<(pending: [Entry]?, running: [String: Running], serving: Bool)>
     private let requests: AsyncStream<[Entry]>
     private let requestsContinuation: AsyncStream<[Entry]>.Continuation
 
-    init(entries: [Entry], gatewayURL: @escaping @Sendable () async -> String, logger: Logger) {
+    init(entries: [Entry], gatewayURL: @escaping @Sendable () async -> String, logger: Logger,
+         jmessage: JMessageInbound? = nil) {
         self.gatewayURL = gatewayURL
         self.logger = logger
+        self.jmessage = jmessage
         state = Mutex((entries, [:], false))
         (requests, requestsContinuation) = AsyncStream.makeStream(of: [Entry].self)
     }
@@ -87,6 +91,7 @@ final class BotService: Service {
     /// Logs the bot in, retrying with the client's backoff policy until it succeeds; once online, the client
     /// itself reconnects and resumes. Stops the bot and returns on cancellation.
     func runBot(_ entry: Entry, url: String) async {
+        if let settings = entry.spec.options.jmessage { return await runJMessageBot(entry, settings) }
         let policy = ReconnectPolicy.standard
         var generator = SystemRandomNumberGenerator()
         var logger = logger

@@ -18,7 +18,8 @@ extension Daemon {
             || configuration.dataDirectory != current.dataDirectory {
             logger.warning("reload applies bots only; listen, data_dir and apps changes need a restart")
         }
-        for spec in configuration.bots where spec.options.hubURL == nil && hub.app(spec.appKey) == nil {
+        for spec in configuration.bots
+        where spec.options.hubURL == nil && spec.options.jmessage == nil && hub.app(spec.appKey) == nil {
             throw ConfigurationError(location: spec.location, path: "bots", message:
                 "bot '\(spec.name)': appkey '\(spec.appKey)' is not an app of the running daemon (apps need a restart)")
         }

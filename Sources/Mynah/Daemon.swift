@@ -59,6 +59,8 @@ public final class Daemon: Sendable {
     let gateway: Gateway.Configuration
     let logger: Logger
     let port = PortSignal()
+    /// Message routing in and out (docs/callbacks.md).
+    let routing: Routing
 
     /// Opens the store under `data_dir`, starts the hub, registers the bots' robot accounts and builds their plugins.
     public init(configuration: MynahConfiguration, options: Options = Options(),
@@ -90,6 +92,7 @@ public final class Daemon: Sendable {
                                      localHub: { "http://\(host):\(await port.wait())" })
         botRuntime = runtime
         try await runtime.ensureRobots(configuration, hub: hub)
+        routing = try await Routing.open(configuration, hub: hub, factory: factory, logger: logger)
         self.bots = try runtime.makeBots(configuration)
         bridge = try await Self.openBridge(configuration, hub: hub, logger: logger, metrics: factory)
         bridgeInterval = options.bridgeInterval
@@ -99,6 +102,7 @@ public final class Daemon: Sendable {
     public static func check(_ configuration: MynahConfiguration, registry: PluginRegistry = .builtIn)
         throws(ConfigurationError) {
         try BotRuntime.validate(configuration, registry: registry)
+        try JMessageInbound.validate(configuration)
     }
 
     /// The port the HTTP server listens on, once it does.
@@ -109,12 +113,14 @@ public final class Daemon: Sendable {
     /// The services in start order; the bots' service may finish early (a config without bots) without
     /// stopping the daemon.
     func services() -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        var httpConfiguration = HTTPServer.Configuration(
+            host: configuration.listen.host, port: configuration.listen.port, gateway: gateway,
+            mediaDirectory: (configuration.dataDirectory as NSString).appendingPathComponent("media"),
+            metrics: configuration.metrics.enabled ? MetricsEndpoint(registry: metrics, token: configuration.metrics.token) : nil)
+        httpConfiguration.extraRoutes = routing.inbound?.httpRoutes ?? []
         let http = HTTPServer.application(
             hub: hub,
-            configuration: .init(host: configuration.listen.host, port: configuration.listen.port, gateway: gateway,
-                                 mediaDirectory: (configuration.dataDirectory as NSString).appendingPathComponent("media"),
-                                 metrics: configuration.metrics.enabled
-                                     ? MetricsEndpoint(registry: metrics, token: configuration.metrics.token) : nil),
+            configuration: httpConfiguration,
             bridge: bridge,
             logger: logger,
             onRunning: { [weak self] port in
@@ -128,11 +134,16 @@ public final class Daemon: Sendable {
                 let port = await self.boundPort()
                 return "ws://\(Self.loopbackHost(self.configuration.listen.host)):\(port)\(Gateway.path)"
             },
-            logger: logger)
+            logger: logger, jmessage: routing.inbound)
         botRuntime.service.withLock { $0 = botService }
         let janitor = InboxJanitor(hub: hub, interval: .seconds(3600), logger: logger)
         let deadlines = BridgeService(bridge: bridge, interval: bridgeInterval, logger: logger)
-        return [.init(service: http), .init(service: janitor), .init(service: deadlines),
+        var callbacks: [ServiceGroupConfiguration.ServiceConfiguration] = routing.dispatcher.map { [.init(service: $0)] } ?? []
+        if let store = bridge.store as? SQLiteBridgeStore, !configuration.bridge.configuration.rules.isEmpty {
+            callbacks.append(.init(service: ReceiptDispatcher(bridge: bridge, store: store, apps: configuration.apps,
+                                                             logger: logger)))
+        }
+        return [.init(service: http), .init(service: janitor), .init(service: deadlines)] + callbacks + [
                 .init(service: botService, successTerminationBehavior: .ignore),
                 .init(service: ReloadService(daemon: self), successTerminationBehavior: .ignore)]
     }

@@ -24,6 +24,8 @@ public enum HTTPServer {
         public var mediaDirectory: String?
         /// `GET /metrics` in the Prometheus format; `nil` leaves the route out.
         public var metrics: MetricsEndpoint?
+        /// POST routes added by the composition (see `ExtraRoute`).
+        public var extraRoutes: [ExtraRoute] = []
 
         /// Creates a configuration.
         public init(host: String = "127.0.0.1", port: Int = 8080, gateway: Gateway.Configuration = .init(),
@@ -53,6 +55,7 @@ public enum HTTPServer {
         MediaAPI(hub: hub, directory: configuration.mediaDirectory).register(on: router)
         if let bridge { PushAPI(hub: hub, bridge: bridge).register(on: router) }
         configuration.metrics?.register(on: router)
+        register(configuration.extraRoutes, on: router)
 
         let wsRouter = Router(context: GatewayRequestContext.self)
         Gateway.register(on: wsRouter, hub: hub, configuration: configuration.gateway, logger: logger)

@@ -22,6 +22,8 @@ extension MynahConfiguration {
         public var hubURL: String?
         /// The remote hub's master secret of the bot's app (`hub.master_secret`), for uploading attachments.
         public var hubMasterSecret: String?
+        /// The real JMessage as the bot's hub (`hub.jmessage`): routing callbacks in, REST API out.
+        public var jmessage: JMessageHub?
 
         /// The defaults: single chats and all groups, robots ignored, 60 messages a minute, `/` commands.
         public init(listen: BotKit.Bot.ListenFilter = .init(), roles: [String: [String]] = [:], rateLimit: Int = 60,

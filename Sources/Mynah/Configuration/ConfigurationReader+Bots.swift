@@ -9,7 +9,7 @@ extension ConfigurationReader.Keys {
     static let pluginOptions = ["exec", "webhook", "id", "timeout", "schedules", "env", "restart", "secret", "retries"]
     static let botListen = ["single", "groups", "mention_only", "ignore_robots"]
     static let rateLimit = ["messages", "per"]
-    static let hub = ["url", "master_secret"]
+    static let hub = ["url", "master_secret", "jmessage"]
     static let restart = ["backoff", "max_backoff", "quarantine_after"]
     static let schedule = ["name", "cron", "time_zone"]
 }
@@ -59,7 +59,9 @@ extension ConfigurationReader {
         }
         if let field = entry["accept_relay_from"] { options.acceptRelayFrom = try stringList(field) }
         options.avatar = try optionalString(entry, "avatar")
-        if let field = entry["hub"], let hub = try optionalSection(field, keys: Keys.hub) {
+        if let field = entry["hub"], let hub = try optionalSection(field, keys: Keys.hub), hub["jmessage"] != nil {
+            options.jmessage = try jmessageHub(hub, bot: entry)
+        } else if let field = entry["hub"], let hub = try optionalSection(field, keys: Keys.hub) {
             let (url, urlField) = try requiredString(hub, "url")
             guard let parsed = URL(string: url), ["ws", "wss"].contains(parsed.scheme ?? ""), parsed.host != nil else {
                 throw error("expected a ws:// or wss:// URL of a Mynah gateway, got \(quoted(url))", at: urlField)

@@ -23,7 +23,7 @@ struct ConfigurationReader {
         static let listen = ["host", "port"]
         static let metrics = ["enabled", "token"]
         static let app = ["appkey", "master_secret", "name", "offline_messages", "offline_ttl", "friend_mode", "cross_app",
-                          "max_group_members"]
+                          "max_group_members", "callbacks"]
         static let bot = ["name", "appkey", "username", "password", "nickname", "plugins"] + botOptions
         static let plugin = ["swift", "config"] + pluginOptions
     }
@@ -105,6 +105,7 @@ struct ConfigurationReader {
         }
         configuration.apps = try apps(top["apps"])
         configuration.bots = try bots(top["bots"], apps: configuration.apps)
+        configuration.callbacks = try callbacks(top["apps"])
         configuration.bridge = try bridge(top["bridge"], apps: configuration.apps)
         if let field = top["metrics"], let metrics = try optionalSection(field, keys: Keys.metrics) {
             if let field = metrics["enabled"], let enabled = try boolean(field) { configuration.metrics.enabled = enabled }
@@ -186,7 +187,7 @@ struct ConfigurationReader {
 
             let (appKey, appKeyField) = try requiredString(entry, "appkey")
             let options = try botOptions(entry)
-            guard appKeys.contains(appKey) || options.hubURL != nil else {
+            guard appKeys.contains(appKey) || options.hubURL != nil || options.jmessage != nil else {
                 throw error(unknownAppKeyMessage(appKey, known: appKeys), at: appKeyField)
             }
 

@@ -101,6 +101,8 @@ public struct MynahConfiguration: Sendable, Equatable {
     public var bridge = BridgeSection()
     /// `GET /metrics` (`metrics:`): on by default, open unless a token is set.
     public var metrics = Metrics()
+    /// Message routing out of the hub (`callbacks:` of each app), in file order; defaults to none.
+    public var callbacks: [Callback] = []
 
     /// The `metrics:` section.
     public struct Metrics: Sendable, Equatable {

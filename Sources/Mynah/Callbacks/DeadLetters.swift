@@ -1,0 +1,47 @@
+import Foundation
+
+/// The dead letters of message routing, for `mynah callbacks list` and `mynah callbacks replay`: they work on the
+/// data directory of a running or stopped daemon (a running one picks marked letters up within its poll interval).
+public enum DeadLetters {
+    /// One dead letter as the command line shows it.
+    public struct Summary: Sendable, Equatable, CustomStringConvertible {
+        /// Its id, for `replay --id`.
+        public var id: Int64
+        /// The app and URL it was for.
+        public var destination: String
+        /// The messages it carries: how many, and their msgid range.
+        public var count: Int
+        /// The lowest msgid in it.
+        public var firstMsgID: Int64
+        /// The highest msgid the batch covered.
+        public var lastMsgID: Int64
+        /// Failed attempts so far.
+        public var attempts: Int
+        /// The last failure.
+        public var lastError: String
+        /// Whether it is marked for replay.
+        public var replay: Bool
+
+        /// `id  destination  count msgids a-b  attempts  last error`.
+        public var description: String {
+            "\(id)\t\(destination)\t\(count) messages (msgid \(firstMsgID)-\(lastMsgID))\t\(attempts) attempts"
+                + (replay ? "\treplay pending" : "") + "\t\(lastError)"
+        }
+    }
+
+    /// The dead letters under `dataDirectory`, oldest first (none when routing never ran there).
+    public static func list(dataDirectory: String) async throws -> [Summary] {
+        guard FileManager.default.fileExists(atPath: CallbackOutbox.path(dataDirectory: dataDirectory)) else { return [] }
+        let outbox = try CallbackOutbox(dataDirectory: dataDirectory)
+        return try await outbox.deadLetters().map {
+            Summary(id: $0.id, destination: $0.destination, count: $0.count, firstMsgID: $0.firstMsgID,
+                    lastMsgID: $0.lastMsgID, attempts: $0.attempts, lastError: $0.lastError, replay: $0.replay)
+        }
+    }
+
+    /// Marks dead letters for another delivery (every one when `ids` is empty); returns how many were marked.
+    public static func replay(dataDirectory: String, ids: [Int64]) async throws -> Int {
+        guard FileManager.default.fileExists(atPath: CallbackOutbox.path(dataDirectory: dataDirectory)) else { return 0 }
+        return try await CallbackOutbox(dataDirectory: dataDirectory).markReplay(ids: ids)
+    }
+}

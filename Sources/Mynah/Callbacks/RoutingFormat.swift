@@ -1,0 +1,67 @@
+import Foundation
+import IMProtocol
+
+/// JMessage's real-time message routing format: a POST of `{"total": N, "messages": [...]}` whose messages have the
+/// shape of the report API v2 history (docs/callbacks.md). Mynah writes it (callbacks out of the hub) and reads it
+/// (bots on the real JMessage).
+enum RoutingFormat {
+    /// One message as routing and the history API show it; `appKey` is the app being routed.
+    static func json(_ s: StoredMessage, appKey: String) -> JSONValue {
+        let m = s.message
+        let fromAppKey = m.fromAppKey ?? appKey
+        let targetAppKey = m.targetAppKey ?? fromAppKey
+        return .object([
+            "version": .int(Int64(m.version)), "target_type": .string(m.targetType.rawValue),
+            "target_id": .string(m.targetID), "target_name": .string(m.targetName ?? ""),
+            "from_type": .string(m.fromType.rawValue), "from_id": .string(m.fromID),
+            "from_name": .string(m.fromName ?? ""), "from_platform": .string(m.fromPlatform ?? ""),
+            "from_appkey": .string(fromAppKey), "target_appkey": .string(targetAppKey),
+            "msg_type": .string(m.msgType.rawValue), "msg_body": m.body.json,
+            "create_time": .int(m.createTime), "msgid": .int(s.msgID), "msg_ctime": .int(s.msgCtime),
+            "msg_level": .int(fromAppKey == targetAppKey ? 0 : 1),
+        ])
+    }
+
+    /// The body of one POST.
+    static func batch(_ messages: [StoredMessage], appKey: String) -> [UInt8] {
+        JSONValue.object([
+            "total": .int(Int64(messages.count)),
+            "messages": .array(messages.map { json($0, appKey: appKey) }),
+        ]).serialized()
+    }
+
+    /// Reads a routing POST's body; the error names the first bad field (`messages[2].msg_body.text`).
+    static func parse(_ body: some Collection<UInt8>) throws(ProtocolError) -> [StoredMessage] {
+        let json = try JSONValue.parse(body)
+        let r = try JSONObjectReader(json, path: "")
+        guard case .array(let items)? = r.object["messages"] else {
+            throw ProtocolError(path: "messages", reason: r.object["messages"] == nil ? "required" : "expected a list")
+        }
+        if let total = r.object["total"], total.intValue == nil {
+            throw ProtocolError(path: "total", reason: "expected an integer")
+        }
+        var result: [StoredMessage] = []
+        result.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            result.append(try message(item, path: "messages[\(index)]"))
+        }
+        return result
+    }
+
+    /// One routed message: the protocol v1 envelope plus `msgid` and `msg_ctime`.
+    static func message(_ item: JSONValue, path: String) throws(ProtocolError) -> StoredMessage {
+        let r = try JSONObjectReader(item, path: path)
+        let msgID = try r.int("msgid")
+        let ctime = try r.int("msg_ctime")
+        guard case .object(var o) = item else { throw ProtocolError(path: path, reason: "expected an object") }
+        // JMessage sends empty strings for absent names and platforms; the envelope leaves them out.
+        for key in ["target_name", "from_name", "from_platform", "from_appkey", "target_appkey"]
+        where o[key]?.stringValue?.isEmpty == true {
+            o[key] = nil
+        }
+        if o["version"] == nil { o["version"] = .int(1) }
+        for key in ["msgid", "msg_ctime", "msg_level"] { o[key] = nil }
+        let message = try Message(json: .object(o), path: path)
+        return StoredMessage(msgID: msgID, msgCtime: ctime, message: message)
+    }
+}
