@@ -101,6 +101,8 @@ public struct MynahConfiguration: Sendable, Equatable {
     public var bridge = BridgeSection()
     /// `GET /metrics` (`metrics:`): on by default, open unless a token is set.
     public var metrics = Metrics()
+    /// Where data is kept (`storage:`): SQLite files under `data_dir` by default, or PostgreSQL.
+    public var storage = StorageSection()
 
     /// The `metrics:` section.
     public struct Metrics: Sendable, Equatable {
