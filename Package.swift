@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
@@ -60,6 +61,18 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The PostgreSQL stores (hub, bridge, plugin data) on postgres-nio: one database for several nodes.
+        .target(
+            name: "HubPostgres",
+            dependencies: [
+                "Hub", "Bridge", "IMProtocol",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -113,6 +126,7 @@ let package = Package(
             name: "Mynah",
             dependencies: [
                 "IMProtocol", "Hub", "Server", "IMClient", "BotKit", "Echo", "Commands", "Relay", "Reminder", "Bridge",
+                "HubPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -145,10 +159,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "IMProtocolTests", dependencies: ["IMProtocol"], swiftSettings: swiftSettings),
-        .testTarget(name: "HubTests", dependencies: ["Hub", "IMProtocol"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HubTests",
+            dependencies: [
+                "Hub", "IMProtocol", "HubPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "BridgeTests",
-            dependencies: ["Bridge", "Hub", "IMProtocol", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Bridge", "Hub", "IMProtocol", "HubPostgres", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -168,6 +189,7 @@ let package = Package(
             name: "MynahTests",
             dependencies: [
                 "Mynah", "IMClient", "IMProtocol", "BotKit", "Hub", "Server", "Relay", "Reminder", "Bridge", "Echo",
+                "HubPostgres", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),

@@ -23,14 +23,14 @@ final class BotRuntime: Sendable {
     /// Serializes reloads.
     let reloading = Mutex(false)
 
-    init(dataDirectory: String, registry: PluginRegistry, clock: any BotClock, configurationPath: String?,
+    init(dataDirectory: String, storage configured: (any PluginStorage)? = nil, registry: PluginRegistry, clock: any BotClock, configurationPath: String?,
          logger: Logger, metrics: any MetricsFactory,
          localHub: @escaping @Sendable () async -> String) throws(ConfigurationError) {
         self.metrics = metrics
         self.localHub = localHub
         let path = (dataDirectory as NSString).appendingPathComponent("bots.sqlite")
         do {
-            storage = try SQLitePluginStorage(path: path)
+            storage = try configured ?? SQLitePluginStorage(path: path)
         } catch {
             throw ConfigurationError(location: nil, path: "data_dir",
                                      message: "cannot open the bots' database '\(path)': \(error.localizedDescription)")

@@ -5,14 +5,14 @@ import Hub
 import Logging
 
 extension Daemon {
-    /// Opens the bridge's own store (`<data_dir>/bridge.sqlite`), sets up the rules' robots and delivers what a
+    /// Opens the bridge's own store (`<data_dir>/bridge.sqlite`, or `store` on PostgreSQL), sets up the rules' robots and delivers what a
     /// crash left recorded but undelivered.
-    static func openBridge(_ configuration: MynahConfiguration, hub: Hub, logger: Logger,
-                           metrics: any MetricsFactory) async throws -> Bridge {
+    static func openBridge(_ configuration: MynahConfiguration, hub: Hub, store configured: (any BridgeStore)? = nil,
+                           logger: Logger, metrics: any MetricsFactory) async throws -> Bridge {
         let path = (configuration.dataDirectory as NSString).appendingPathComponent("bridge.sqlite")
-        let store: SQLiteBridgeStore
+        let store: any BridgeStore
         do {
-            store = try SQLiteBridgeStore(path: path)
+            store = try configured ?? SQLiteBridgeStore(path: path)
         } catch {
             throw ConfigurationError(location: nil, path: "data_dir",
                                      message: "cannot open the bridge database '\(path)': \(error.localizedDescription)")

@@ -2,6 +2,7 @@ import BotKit
 import Bridge
 import Foundation
 import Hub
+import HubPostgres
 import Logging
 import Prometheus
 import Server
@@ -61,6 +62,8 @@ public final class Daemon: Sendable {
     let port = PortSignal()
     /// Message routing in and out (docs/callbacks.md).
     let routing: Routing
+    /// The PostgreSQL pool when `storage.postgres` is set; closed when the daemon stops.
+    let postgres: PostgresStorage?
 
     /// Opens the store under `data_dir`, starts the hub, registers the bots' robot accounts and builds their plugins.
     public init(configuration: MynahConfiguration, options: Options = Options(),
@@ -69,15 +72,9 @@ public final class Daemon: Sendable {
         self.logger = logger
         self.gateway = options.gateway
         try Self.check(configuration, registry: options.plugins)
-        let databasePath = (configuration.dataDirectory as NSString).appendingPathComponent("mynah.sqlite")
-        let store: SQLiteHubStore
-        do {
-            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-            store = try SQLiteHubStore(path: databasePath)
-        } catch {
-            throw ConfigurationError(location: nil, path: "data_dir",
-                                     message: "cannot open the database '\(databasePath)': \(error.localizedDescription)")
-        }
+        let storage = try await Self.openStorage(configuration, logger: logger)
+        let store = storage.hub
+        postgres = storage.postgres
         let factory = PrometheusMetricsFactory(registry: metrics)
         hub = try await Hub(
             configuration: .init(
@@ -86,7 +83,8 @@ public final class Daemon: Sendable {
             store: store, logger: logger)
         let port = self.port
         let host = Self.loopbackHost(configuration.listen.host)
-        let runtime = try BotRuntime(dataDirectory: configuration.dataDirectory, registry: options.plugins,
+        let runtime = try BotRuntime(dataDirectory: configuration.dataDirectory, storage: storage.plugins,
+                                     registry: options.plugins,
                                      clock: options.botClock, configurationPath: options.configurationPath,
                                      logger: logger, metrics: factory,
                                      localHub: { "http://\(host):\(await port.wait())" })
@@ -94,7 +92,7 @@ public final class Daemon: Sendable {
         try await runtime.ensureRobots(configuration, hub: hub)
         routing = try await Routing.open(configuration, hub: hub, factory: factory, logger: logger)
         self.bots = try runtime.makeBots(configuration)
-        bridge = try await Self.openBridge(configuration, hub: hub, logger: logger, metrics: factory)
+        bridge = try await Self.openBridge(configuration, hub: hub, store: storage.bridge, logger: logger, metrics: factory)
         bridgeInterval = options.bridgeInterval
     }
 
@@ -174,7 +172,13 @@ public final class Daemon: Sendable {
             services: services(),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await postgres?.close()
+            throw error
+        }
+        await postgres?.close()
     }
 
     /// Runs the daemon around `body`, which gets the bound port; shuts down gracefully when `body` returns.
@@ -190,10 +194,12 @@ public final class Daemon: Sendable {
                 let result = try await body(await boundPort())
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
+                await postgres?.close()
                 return result
             } catch {
                 await group.triggerGracefulShutdown()
                 try? await tasks.waitForAll()
+                await postgres?.close()
                 throw error
             }
         }

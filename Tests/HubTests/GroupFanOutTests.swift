@@ -11,9 +11,9 @@ import Testing
         try await hub.inbox(userID: user.id, after: 0).filter { $0.stored != nil }
     }
 
-    @Test("a group message reaches every member once, except the sender and shielded members; quiet ones unnotified")
-    func fanOut() async throws {
-        try await withHub { hub, _ in
+    @Test("a group message reaches every member once, except the sender and shielded members; quiet ones unnotified", arguments: Backend.allCases)
+    func fanOut(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let owner = try await hub.make("owner1")
             let plain = try await hub.make("plain1")
             let shielded = try await hub.make("shield1")
@@ -38,9 +38,9 @@ import Testing
         }
     }
 
-    @Test("published group entries share one serialized message; each spliced frame equals the frame encoded in full")
-    func publishedEntriesSpliceTheirFrames() async throws {
-        try await withHub { hub, _ in
+    @Test("published group entries share one serialized message; each spliced frame equals the frame encoded in full", arguments: Backend.allCases)
+    func publishedEntriesSpliceTheirFrames(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let owner = try await hub.make("owner1")
             let plain = try await hub.make("plain1")
             let quiet = try await hub.make("quiet1")
@@ -69,9 +69,9 @@ import Testing
         }
     }
 
-    @Test("deleting a group's owner passes the group to the member who joined first; a lone owner's group goes")
-    func deletingOwners() async throws {
-        try await withHub { hub, _ in
+    @Test("deleting a group's owner passes the group to the member who joined first; a lone owner's group goes", arguments: Backend.allCases)
+    func deletingOwners(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             _ = try await hub.make("owner1")
             let heir = try await hub.make("heir1")
             _ = try await hub.make("later1")

@@ -26,9 +26,9 @@ struct HubAccountsTests {
         }
     }
 
-    @Test("registering a taken username fails with 899001, whatever the kind")
-    func duplicateUsername() async throws {
-        try await withHub { hub, _ in
+    @Test("registering a taken username fails with 899001, whatever the kind", arguments: Backend.allCases)
+    func duplicateUsername(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let first = try await hub.make("alice")
             for kind in FromType.allCases {
                 let error = await #expect(throws: HubError.self) {
@@ -44,9 +44,9 @@ struct HubAccountsTests {
         }
     }
 
-    @Test("batch register reports each element on its own")
-    func batchRegister() async throws {
-        try await withHub { hub, _ in
+    @Test("batch register reports each element on its own", arguments: Backend.allCases)
+    func batchRegister(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             _ = try await hub.make("taken")
             let results = await hub.register(appKey: TestApps.a.appKey, [
                 NewUser(username: "fresh1", password: "password1"),
@@ -124,9 +124,9 @@ struct HubAccountsTests {
         }
     }
 
-    @Test("the same username can be registered in two apps, as two accounts")
-    func sameUsernameInTwoApps() async throws {
-        try await withHub { hub, _ in
+    @Test("the same username can be registered in two apps, as two accounts", arguments: Backend.allCases)
+    func sameUsernameInTwoApps(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let inA = try await hub.make("alice", appKey: TestApps.a.appKey, password: "password-a")
             let inB = try await hub.make("alice", appKey: TestApps.b.appKey, password: "password-b")
             #expect(inA.id != inB.id)
@@ -143,9 +143,9 @@ struct HubAccountsTests {
         }
     }
 
-    @Test("registering in an unknown app fails with 899009")
-    func registerUnknownApp() async throws {
-        try await withHub { hub, _ in
+    @Test("registering in an unknown app fails with 899009", arguments: Backend.allCases)
+    func registerUnknownApp(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let error = await #expect(throws: HubError.self) { try await hub.make("alice", appKey: "no-such-app") }
             #expect(error?.code == .appKeyNotFound)
             let batch = await hub.register(appKey: "no-such-app", [NewUser(username: "alice", password: "password1")],
@@ -156,18 +156,18 @@ struct HubAccountsTests {
 
     // MARK: Login
 
-    @Test("login with the right password returns the account")
-    func loginWorks() async throws {
-        try await withHub { hub, _ in
+    @Test("login with the right password returns the account", arguments: Backend.allCases)
+    func loginWorks(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice", password: "correct horse")
             let logged = try await hub.login(appKey: TestApps.a.appKey, username: "alice", password: "correct horse")
             #expect(logged == alice)
         }
     }
 
-    @Test("a wrong password and an unknown user give the same 899008")
-    func loginFailuresLookAlike() async throws {
-        try await withHub { hub, _ in
+    @Test("a wrong password and an unknown user give the same 899008", arguments: Backend.allCases)
+    func loginFailuresLookAlike(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             _ = try await hub.make("alice", password: "correct horse")
             let wrongPassword = await #expect(throws: HubError.self) {
                 try await hub.login(appKey: TestApps.a.appKey, username: "alice", password: "Correct horse")
@@ -185,9 +185,9 @@ struct HubAccountsTests {
         }
     }
 
-    @Test("login to an unknown app fails with 899009")
-    func loginUnknownApp() async throws {
-        try await withHub { hub, _ in
+    @Test("login to an unknown app fails with 899009", arguments: Backend.allCases)
+    func loginUnknownApp(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             _ = try await hub.make("alice")
             let error = await #expect(throws: HubError.self) {
                 try await hub.login(appKey: "no-such-app", username: "alice", password: "password1")
@@ -216,9 +216,9 @@ struct HubAccountsTests {
         }
     }
 
-    @Test("a password differing only after byte 72 is rejected")
-    func passwordBeyondBcryptLimit() async throws {
-        try await withHub { hub, _ in
+    @Test("a password differing only after byte 72 is rejected", arguments: Backend.allCases)
+    func passwordBeyondBcryptLimit(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let prefix = String(repeating: "p", count: 72)
             _ = try await hub.make("alice", password: prefix + "-the-real-secret")
             let error = await #expect(throws: HubError.self) {
@@ -230,9 +230,9 @@ struct HubAccountsTests {
 
     // MARK: Robots
 
-    @Test("ensureRobot registers a missing robot")
-    func ensureRobotRegisters() async throws {
-        try await withHub { hub, _ in
+    @Test("ensureRobot registers a missing robot", arguments: Backend.allCases)
+    func ensureRobotRegisters(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let robot = try await hub.ensureRobot(appKey: TestApps.a.appKey,
                                                   NewUser(username: "echo-bot", password: "robot-pass"))
             #expect(robot.kind == .robot)
@@ -243,9 +243,9 @@ struct HubAccountsTests {
         }
     }
 
-    @Test("ensureRobot keeps an existing robot and its hash when the password is unchanged")
-    func ensureRobotKeeps() async throws {
-        try await withHub { hub, _ in
+    @Test("ensureRobot keeps an existing robot and its hash when the password is unchanged", arguments: Backend.allCases)
+    func ensureRobotKeeps(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let first = try await hub.ensureRobot(appKey: TestApps.a.appKey,
                                                   NewUser(username: "echo-bot", password: "robot-pass"))
             let hashBefore = try await hub.store.passwordHash(userID: first.id)
@@ -259,9 +259,9 @@ struct HubAccountsTests {
         }
     }
 
-    @Test("ensureRobot resets a robot's password when the configuration changed it")
-    func ensureRobotResetsPassword() async throws {
-        try await withHub { hub, _ in
+    @Test("ensureRobot resets a robot's password when the configuration changed it", arguments: Backend.allCases)
+    func ensureRobotResetsPassword(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let first = try await hub.ensureRobot(appKey: TestApps.a.appKey,
                                                   NewUser(username: "echo-bot", password: "old-password"))
             let second = try await hub.ensureRobot(appKey: TestApps.a.appKey,
@@ -296,9 +296,9 @@ struct HubAccountsTests {
         }
     }
 
-    @Test("ensureRobot validates like register")
-    func ensureRobotValidates() async throws {
-        try await withHub { hub, _ in
+    @Test("ensureRobot validates like register", arguments: Backend.allCases)
+    func ensureRobotValidates(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let badName = await #expect(throws: HubError.self) {
                 try await hub.ensureRobot(appKey: TestApps.a.appKey, NewUser(username: "_bot", password: "robot-pass"))
             }
@@ -312,9 +312,9 @@ struct HubAccountsTests {
 
     // MARK: Apps
 
-    @Test("authenticateApp accepts the right master secret")
-    func authenticateAppWorks() async throws {
-        try await withHub { hub, _ in
+    @Test("authenticateApp accepts the right master secret", arguments: Backend.allCases)
+    func authenticateAppWorks(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let a = try hub.authenticateApp(appKey: TestApps.a.appKey, secret: TestApps.a.masterSecret)
             let b = try hub.authenticateApp(appKey: TestApps.b.appKey, secret: TestApps.b.masterSecret)
             #expect(a == TestApps.a)
@@ -336,9 +336,9 @@ struct HubAccountsTests {
         }
     }
 
-    @Test("authenticateApp rejects an unknown appkey with 899009")
-    func authenticateAppUnknown() async throws {
-        try await withHub { hub, _ in
+    @Test("authenticateApp rejects an unknown appkey with 899009", arguments: Backend.allCases)
+    func authenticateAppUnknown(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let error = #expect(throws: HubError.self) {
                 try hub.authenticateApp(appKey: "no-such-app", secret: TestApps.a.masterSecret)
             }

@@ -7,9 +7,9 @@ import Testing
 struct HubMessagesTests {
     // MARK: Ids, times and sequence numbers
 
-    @Test("msg_id increases and msg_ctime never decreases across sends")
-    func idsAndTimesAscend() async throws {
-        try await withHub { hub, _ in
+    @Test("msg_id increases and msg_ctime never decreases across sends", arguments: Backend.allCases)
+    func idsAndTimesAscend(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             _ = try await hub.make("bobby")
             _ = try await hub.make("carol")
@@ -24,9 +24,9 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("msg_ctime is the hub's clock in milliseconds and create_time the same in seconds")
-    func timesComeFromTheHub() async throws {
-        try await withHub { hub, _ in
+    @Test("msg_ctime is the hub's clock in milliseconds and create_time the same in seconds", arguments: Backend.allCases)
+    func timesComeFromTheHub(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             _ = try await hub.make("bobby")
             let before = Hub.nowMillis()
@@ -37,9 +37,9 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("the recipient's inbox gets seq 1, 2, 3... in send order")
-    func inboxSequence() async throws {
-        try await withHub { hub, _ in
+    @Test("the recipient's inbox gets seq 1, 2, 3... in send order", arguments: Backend.allCases)
+    func inboxSequence(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             let carol = try await hub.make("carol")
             let bob = try await hub.make("bobby")
@@ -60,9 +60,9 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("concurrent sends to one inbox get distinct, gapless seqs and distinct ids")
-    func concurrentSends() async throws {
-        try await withHub { hub, _ in
+    @Test("concurrent sends to one inbox get distinct, gapless seqs and distinct ids", arguments: Backend.allCases)
+    func concurrentSends(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let bob = try await hub.make("bobby")
             var senders: [User] = []
             for i in 0..<4 { senders.append(try await hub.make("sender\(i)")) }
@@ -87,9 +87,9 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("inbox(after:) returns only later entries, in order, up to the limit")
-    func inboxAfterAndLimit() async throws {
-        try await withHub { hub, _ in
+    @Test("inbox(after:) returns only later entries, in order, up to the limit", arguments: Backend.allCases)
+    func inboxAfterAndLimit(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             let bob = try await hub.make("bobby")
             for i in 1...10 { _ = try await hub.sendText("m\(i)", from: alice, to: "bobby") }
@@ -155,9 +155,9 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("from_name defaults to the sender's nickname; target_name and a same-app target_appkey are kept")
-    func namesAndTargetAppKey() async throws {
-        try await withHub { hub, _ in
+    @Test("from_name defaults to the sender's nickname; target_name and a same-app target_appkey are kept", arguments: Backend.allCases)
+    func namesAndTargetAppKey(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice", profile: Profile(nickname: "Alice A."))
             let noNick = try await hub.make("carol")
             _ = try await hub.make("bobby")
@@ -181,9 +181,9 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("every body type is stored and read back unchanged")
-    func bodiesRoundTrip() async throws {
-        try await withHub { hub, _ in
+    @Test("every body type is stored and read back unchanged", arguments: Backend.allCases)
+    func bodiesRoundTrip(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             let bob = try await hub.make("bobby")
             var text = MessageBody.Text(text: "multi\nline \"quoted\" ünïcødé 🐦", extras: ["n": .int(1)])
@@ -210,9 +210,9 @@ struct HubMessagesTests {
 
     // MARK: Rules
 
-    @Test("a message to an unknown user fails with 899002 and stores nothing")
-    func unknownRecipient() async throws {
-        try await withHub { hub, _ in
+    @Test("a message to an unknown user fails with 899002 and stores nothing", arguments: Backend.allCases)
+    func unknownRecipient(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             _ = try await hub.make("bobby", appKey: TestApps.b.appKey)
             let error = await #expect(throws: HubError.self) { try await hub.sendText("hi", from: alice, to: "nobody") }
@@ -225,9 +225,9 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("msg_body is limited to 4096 serialized bytes (899003 above)")
-    func bodySizeLimit() async throws {
-        try await withHub { hub, _ in
+    @Test("msg_body is limited to 4096 serialized bytes (899003 above)", arguments: Backend.allCases)
+    func bodySizeLimit(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             let bob = try await hub.make("bobby")
             // {"text":"…"} adds 11 bytes around the text.
@@ -276,9 +276,9 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("a target_appkey of an app that does not allow the sender's app fails with 899020; an unknown one with 899009")
-    func crossAppRefused() async throws {
-        try await withHub { hub, _ in
+    @Test("a target_appkey of an app that does not allow the sender's app fails with 899020; an unknown one with 899009", arguments: Backend.allCases)
+    func crossAppRefused(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             let bobInB = try await hub.make("bobby", appKey: TestApps.b.appKey)
             for (appKey, code) in [(TestApps.b.appKey, ErrorCode.crossAppNotPermitted), ("no-such-app", .appKeyNotFound)] {
@@ -317,9 +317,9 @@ struct HubMessagesTests {
 
     // MARK: Offline rules
 
-    @Test("no_offline: nothing waits for an offline recipient; the sender still gets an id")
-    func noOfflineWhileOffline() async throws {
-        try await withHub { hub, _ in
+    @Test("no_offline: nothing waits for an offline recipient; the sender still gets an id", arguments: Backend.allCases)
+    func noOfflineWhileOffline(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             let bob = try await hub.make("bobby")
             let sent = try await hub.send(.init(targetID: "bobby", body: .text("now or never"), noOffline: true),
@@ -333,9 +333,9 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("no_offline: an online recipient gets the entry, live and in its inbox")
-    func noOfflineWhileOnline() async throws {
-        try await withHub { hub, _ in
+    @Test("no_offline: an online recipient gets the entry, live and in its inbox", arguments: Backend.allCases)
+    func noOfflineWhileOnline(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             let bob = try await hub.make("bobby")
             var live = hub.bus.subscribe(userID: bob.id).makeAsyncIterator()
@@ -347,10 +347,10 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("an app without offline messages keeps nothing for offline recipients")
-    func appWithoutOfflineMessages() async throws {
+    @Test("an app without offline messages keeps nothing for offline recipients", arguments: Backend.allCases)
+    func appWithoutOfflineMessages(_ backend: Backend) async throws {
         let online = AppSettings(appKey: "0123456789abcdef01234567", masterSecret: "s", offlineMessages: false)
-        try await withHub(apps: [TestApps.a, online]) { hub, _ in
+        try await withHub(backend, apps: [TestApps.a, online]) { hub, _ in
             let alice = try await hub.make("alice", appKey: online.appKey)
             let bob = try await hub.make("bobby", appKey: online.appKey)
             let carol = try await hub.make("carol", appKey: online.appKey)
@@ -373,9 +373,9 @@ struct HubMessagesTests {
 
     // MARK: Idempotency
 
-    @Test("the same request_id from the same sender stores one message and one inbox entry")
-    func idempotentRetry() async throws {
-        try await withHub { hub, _ in
+    @Test("the same request_id from the same sender stores one message and one inbox entry", arguments: Backend.allCases)
+    func idempotentRetry(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             let bob = try await hub.make("bobby")
             let first = try await hub.sendText("once", from: alice, to: "bobby", requestID: "req-1")
@@ -400,9 +400,9 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("messages without a request_id are never deduplicated")
-    func noRequestID() async throws {
-        try await withHub { hub, _ in
+    @Test("messages without a request_id are never deduplicated", arguments: Backend.allCases)
+    func noRequestID(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             let bob = try await hub.make("bobby")
             let a = try await hub.sendText("same", from: alice, to: "bobby")
@@ -412,9 +412,9 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("the same request_id from another sender is a new message")
-    func requestIDIsPerSender() async throws {
-        try await withHub { hub, _ in
+    @Test("the same request_id from another sender is a new message", arguments: Backend.allCases)
+    func requestIDIsPerSender(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             let carol = try await hub.make("carol")
             let aliceInB = try await hub.make("alice", appKey: TestApps.b.appKey)
@@ -431,9 +431,9 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("a repeated request wakes nobody: only new entries are published")
-    func retryPublishesNothing() async throws {
-        try await withHub { hub, _ in
+    @Test("a repeated request wakes nobody: only new entries are published", arguments: Backend.allCases)
+    func retryPublishesNothing(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             let bob = try await hub.make("bobby")
             var live = hub.bus.subscribe(userID: bob.id).makeAsyncIterator()
@@ -449,9 +449,9 @@ struct HubMessagesTests {
 
     // MARK: Cursors
 
-    @Test("a device's cursor starts at 0 and moves forward with acknowledgements")
-    func cursorForward() async throws {
-        try await withHub { hub, _ in
+    @Test("a device's cursor starts at 0 and moves forward with acknowledgements", arguments: Backend.allCases)
+    func cursorForward(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let bob = try await hub.make("bobby")
             #expect(try await hub.cursor(userID: bob.id, device: "phone") == 0)
             try await hub.acknowledge(userID: bob.id, device: "phone", seq: 3)
@@ -463,9 +463,9 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("acknowledging a lower seq never moves the cursor back")
-    func cursorNeverBack() async throws {
-        try await withHub { hub, _ in
+    @Test("acknowledging a lower seq never moves the cursor back", arguments: Backend.allCases)
+    func cursorNeverBack(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let bob = try await hub.make("bobby")
             try await hub.acknowledge(userID: bob.id, device: "phone", seq: 10)
             for seq: Int64 in [9, 1, 0] {
@@ -475,9 +475,9 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("cursors are per device and per account")
-    func cursorsPerDevice() async throws {
-        try await withHub { hub, _ in
+    @Test("cursors are per device and per account", arguments: Backend.allCases)
+    func cursorsPerDevice(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let bob = try await hub.make("bobby")
             let carol = try await hub.make("carol")
             try await hub.acknowledge(userID: bob.id, device: "phone", seq: 5)
@@ -494,9 +494,9 @@ struct HubMessagesTests {
 
     // MARK: Live notification
 
-    @Test("a send publishes the new entry to the recipient's subscribers only")
-    func sendPublishes() async throws {
-        try await withHub { hub, _ in
+    @Test("a send publishes the new entry to the recipient's subscribers only", arguments: Backend.allCases)
+    func sendPublishes(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             let bob = try await hub.make("bobby")
             var bobLive = hub.bus.subscribe(userID: bob.id).makeAsyncIterator()
@@ -560,9 +560,9 @@ struct HubMessagesTests {
 
     // MARK: History
 
-    @Test("history by username lists the messages it sent and received, and no others")
-    func historyByUsername() async throws {
-        try await withHub { hub, _ in
+    @Test("history by username lists the messages it sent and received, and no others", arguments: Backend.allCases)
+    func historyByUsername(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             let bob = try await hub.make("bobby")
             let carol = try await hub.make("carol")
@@ -595,9 +595,9 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("history honours the time range, inclusive at both ends")
-    func historyTimeRange() async throws {
-        try await withHub { hub, _ in
+    @Test("history honours the time range, inclusive at both ends", arguments: Backend.allCases)
+    func historyTimeRange(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             _ = try await hub.make("bobby")
             var sent: [StoredMessage] = []
@@ -620,9 +620,9 @@ struct HubMessagesTests {
         }
     }
 
-    @Test("history pages by afterMsgID, and total always counts the whole range")
-    func historyPaging() async throws {
-        try await withHub { hub, _ in
+    @Test("history pages by afterMsgID, and total always counts the whole range", arguments: Backend.allCases)
+    func historyPaging(_ backend: Backend) async throws {
+        try await withHub(backend) { hub, _ in
             let alice = try await hub.make("alice")
             _ = try await hub.make("bobby")
             var sent: [StoredMessage] = []

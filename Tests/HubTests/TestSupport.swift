@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Hub
+import HubPostgres
 import IMProtocol
 import Testing
 
@@ -11,25 +12,36 @@ enum TestApps {
     static let all = [a, b]
 }
 
-/// A fresh temporary directory holding one SQLite file, removed when the test is done.
+/// A fresh temporary directory holding one SQLite file, removed when the test is done; on the PostgreSQL backend
+/// also a fresh database, dropped when the test is done.
 struct Sandbox {
     let directory: URL
+    /// The pool on the test's own database, on the PostgreSQL backend.
+    var postgres: PostgresStorage?
 
     /// The path of the hub's SQLite file inside the directory.
     var databasePath: String { directory.appendingPathComponent("hub.sqlite").path }
 
     /// Runs `body` with a new sandbox and removes its directory afterwards, whatever happens.
-    static func with<T>(_ body: (Sandbox) async throws -> T) async throws -> T {
+    static func with<T>(_ backend: Backend = .sqlite, _ body: (Sandbox) async throws -> T) async throws -> T {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("mynah-hubtests-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        return try await body(Sandbox(directory: directory))
+        switch backend {
+        case .sqlite:
+            return try await body(Sandbox(directory: directory))
+        case .postgres:
+            return try await TestPostgres.withDatabase { database in
+                try await body(Sandbox(directory: directory, postgres: database))
+            }
+        }
     }
 
-    /// Opens a store on the sandbox's file.
-    func openStore() throws -> SQLiteHubStore {
-        try SQLiteHubStore(path: databasePath)
+    /// Opens a store on the sandbox's file, or on its database on the PostgreSQL backend.
+    func openStore() throws -> any HubStore {
+        if let postgres { return PostgresHubStore(database: postgres) }
+        return try SQLiteHubStore(path: databasePath)
     }
 
     /// Opens a hub (cheap bcrypt cost) on a new store over the sandbox's file.
@@ -44,10 +56,11 @@ struct Sandbox {
     }
 }
 
-/// Runs `body` with a hub on a fresh SQLite file in its own temporary directory.
-func withHub<T>(apps: [AppSettings] = TestApps.all, bus: InboxBus = InboxBus(),
+/// Runs `body` with a hub on a fresh store (a SQLite file in its own temporary directory, or a new PostgreSQL
+/// database).
+func withHub<T>(_ backend: Backend = .sqlite, apps: [AppSettings] = TestApps.all, bus: InboxBus = InboxBus(),
                 _ body: (Hub, Sandbox) async throws -> T) async throws -> T {
-    try await Sandbox.with { sandbox in
+    try await Sandbox.with(backend) { sandbox in
         let hub = try await sandbox.openHub(apps: apps, bus: bus)
         return try await body(hub, sandbox)
     }

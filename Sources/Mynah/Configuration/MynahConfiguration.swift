@@ -103,6 +103,8 @@ public struct MynahConfiguration: Sendable, Equatable {
     public var metrics = Metrics()
     /// Message routing out of the hub (`callbacks:` of each app), in file order; defaults to none.
     public var callbacks: [Callback] = []
+    /// Where data is kept (`storage:`): SQLite files under `data_dir` by default, or PostgreSQL.
+    public var storage = StorageSection()
 
     /// The `metrics:` section.
     public struct Metrics: Sendable, Equatable {

@@ -4,18 +4,19 @@ import Hub
 import IMProtocol
 import Testing
 
-@Suite("SQLiteHubStore")
-struct SQLiteHubStoreTests {
-    /// Runs `body` with a store on a fresh file whose apps are synced.
-    func withStore<T>(_ body: (SQLiteHubStore, Sandbox) async throws -> T) async throws -> T {
-        try await Sandbox.with { sandbox in
+/// The store contract: every test that does not read SQLite's file directly runs on both backends.
+@Suite("HubStore contract")
+struct HubStoreContractTests {
+    /// Runs `body` with a store on a fresh file (or a fresh PostgreSQL database) whose apps are synced.
+    func withStore<T>(_ backend: Backend = .sqlite, _ body: (any HubStore, Sandbox) async throws -> T) async throws -> T {
+        try await Sandbox.with(backend) { sandbox in
             let store = try sandbox.openStore()
             try await store.syncApps(TestApps.all)
             return try await body(store, sandbox)
         }
     }
 
-    func insert(_ store: SQLiteHubStore, _ username: String, appKey: String = TestApps.a.appKey,
+    func insert(_ store: any HubStore, _ username: String, appKey: String = TestApps.a.appKey,
                 kind: FromType = .user, now: Int64 = 1_000) async throws -> User {
         try #require(try await store.insertUser(appKey: appKey, username: username, kind: kind, passwordHash: "$2b$hash",
                                                 profile: Profile(), now: now))
@@ -71,9 +72,9 @@ struct SQLiteHubStoreTests {
 
     // MARK: Users
 
-    @Test("insertUser returns the account, nil when the username is taken in the app")
-    func insertUser() async throws {
-        try await withStore { store, _ in
+    @Test("insertUser returns the account, nil when the username is taken in the app", arguments: Backend.allCases)
+    func insertUser(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
             let profile = Profile(nickname: "N", avatar: "qiniu/a", birthday: "1990-01-02", gender: 1, signature: "S",
                                   region: "R", address: "A", extras: ["k": .array([.int(1), .bool(true)])])
             let alice = try #require(try await store.insertUser(appKey: TestApps.a.appKey, username: "alice", kind: .admin,
@@ -95,9 +96,9 @@ struct SQLiteHubStoreTests {
         }
     }
 
-    @Test("an account cannot refer to an app that was never synced")
-    func userNeedsApp() async throws {
-        try await withStore { store, _ in
+    @Test("an account cannot refer to an app that was never synced", arguments: Backend.allCases)
+    func userNeedsApp(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
             _ = await #expect(throws: (any Error).self) {
                 try await store.insertUser(appKey: "no-such-app", username: "alice", kind: .user, passwordHash: "$2b$h",
                                            profile: Profile(), now: 1)
@@ -105,9 +106,9 @@ struct SQLiteHubStoreTests {
         }
     }
 
-    @Test("setPasswordHash replaces the hash and touches mtime only")
-    func setPasswordHash() async throws {
-        try await withStore { store, _ in
+    @Test("setPasswordHash replaces the hash and touches mtime only", arguments: Backend.allCases)
+    func setPasswordHash(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
             let alice = try await insert(store, "alice", now: 1000)
             try await store.setPasswordHash(userID: alice.id, hash: "$2b$new", now: 2000)
             #expect(try await store.passwordHash(userID: alice.id) == "$2b$new")
@@ -120,9 +121,9 @@ struct SQLiteHubStoreTests {
 
     // MARK: Messages and inboxes
 
-    @Test("append assigns increasing ids and never-decreasing times, even when the clock goes back")
-    func appendOrdersIDsAndTimes() async throws {
-        try await withStore { store, _ in
+    @Test("append assigns increasing ids and never-decreasing times, even when the clock goes back", arguments: Backend.allCases)
+    func appendOrdersIDsAndTimes(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
             let alice = try await insert(store, "alice")
             let bob = try await insert(store, "bobby")
             let r1 = try await store.append(pending("1", from: alice, to: [bob], now: 5_000))
@@ -138,9 +139,9 @@ struct SQLiteHubStoreTests {
         }
     }
 
-    @Test("append gives each recipient its own next seq")
-    func appendToSeveralRecipients() async throws {
-        try await withStore { store, _ in
+    @Test("append gives each recipient its own next seq", arguments: Backend.allCases)
+    func appendToSeveralRecipients(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
             let alice = try await insert(store, "alice")
             let bob = try await insert(store, "bobby")
             let carol = try await insert(store, "carol")
@@ -153,9 +154,9 @@ struct SQLiteHubStoreTests {
         }
     }
 
-    @Test("a repeated request id of the same sender returns the first message as a duplicate")
-    func appendDuplicate() async throws {
-        try await withStore { store, _ in
+    @Test("a repeated request id of the same sender returns the first message as a duplicate", arguments: Backend.allCases)
+    func appendDuplicate(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
             let alice = try await insert(store, "alice")
             let bob = try await insert(store, "bobby")
             let first = try await store.append(pending("first", from: alice, to: [bob], now: 10, requestID: "r"))
@@ -184,9 +185,9 @@ struct SQLiteHubStoreTests {
         }
     }
 
-    @Test("cursors: 0 by default, forward only, per device")
-    func cursors() async throws {
-        try await withStore { store, _ in
+    @Test("cursors: 0 by default, forward only, per device", arguments: Backend.allCases)
+    func cursors(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
             #expect(try await store.cursor(userID: 1, device: "d") == 0)
             try await store.advanceCursor(userID: 1, device: "d", to: 4)
             try await store.advanceCursor(userID: 1, device: "d", to: 2)
@@ -199,9 +200,9 @@ struct SQLiteHubStoreTests {
 
     // MARK: History
 
-    @Test("history filters by msg_ctime, inclusive at both ends, and counts the range")
-    func historyTimeRange() async throws {
-        try await withStore { store, _ in
+    @Test("history filters by msg_ctime, inclusive at both ends, and counts the range", arguments: Backend.allCases)
+    func historyTimeRange(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
             let alice = try await insert(store, "alice")
             let bob = try await insert(store, "bobby")
             var stored: [StoredMessage] = []
@@ -228,12 +229,12 @@ struct SQLiteHubStoreTests {
     }
 }
 
-@Suite("SQLiteHubStore group commit")
-struct SQLiteHubStoreGroupCommitTests {
-    @Test("concurrent appends share transactions yet each gets its own id and a gap-free seq")
-    func concurrentAppends() async throws {
-        let t = SQLiteHubStoreTests()
-        try await t.withStore { store, _ in
+@Suite("HubStore contract: group commit")
+struct HubStoreGroupCommitContractTests {
+    @Test("concurrent appends share transactions yet each gets its own id and a gap-free seq", arguments: Backend.allCases)
+    func concurrentAppends(_ backend: Backend) async throws {
+        let t = HubStoreContractTests()
+        try await t.withStore(backend) { store, _ in
             let bob = try await t.insert(store, "bobby")
             var senders: [User] = []
             for i in 0..<10 { senders.append(try await t.insert(store, "sender\(i)")) }
@@ -254,10 +255,10 @@ struct SQLiteHubStoreGroupCommitTests {
         }
     }
 
-    @Test("one request id submitted concurrently is stored once; the others get it as a duplicate")
-    func concurrentDuplicates() async throws {
-        let t = SQLiteHubStoreTests()
-        try await t.withStore { store, _ in
+    @Test("one request id submitted concurrently is stored once; the others get it as a duplicate", arguments: Backend.allCases)
+    func concurrentDuplicates(_ backend: Backend) async throws {
+        let t = HubStoreContractTests()
+        try await t.withStore(backend) { store, _ in
             let alice = try await t.insert(store, "alice")
             let bob = try await t.insert(store, "bobby")
             let results = try await withThrowingTaskGroup(of: AppendResult.self) { group in
