@@ -114,7 +114,8 @@ public final class Daemon: Sendable {
             configuration: .init(host: configuration.listen.host, port: configuration.listen.port, gateway: gateway,
                                  mediaDirectory: (configuration.dataDirectory as NSString).appendingPathComponent("media"),
                                  metrics: configuration.metrics.enabled
-                                     ? MetricsEndpoint(registry: metrics, token: configuration.metrics.token) : nil),
+                                     ? MetricsEndpoint(registry: metrics, token: configuration.metrics.token) : nil,
+                                 console: consoleOptions()),
             bridge: bridge,
             logger: logger,
             onRunning: { [weak self] port in

@@ -101,6 +101,8 @@ public struct MynahConfiguration: Sendable, Equatable {
     public var bridge = BridgeSection()
     /// `GET /metrics` (`metrics:`): on by default, open unless a token is set.
     public var metrics = Metrics()
+    /// `/console` and `/chat` (`console:`, ConfigurationReader+Console.swift): on, without operators, by default.
+    public var console = ConsoleSection()
 
     /// The `metrics:` section.
     public struct Metrics: Sendable, Equatable {
