@@ -12,12 +12,20 @@ from helpers import (console_sign_in_app, console_sign_in_operator, fill, find, 
 
 def test_sign_in_as_an_app_sees_only_that_app(daemon, browser, screenshots):
     daemon.rest("POST", "/v1/users", [{"username": "alice", "password": "alice-pass"}], expect=201)
+    daemon.rest("POST", "/v1/admins", {"username": "ops_admin", "password": "admin-pass"}, expect=201)
+    for text in ("one", "two", "three"):
+        daemon.rest("POST", "/v1/messages", {"version": 1, "target_type": "single", "target_id": "alice",
+                                             "from_type": "admin", "from_id": "ops_admin", "msg_type": "text",
+                                             "msg_body": {"text": text}}, expect=201)
     console_sign_in_app(browser, daemon, APPKEY, SECRET)
     assert browser.find_element(By.ID, "who").text == f"app {APPKEY}"
     options = browser.find_elements(By.CSS_SELECTOR, "#app-select option")
     assert [o.get_attribute("value") for o in options] == [APPKEY]
     text_in(browser, "#stats", "Users")
     find(browser, "svg.chart")
+    bars = [e.get_attribute("textContent") for e in browser.find_elements(By.CSS_SELECTOR, "svg.chart rect title")]
+    assert len(bars) == 1 and bars[0].endswith(": 3 text"), bars
+    text_in(browser, ".chart-box figcaption", "3 messages in 14 days")
     users = browser.find_elements(By.CSS_SELECTOR, "#stats .stat")[0]
     assert users.find_element(By.CSS_SELECTOR, ".value").text == "1"
     screenshots(browser, "console-dashboard")
