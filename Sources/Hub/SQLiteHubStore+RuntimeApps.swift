@@ -5,7 +5,7 @@ extension SQLiteHubStore: RuntimeAppStore {
     /// The apps created at run time (the console's "create an app"), in a table of their own so that `syncApps`
     /// of the configuration never touches them.
     static func registerRuntimeAppsMigration(_ m: inout DatabaseMigrator) {
-        m.registerMigration("v5: runtime apps (console)") { db in
+        m.registerMigration("console: runtime apps") { db in
             try db.execute(sql: """
                 CREATE TABLE runtime_app (
                     appkey TEXT PRIMARY KEY NOT NULL REFERENCES app(appkey),

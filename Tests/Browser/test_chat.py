@@ -129,10 +129,12 @@ def test_send_and_see_an_image(daemon, browser, tmp_path):
     chat_sign_in(browser, daemon, APPKEY, "hana", "hana-pass")
     open_conversation(browser, "single", "ivan")
     browser.find_element(By.ID, "image").send_keys(str(path))
-    image = find(browser, "#messages li.msg.mine img.picture")
-    wait(browser, lambda d: d.execute_script(
-        "const i = document.querySelector('#messages img.picture'); return i.complete && i.naturalWidth === 4"))
-    assert image.get_attribute("src").startswith(daemon.url + "/media/")
+    # Once stored, the message's node is redrawn: read the image of the final one.
+    src = wait(browser, lambda d: d.execute_script(
+        "const i = document.querySelector('#messages li.msg.mine:not(.pending) img.picture');"
+        "return i && i.complete && i.naturalWidth === 4 ? i.src : null"))
+    assert src.startswith(daemon.url + "/media/")
+    assert not browser.find_elements(By.CSS_SELECTOR, "#messages li.msg .error")
 
 
 def test_a_hostile_nickname_is_shown_as_text_and_runs_nothing(daemon, browser):

@@ -48,7 +48,8 @@ struct SQLiteHubStoreTests {
                  try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
             }
             #expect(mode == "wal")
-            #expect(migrations == ["v1", "v2: inbox expiry", "v3: devices", "v4: groups, relations, chatrooms, moderation, events"])
+            #expect(migrations == ["v1", "v2: inbox expiry", "v3: devices", "v4: groups, relations, chatrooms, moderation, events",
+                                  "console: runtime apps"])
         }
     }
 
