@@ -286,3 +286,13 @@ def test_session_cookie_csrf_origin_and_sign_in_limit(daemon):
     # Signing out ends the session.
     assert _request(daemon, "DELETE", "/console/api/session", headers={"Cookie": session, "X-CSRF-Token": csrf})[0] == 200
     assert _request(daemon, "GET", base + "/v1/users?start=0&count=5", headers={"Cookie": session})[0] == 401
+
+
+def test_bridge_screen_without_rules(daemon, browser):
+    console_sign_in_operator(browser, daemon, OPERATOR, OPERATOR_PASSWORD)
+    browser.find_element(By.ID, "nav-bridge").click()
+    text_in(browser, "#screen", "No bridge rule for this app")
+    form = find(browser, "#receipts-form")
+    fill(form, ids="12345")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    find(browser, "#receipts table")
