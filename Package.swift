@@ -90,6 +90,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
+            // The console's and the chat's pages, found at run time by ConsoleAssets (not through Bundle.module).
+            resources: [.copy("Console/Static")],
             swiftSettings: swiftSettings
         ),
         // Client of the gateway, used by bots, tests and the benchmark.

@@ -45,7 +45,9 @@ public final class Hub: Sendable {
     /// The gateway sessions open on this node.
     public let presence = Presence()
     let configuration: Configuration
-    let apps: [String: AppSettings]
+    /// The apps served: those of the configuration, then those created at run time (`Hub+RuntimeApps.swift`).
+    var apps: [String: AppSettings] { appTable.withLock { $0.apps } }
+    let appTable: Mutex<AppTable>
     let logger: Logger
     /// Each app's sensitive-word filter, read from the store on first use and dropped when it changes.
     let sensitiveCache = Mutex<[String: SensitiveFilter]>([:])
@@ -57,8 +59,10 @@ public final class Hub: Sendable {
         self.store = store
         self.bus = bus
         self.logger = logger
-        self.apps = Dictionary(configuration.apps.map { ($0.appKey, $0) }, uniquingKeysWith: { _, last in last })
+        self.appTable = Mutex(AppTable(
+            apps: Dictionary(configuration.apps.map { ($0.appKey, $0) }, uniquingKeysWith: { _, last in last })))
         try await store.syncApps(configuration.apps)
+        try await loadRuntimeApps()
     }
 
     /// The hub's clock in milliseconds since 1970.

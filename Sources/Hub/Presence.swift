@@ -45,6 +45,11 @@ public final class Presence: Sendable {
         }
     }
 
+    /// How many sessions are open on this node, of every account.
+    public var sessionCount: Int {
+        state.withLock { s in s.sessions.values.reduce(0) { $0 + $1.count } }
+    }
+
     /// The open sessions of `userID`.
     public func sessions(userID: Int64) -> [Session] {
         state.withLock { s in s.sessions[userID].map { Array($0.values) } ?? [] }

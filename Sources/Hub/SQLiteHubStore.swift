@@ -83,6 +83,7 @@ public final class SQLiteHubStore: HubStore {
                 """)
         }
         registerSocialMigration(&m)
+        registerRuntimeAppsMigration(&m)
         return m
     }
 

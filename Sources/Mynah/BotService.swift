@@ -62,6 +62,11 @@ final class BotService: Service {
         if !queued { requestsContinuation.yield(entries) }
     }
 
+    /// The configuration of every bot running (or about to start), by name.
+    func specs() -> [MynahConfiguration.Bot] {
+        state.withLock { s in (s.pending ?? []).map(\.spec) + s.running.values.map(\.spec) }.sorted { $0.name < $1.name }
+    }
+
     /// The running bot named `name`.
     func bot(named name: String) -> BotKit.Bot? {
         state.withLock { $0.running[name]?.bot }

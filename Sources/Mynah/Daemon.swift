@@ -116,6 +116,7 @@ public final class Daemon: Sendable {
             mediaDirectory: (configuration.dataDirectory as NSString).appendingPathComponent("media"),
             metrics: configuration.metrics.enabled ? MetricsEndpoint(registry: metrics, token: configuration.metrics.token) : nil)
         httpConfiguration.extraRoutes = routing.inbound?.httpRoutes ?? []
+        httpConfiguration.console = consoleOptions()
         let http = HTTPServer.application(
             hub: hub,
             configuration: httpConfiguration,

@@ -26,10 +26,13 @@ public enum HTTPServer {
         public var metrics: MetricsEndpoint?
         /// POST routes added by the composition (see `ExtraRoute`).
         public var extraRoutes: [ExtraRoute] = []
+        /// `/console` and `/chat` (Console/ConsoleAPI.swift); `nil` leaves them out.
+        public var console: ConsoleOptions?
 
         /// Creates a configuration.
         public init(host: String = "127.0.0.1", port: Int = 8080, gateway: Gateway.Configuration = .init(),
-                    mediaDirectory: String? = nil, metrics: MetricsEndpoint? = nil) {
+                    mediaDirectory: String? = nil, metrics: MetricsEndpoint? = nil, console: ConsoleOptions? = nil) {
+            self.console = console
             self.metrics = metrics
             self.host = host
             self.port = port
@@ -56,6 +59,10 @@ public enum HTTPServer {
         if let bridge { PushAPI(hub: hub, bridge: bridge).register(on: router) }
         configuration.metrics?.register(on: router)
         register(configuration.extraRoutes, on: router)
+        // Last: the console forwards to a responder of the routes above (the REST API's own handlers).
+        if let console = configuration.console {
+            ConsoleAPI(hub: hub, bridge: bridge, options: console, rest: router.buildResponder()).register(on: router)
+        }
 
         let wsRouter = Router(context: GatewayRequestContext.self)
         Gateway.register(on: wsRouter, hub: hub, configuration: configuration.gateway, logger: logger)

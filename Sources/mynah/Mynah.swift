@@ -9,7 +9,7 @@ struct MynahCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mynah",
         abstract: "Chat bots, a push-to-IM bridge and an embedded JMessage-compatible IM hub.",
-        subcommands: [Run.self, Check.self, Reload.self, Callbacks.self],
+        subcommands: [Run.self, Check.self, Reload.self, Callbacks.self, HashPassword.self],
         defaultSubcommand: Run.self)
 }
 

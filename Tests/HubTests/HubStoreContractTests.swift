@@ -49,7 +49,8 @@ struct HubStoreContractTests {
                  try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
             }
             #expect(mode == "wal")
-            #expect(migrations == ["v1", "v2: inbox expiry", "v3: devices", "v4: groups, relations, chatrooms, moderation, events"])
+            #expect(migrations == ["v1", "v2: inbox expiry", "v3: devices", "v4: groups, relations, chatrooms, moderation, events",
+                                  "console: runtime apps"])
         }
     }
 

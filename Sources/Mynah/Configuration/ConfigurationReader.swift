@@ -19,7 +19,7 @@ struct ConfigurationReader {
 
     /// The complete set of keys each kind of mapping allows.
     enum Keys {
-        static let document = ["listen", "data_dir", "log_level", "apps", "bots", "bridge", "metrics", "storage"]
+        static let document = ["listen", "data_dir", "log_level", "apps", "bots", "bridge", "metrics", "storage", "console"]
         static let listen = ["host", "port"]
         static let metrics = ["enabled", "token"]
         static let app = ["appkey", "master_secret", "name", "offline_messages", "offline_ttl", "friend_mode", "cross_app",
@@ -108,6 +108,7 @@ struct ConfigurationReader {
         configuration.callbacks = try callbacks(top["apps"])
         configuration.bridge = try bridge(top["bridge"], apps: configuration.apps)
         configuration.storage = try storage(top["storage"])
+        configuration.console = try console(top["console"])
         if let field = top["metrics"], let metrics = try optionalSection(field, keys: Keys.metrics) {
             if let field = metrics["enabled"], let enabled = try boolean(field) { configuration.metrics.enabled = enabled }
             if let field = metrics["token"], let token = try string(field) {

@@ -105,6 +105,8 @@ public struct MynahConfiguration: Sendable, Equatable {
     public var callbacks: [Callback] = []
     /// Where data is kept (`storage:`): SQLite files under `data_dir` by default, or PostgreSQL.
     public var storage = StorageSection()
+    /// `/console` and `/chat` (`console:`, ConfigurationReader+Console.swift): on, without operators, by default.
+    public var console = ConsoleSection()
 
     /// The `metrics:` section.
     public struct Metrics: Sendable, Equatable {
