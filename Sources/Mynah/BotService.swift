@@ -21,13 +21,13 @@ final class BotService: Service {
         var task: Task<Void, Never>
     }
 
-    let gatewayURL: @Sendable () async -> String
+    let gatewayURL: @Sendable () async throws -> String
     let logger: Logger
     private let state: Mutex<(pending: [Entry]?, running: [String: Running], serving: Bool)>
     private let requests: AsyncStream<[Entry]>
     private let requestsContinuation: AsyncStream<[Entry]>.Continuation
 
-    init(entries: [Entry], gatewayURL: @escaping @Sendable () async -> String, logger: Logger) {
+    init(entries: [Entry], gatewayURL: @escaping @Sendable () async throws -> String, logger: Logger) {
         self.gatewayURL = gatewayURL
         self.logger = logger
         state = Mutex((entries, [:], false))
@@ -35,7 +35,8 @@ final class BotService: Service {
     }
 
     func run() async throws {
-        let url = await gatewayURL()
+        // No gateway: the server could not listen, or the daemon stopped before it did.
+        guard let url = try? await gatewayURL() else { return }
         let initial = state.withLock { s in
             s.serving = true
             defer { s.pending = nil }

@@ -31,6 +31,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Keep data in this directory instead of the configured one.")
     var dataDir: String?
 
+    @Option(help: "Seconds a graceful shutdown (after SIGINT or SIGTERM) may take before mynah exits anyway (default 10).")
+    var shutdownTimeout: Int?
+
     @Option(help: "bcrypt cost of new password hashes (4 to 31; default 10). A test and benchmark knob: lower is faster and weaker.")
     var passwordCost: Int?
 
@@ -59,6 +62,13 @@ struct Run: AsyncParsableCommand {
             }
             daemonOptions.passwordCost = UInt8(passwordCost)
         }
+        if let shutdownTimeout {
+            guard shutdownTimeout > 0 else {
+                FileHandle.standardError.write(Data("--shutdown-timeout: expected a positive number of seconds, got \(shutdownTimeout)\n".utf8))
+                throw ExitCode(2)
+            }
+            daemonOptions.shutdownTimeout = .seconds(shutdownTimeout)
+        }
         let level = Logger.Level(rawValue: config.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -66,8 +76,12 @@ struct Run: AsyncParsableCommand {
             return handler
         }
         daemonOptions.configurationPath = options.config
-        let daemon = try await Daemon(configuration: config, options: daemonOptions, logger: Logger(label: "mynah"))
-        try await daemon.run()
+        do {
+            try await Daemon.run(configuration: config, options: daemonOptions, logger: Logger(label: "mynah"))
+        } catch let error as ListenError {
+            FileHandle.standardError.write(Data("mynah: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }
 
