@@ -15,6 +15,9 @@ struct InboxJanitor: Service {
             do {
                 let removed = try await hub.purgeExpired()
                 if removed > 0 { logger.info("expired inbox entries removed", metadata: ["count": "\(removed)"]) }
+            } catch where error == .cancelled {
+                // A shutdown, not a storage failure.
+                break
             } catch {
                 logger.error("purging expired inbox entries failed", metadata: ["error": "\(error)"])
             }
