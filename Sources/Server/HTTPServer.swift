@@ -62,7 +62,9 @@ public enum HTTPServer {
             server: .http1WebSocketUpgrade(
                 webSocketRouter: wsRouter,
                 configuration: .init(ws: .init(maxFrameSize: configuration.gateway.maxFrameBytes,
-                                               autoPing: .enabled(timePeriod: configuration.gateway.pingInterval)))),
+                                               autoPing: .enabled(timePeriod: configuration.gateway.pingInterval),
+                                               // Invalid UTF-8 in a text frame closes the connection with 1007.
+                                               validateUTF8: true))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "mynah"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
