@@ -28,8 +28,9 @@ struct AccountsAPI {
         }
         let patch: Profile
         do { patch = try UsersAPI.profile(r) } catch { throw APIError.invalid(error) }
-        let user = try await api { try await hub.updateUser(appKey: app.appKey, username: username, patch: patch) }
-        return JSONResponse.make(status: .ok, UsersAPI.json(user))
+        _ = try await api { try await hub.updateUser(appKey: app.appKey, username: username, patch: patch) }
+        // 204 without a body, as JMessage answers; GET /v1/users/{username} reads the result.
+        return JSONResponse.empty()
     }
 
     /// DELETE /v1/users/{username}.
