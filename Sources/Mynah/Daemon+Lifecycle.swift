@@ -33,11 +33,7 @@ extension Daemon {
     /// Runs the services until `signals` asks for a graceful shutdown; a daemon whose server cannot listen stops
     /// at once with ``ListenError``.
     func run(signals: ShutdownSignals) async throws {
-        let host = configuration.listen.host
-        if configuration.metrics.enabled, configuration.metrics.token == nil, !Self.isLoopback(host) {
-            logger.warning("GET /metrics is open to anyone who reaches this address; set metrics.token or metrics.enabled: false",
-                           metadata: ["address": "\(host)"])
-        }
+        for warning in configuration.warnings { logger.warning("\(warning)") }
         botRuntime.writePIDFile()
         defer { botRuntime.removePIDFile() }
         let runtime = botRuntime

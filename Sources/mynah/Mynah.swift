@@ -40,8 +40,9 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         var config: MynahConfiguration
         do {
-            config = try ConfigurationLoader.load(path: options.config)
-            try Daemon.check(config)
+            config = try ConfigurationLoader.load(path: options.config) { config throws(ConfigurationError) in
+                try Daemon.check(config)
+            }
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(2)
@@ -85,7 +86,8 @@ struct Run: AsyncParsableCommand {
     }
 }
 
-/// `mynah check`: validates a configuration and prints `file:LINE:COLUMN: message` for the first error.
+/// `mynah check`: validates a configuration and prints `file:LINE:COLUMN: path: message` for every error, and the
+/// warnings of a valid one.
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Validate a configuration file.")
 
@@ -93,8 +95,12 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let config = try ConfigurationLoader.load(path: options.config)
-            try Daemon.check(config)
+            let config = try ConfigurationLoader.load(path: options.config) { config throws(ConfigurationError) in
+                try Daemon.check(config)
+            }
+            for warning in config.warnings {
+                FileHandle.standardError.write(Data("\(options.config): warning: \(warning)\n".utf8))
+            }
             print("\(options.config): ok (\(config.apps.count) apps, \(config.bots.count) bots)")
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
