@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import IMProtocol
 import Logging
 import Synchronization
 
@@ -82,8 +83,7 @@ final class ShutdownSignals: Sendable {
         let seconds = timeout.components.seconds
         logger.notice("shutting down; a second signal exits at once",
                       metadata: ["signal": "\(name)", "timeout": "\(seconds) s"])
-        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        Self.queue.asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) { [self] in
+        Self.queue.asyncAfter(deadline: .now() + .nanoseconds(Int(timeout.wholeNanoseconds))) { [self] in
             // A daemon that ended in time has finished: the deadline no longer applies.
             guard !state.withLock({ $0.finished }) else { return }
             logger.error("shutdown did not finish within \(seconds) s; exiting")
