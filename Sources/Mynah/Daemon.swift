@@ -134,11 +134,12 @@ public final class Daemon: Sendable {
             },
             logger: logger)
         botRuntime.service.withLock { $0 = botService }
-        let janitor = InboxJanitor(hub: hub, interval: .seconds(3600), logger: logger)
-        let deadlines = BridgeService(bridge: bridge, interval: bridgeInterval, logger: logger)
+        let janitor = InboxJanitor.service(hub: hub, interval: .seconds(3600), logger: logger)
+        let deadlines = BridgeService.service(bridge: bridge, interval: bridgeInterval, logger: logger)
         let listening = ListeningService(server: http, port: port, host: configuration.listen.host,
                                          configuredPort: configuration.listen.port)
-        return [.init(service: listening), .init(service: janitor), .init(service: deadlines),
+        return [.init(service: listening), .init(service: janitor, serviceName: "InboxJanitor"),
+                .init(service: deadlines, serviceName: "BridgeService"),
                 .init(service: botService, successTerminationBehavior: .ignore),
                 .init(service: ReloadService(daemon: self), successTerminationBehavior: .ignore)]
     }
