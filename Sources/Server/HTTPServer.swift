@@ -42,6 +42,8 @@ public enum HTTPServer {
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
+        // Before the routes: a middleware applies to the routes added after it.
+        router.add(middleware: JMessageErrorMiddleware())
         router.get("/health") { _, _ in Response(status: .ok) }
         UsersAPI(hub: hub).register(on: router)
         MessagesAPI(hub: hub).register(on: router)
