@@ -81,6 +81,7 @@ final class RawSocket: @unchecked Sendable {
             var offset = 0
             while offset < bytes.count {
                 let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+                if n < 0 && errno == EINTR { continue }
                 guard n > 0 else { throw POSIXError(.init(rawValue: errno) ?? .EPIPE) }
                 offset += n
             }
@@ -95,6 +96,7 @@ final class RawSocket: @unchecked Sendable {
             while offset < count {
                 let n = buffer[offset...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
                 if n == 0 { break }
+                if n < 0 && errno == EINTR { continue }
                 guard n > 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
                 offset += n
             }
