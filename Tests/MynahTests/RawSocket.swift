@@ -106,13 +106,19 @@ final class RawSocket: @unchecked Sendable {
 
     /// Reads until `terminator` (included), e.g. the blank line after HTTP headers.
     func read(until terminator: [UInt8]) async throws -> [UInt8] {
-        var received: [UInt8] = []
-        while !received.ends(with: terminator) {
-            let byte = try await read(1)
-            guard !byte.isEmpty else { break }
-            received += byte
+        // One thread for the whole read: a thread per byte is slow on a loaded machine.
+        try await Self.blocking { [fd] in
+            var received: [UInt8] = []
+            var byte: UInt8 = 0
+            while !received.ends(with: terminator) {
+                let n = recv(fd, &byte, 1, 0)
+                if n < 0 && errno == EINTR { continue }
+                if n == 0 { break }
+                guard n > 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+                received.append(byte)
+            }
+            return received
         }
-        return received
     }
 
     private static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
