@@ -114,8 +114,7 @@ public struct WebhookPlugin: BotPlugin {
         request.headers.add(name: "X-Mynah-Delivery", value: delivery)
         if let secret { request.headers.add(name: "X-Mynah-Signature", value: Self.signature(of: body, secret: secret)) }
         request.body = .bytes(ByteBuffer(bytes: body))
-        let (seconds, attos) = timeout.components
-        let limit = TimeAmount.nanoseconds(seconds * 1_000_000_000 + attos / 1_000_000_000)
+        let limit = TimeAmount.nanoseconds(timeout.wholeNanoseconds)
         let response: HTTPClientResponse
         let answer: ByteBuffer
         do {

@@ -147,7 +147,7 @@ public final class Bridge: Sendable {
         if validateOnly { return PushAccepted(msgID: 0, sendno: request.sendno) }
         let now = hub.now()
         if let receipt = rule.receipt, !receipt.escalate.isEmpty {
-            let due = now + Self.millis(receipt.within)
+            let due = now + receipt.within.wholeMilliseconds
             for i in deliveries.indices { deliveries[i].dueAt = due }
         }
         var push = NewPush(appKey: appKey, cid: request.cid, sendno: request.sendno, rule: rule.name,
@@ -160,10 +160,6 @@ public final class Bridge: Sendable {
             for delivery in stored { await deliver(record, delivery, rule: rule) }
         }
         return PushAccepted(msgID: record.msgID, sendno: record.push.sendno)
-    }
-
-    static func millis(_ d: Duration) -> Int64 {
-        d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
     }
 
     /// The accounts an audience stands for, one delivery each, with the devices that stood for them.
@@ -408,7 +404,7 @@ public final class Bridge: Sendable {
         if d.status == .pending {
             // Still on its way into the hub: look again after another `within`.
             try await store.schedule(pushID: d.pushID, userID: d.userID, step: d.step,
-                                     dueAt: now + Self.millis(receipt.within))
+                                     dueAt: now + receipt.within.wholeMilliseconds)
             return
         }
         let step = receipt.escalate[d.step]
@@ -420,7 +416,7 @@ public final class Bridge: Sendable {
         pass.escalations.append(record)
         let next = d.step + 1
         try await store.schedule(pushID: d.pushID, userID: d.userID, step: next,
-                                 dueAt: next < receipt.escalate.count ? now + Self.millis(receipt.within) : nil)
+                                 dueAt: next < receipt.escalate.count ? now + receipt.within.wholeMilliseconds : nil)
         logger.notice("bridged message not received; escalated",
                       metadata: ["msg_id": "\(d.pushID)", "user": "\(d.username)", "step": "\(step.name)", "outcome": "\(outcome)"])
     }

@@ -155,7 +155,7 @@ extension Hub {
         let ttl = apps[event.appKey]?.offlineTTL ?? AppSettings.defaultOfflineTTL
         do {
             let entries = try await store.appendEvent(event, recipients: recipients,
-                                                      expiresAt: event.ctime + ttl.components.seconds * 1000)
+                                                      expiresAt: event.ctime + ttl.wholeMilliseconds)
             for entry in entries {
                 bus.publish(userID: entry.userID, entry: InboxEntry(seq: entry.seq, event: event))
             }

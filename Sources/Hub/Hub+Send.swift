@@ -84,7 +84,7 @@ extension Hub {
             body: body)
         var pending = PendingMessage(message: message, senderUserID: sender.id, requestID: draft.requestID,
                                      recipients: plan.recipients, now: time,
-                                     expiresAt: time + targetApp.offlineTTL.components.seconds * 1000)
+                                     expiresAt: time + targetApp.offlineTTL.wholeMilliseconds)
         pending.quiet = plan.quiet
         let result = try await storing { try await store.append(pending) }
         configuration.metrics.stored(entries: result.entries.count)

@@ -268,10 +268,11 @@ public final class Hub: Sendable {
 
     func storageFailure(_ error: any Error) -> HubError {
         if let e = error as? HubError { return e }
-        // A call cancelled at shutdown is not a storage failure worth an error line.
-        if error is CancellationError {
-            logger.debug("store call cancelled")
-            return .storage
+        // A call cancelled at shutdown is not a storage failure worth an error line. GRDB reports a statement
+        // interrupted by the cancellation as an SQLite error, hence the task's state too.
+        if error is CancellationError || Task.isCancelled {
+            logger.debug("store call cancelled", metadata: ["error": "\(error)"])
+            return .cancelled
         }
         logger.error("storage failure", metadata: ["error": "\(error)"])
         return .storage

@@ -35,4 +35,8 @@ public struct HubError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// 899000 wrapping a storage failure; the cause is logged, not shown.
     public static let storage = HubError(.internalError, "internal storage error")
+
+    /// 899000 for a call cut short because its task was cancelled (the daemon is shutting down): not a storage
+    /// failure, and nothing worth an error line.
+    public static let cancelled = HubError(.internalError, "cancelled: the server is shutting down")
 }

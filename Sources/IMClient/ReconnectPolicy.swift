@@ -1,3 +1,5 @@
+import IMProtocol
+
 /// When an `IMClient` tries again after its connection drops: capped exponential backoff with full jitter.
 ///
 /// Attempt `n` (from 1) waits a random time between zero and `min(maxDelay, initialDelay × 2^(n-1))`, so a
@@ -33,7 +35,7 @@ public struct ReconnectPolicy: Sendable, Equatable {
     /// The delay before attempt `attempt`: a uniformly random point of `[0, ceiling(attempt)]`.
     public func delay(attempt: Int, using generator: inout some RandomNumberGenerator) -> Duration {
         let ceiling = ceiling(attempt: attempt)
-        let nanos = ceiling.components.seconds * 1_000_000_000 + ceiling.components.attoseconds / 1_000_000_000
+        let nanos = ceiling.wholeNanoseconds
         guard nanos > 0 else { return .zero }
         return .nanoseconds(Int64.random(in: 0...nanos, using: &generator))
     }

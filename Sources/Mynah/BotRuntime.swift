@@ -46,15 +46,22 @@ final class BotRuntime: Sendable {
     /// configuration, and relays name existing bots.
     static func validate(_ configuration: MynahConfiguration, registry: PluginRegistry) throws(ConfigurationError) {
         let names = Set(configuration.bots.map(\.name))
+        // Every problem is reported, not only the first.
+        var errors: [ConfigurationError] = []
         for (i, spec) in configuration.bots.enumerated() {
             for (j, plugin) in spec.plugins.enumerated() {
-                _ = try registry.slot(plugin, path: "bots[\(i)].plugins[\(j)]", logger: Logger(label: "mynah.check"))
+                do {
+                    _ = try registry.slot(plugin, path: "bots[\(i)].plugins[\(j)]", logger: Logger(label: "mynah.check"))
+                } catch {
+                    errors.append(error)
+                }
             }
             for name in spec.options.acceptRelayFrom where !names.contains(name) {
-                throw ConfigurationError(location: spec.location, path: "bots[\(i)].accept_relay_from",
-                                         message: "no bot named '\(name)'")
+                errors.append(ConfigurationError(location: spec.location, path: "bots[\(i)].accept_relay_from",
+                                                 message: "no bot named '\(name)'"))
             }
         }
+        if let error = ConfigurationError.combining(errors) { throw error }
     }
 
     /// Creates the robot accounts of the bots on the embedded hub (remote bots' accounts live on their hub).

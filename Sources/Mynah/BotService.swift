@@ -21,7 +21,7 @@ final class BotService: Service {
         var task: Task<Void, Never>
     }
 
-    let gatewayURL: @Sendable () async -> String
+    let gatewayURL: @Sendable () async throws -> String
     let logger: Logger
     /// Where bots on the real JMessage get their routing callbacks (`nil` when no bot is on JMessage).
     let jmessage: JMessageInbound?
@@ -29,7 +29,7 @@ final class BotService: Service {
     private let requests: AsyncStream<[Entry]>
     private let requestsContinuation: AsyncStream<[Entry]>.Continuation
 
-    init(entries: [Entry], gatewayURL: @escaping @Sendable () async -> String, logger: Logger,
+    init(entries: [Entry], gatewayURL: @escaping @Sendable () async throws -> String, logger: Logger,
          jmessage: JMessageInbound? = nil) {
         self.gatewayURL = gatewayURL
         self.logger = logger
@@ -39,7 +39,8 @@ final class BotService: Service {
     }
 
     func run() async throws {
-        let url = await gatewayURL()
+        // No gateway: the server could not listen, or the daemon stopped before it did.
+        guard let url = try? await gatewayURL() else { return }
         let initial = state.withLock { s in
             s.serving = true
             defer { s.pending = nil }

@@ -35,6 +35,8 @@ public final class Daemon: Sendable {
         public var botClock: any BotClock = SystemBotClock()
         /// The configuration file SIGHUP re-reads; `nil` disables reloading by signal.
         public var configurationPath: String?
+        /// How long a graceful shutdown (after SIGINT or SIGTERM) may take before the process exits anyway; 10 s.
+        public var shutdownTimeout: Duration = .seconds(10)
 
         /// Creates options with production defaults.
         public init(passwordCost: UInt8 = 10, plugins: PluginRegistry = .builtIn,
@@ -55,6 +57,7 @@ public final class Daemon: Sendable {
     /// The daemon's metrics (hub, bots, bridge), served at `GET /metrics` unless `metrics.enabled` is false.
     public let metrics = PrometheusCollectorRegistry()
     let bridgeInterval: Duration
+    let shutdownTimeout: Duration
     let bots: [BotService.Entry]
     let botRuntime: BotRuntime
     let gateway: Gateway.Configuration
@@ -87,13 +90,14 @@ public final class Daemon: Sendable {
                                      registry: options.plugins,
                                      clock: options.botClock, configurationPath: options.configurationPath,
                                      logger: logger, metrics: factory,
-                                     localHub: { "http://\(host):\(await port.wait())" })
+                                     localHub: { "http://\(host):\((try? await port.wait()) ?? 0)" })
         botRuntime = runtime
         try await runtime.ensureRobots(configuration, hub: hub)
         routing = try await Routing.open(configuration, hub: hub, factory: factory, logger: logger)
         self.bots = try runtime.makeBots(configuration)
         bridge = try await Self.openBridge(configuration, hub: hub, store: storage.bridge, logger: logger, metrics: factory)
         bridgeInterval = options.bridgeInterval
+        shutdownTimeout = options.shutdownTimeout
     }
 
     /// Validates what loading alone cannot: that every plugin exists and accepts its configuration.
@@ -103,9 +107,9 @@ public final class Daemon: Sendable {
         try JMessageInbound.validate(configuration)
     }
 
-    /// The port the HTTP server listens on, once it does.
-    public func boundPort() async -> Int {
-        await port.wait()
+    /// The port the HTTP server listens on, once it does; throws ``ListenError`` when it cannot listen.
+    public func boundPort() async throws -> Int {
+        try await port.wait()
     }
 
     /// The services in start order; the bots' service may finish early (a config without bots) without
@@ -129,20 +133,23 @@ public final class Daemon: Sendable {
         let botService = BotService(
             entries: bots,
             gatewayURL: { [weak self] in
-                guard let self else { return "" }
-                let port = await self.boundPort()
+                guard let self else { throw CancellationError() }
+                let port = try await self.boundPort()
                 return "ws://\(Self.loopbackHost(self.configuration.listen.host)):\(port)\(Gateway.path)"
             },
             logger: logger, jmessage: routing.inbound)
         botRuntime.service.withLock { $0 = botService }
-        let janitor = InboxJanitor(hub: hub, interval: .seconds(3600), logger: logger)
-        let deadlines = BridgeService(bridge: bridge, interval: bridgeInterval, logger: logger)
+        let janitor = InboxJanitor.service(hub: hub, interval: .seconds(3600), logger: logger)
+        let deadlines = BridgeService.service(bridge: bridge, interval: bridgeInterval, logger: logger)
+        let listening = ListeningService(server: http, port: port, host: configuration.listen.host,
+                                         configuredPort: configuration.listen.port)
         var callbacks: [ServiceGroupConfiguration.ServiceConfiguration] = routing.dispatcher.map { [.init(service: $0)] } ?? []
         if let store = bridge.store as? SQLiteBridgeStore, !configuration.bridge.configuration.rules.isEmpty {
             callbacks.append(.init(service: ReceiptDispatcher(bridge: bridge, store: store, apps: configuration.apps,
                                                              logger: logger)))
         }
-        return [.init(service: http), .init(service: janitor), .init(service: deadlines)] + callbacks + [
+        return [.init(service: listening), .init(service: janitor, serviceName: "InboxJanitor"),
+                .init(service: deadlines, serviceName: "BridgeService")] + callbacks + [
                 .init(service: botService, successTerminationBehavior: .ignore),
                 .init(service: ReloadService(daemon: self), successTerminationBehavior: .ignore)]
     }
@@ -160,26 +167,12 @@ public final class Daemon: Sendable {
         }
     }
 
-    /// Runs until SIGINT or SIGTERM, then shuts down gracefully: bots first, then the server.
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully: bots first, then the server (see
+    /// ``run(configuration:options:logger:)``, which also covers the start).
     public func run() async throws {
-        let host = configuration.listen.host
-        if configuration.metrics.enabled, configuration.metrics.token == nil, !Self.isLoopback(host) {
-            logger.warning("GET /metrics is open to anyone who reaches this address; set metrics.token or metrics.enabled: false",
-                           metadata: ["address": "\(host)"])
-        }
-        botRuntime.writePIDFile()
-        defer { botRuntime.removePIDFile() }
-        let group = ServiceGroup(configuration: .init(
-            services: services(),
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            await postgres?.close()
-            throw error
-        }
-        await postgres?.close()
+        let signals = ShutdownSignals(timeout: shutdownTimeout, logger: logger)
+        defer { signals.finish() }
+        try await run(signals: signals)
     }
 
     /// Runs the daemon around `body`, which gets the bound port; shuts down gracefully when `body` returns.
@@ -192,7 +185,7 @@ public final class Daemon: Sendable {
                 return nil
             }
             do {
-                let result = try await body(await boundPort())
+                let result = try await body(try await boundPort())
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
                 await postgres?.close()

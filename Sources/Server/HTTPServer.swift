@@ -47,6 +47,8 @@ public enum HTTPServer {
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
+        // Before the routes: a middleware applies to the routes added after it.
+        router.add(middleware: JMessageErrorMiddleware())
         router.get("/health") { _, _ in Response(status: .ok) }
         UsersAPI(hub: hub).register(on: router)
         MessagesAPI(hub: hub).register(on: router)
@@ -72,7 +74,9 @@ public enum HTTPServer {
             server: .http1WebSocketUpgrade(
                 webSocketRouter: wsRouter,
                 configuration: .init(ws: .init(maxFrameSize: configuration.gateway.maxFrameBytes,
-                                               autoPing: .enabled(timePeriod: configuration.gateway.pingInterval)))),
+                                               autoPing: .enabled(timePeriod: configuration.gateway.pingInterval),
+                                               // Invalid UTF-8 in a text frame closes the connection with 1007.
+                                               validateUTF8: true))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "mynah"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)

@@ -31,14 +31,18 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Keep data in this directory instead of the configured one.")
     var dataDir: String?
 
+    @Option(help: "Seconds a graceful shutdown (after SIGINT or SIGTERM) may take before mynah exits anyway (default 10).")
+    var shutdownTimeout: Int?
+
     @Option(help: "bcrypt cost of new password hashes (4 to 31; default 10). A test and benchmark knob: lower is faster and weaker.")
     var passwordCost: Int?
 
     func run() async throws {
         var config: MynahConfiguration
         do {
-            config = try ConfigurationLoader.load(path: options.config)
-            try Daemon.check(config)
+            config = try ConfigurationLoader.load(path: options.config) { config throws(ConfigurationError) in
+                try Daemon.check(config)
+            }
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(2)
@@ -59,6 +63,13 @@ struct Run: AsyncParsableCommand {
             }
             daemonOptions.passwordCost = UInt8(passwordCost)
         }
+        if let shutdownTimeout {
+            guard shutdownTimeout > 0 else {
+                FileHandle.standardError.write(Data("--shutdown-timeout: expected a positive number of seconds, got \(shutdownTimeout)\n".utf8))
+                throw ExitCode(2)
+            }
+            daemonOptions.shutdownTimeout = .seconds(shutdownTimeout)
+        }
         let level = Logger.Level(rawValue: config.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -66,12 +77,17 @@ struct Run: AsyncParsableCommand {
             return handler
         }
         daemonOptions.configurationPath = options.config
-        let daemon = try await Daemon(configuration: config, options: daemonOptions, logger: Logger(label: "mynah"))
-        try await daemon.run()
+        do {
+            try await Daemon.run(configuration: config, options: daemonOptions, logger: Logger(label: "mynah"))
+        } catch let error as ListenError {
+            FileHandle.standardError.write(Data("mynah: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }
 
-/// `mynah check`: validates a configuration and prints `file:LINE:COLUMN: message` for the first error.
+/// `mynah check`: validates a configuration and prints `file:LINE:COLUMN: path: message` for every error, and the
+/// warnings of a valid one.
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Validate a configuration file.")
 
@@ -79,8 +95,12 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let config = try ConfigurationLoader.load(path: options.config)
-            try Daemon.check(config)
+            let config = try ConfigurationLoader.load(path: options.config) { config throws(ConfigurationError) in
+                try Daemon.check(config)
+            }
+            for warning in config.warnings {
+                FileHandle.standardError.write(Data("\(options.config): warning: \(warning)\n".utf8))
+            }
             print("\(options.config): ok (\(config.apps.count) apps, \(config.bots.count) bots)")
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))

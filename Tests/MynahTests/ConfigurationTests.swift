@@ -155,7 +155,7 @@ private func withTemporaryDirectory(_ body: (URL) throws -> Void) throws {
             data_dir: /var/lib/mynah
             log_level: DEBUG
             apps:
-              - {appkey: k1, master_secret: s1, offline_messages: false}
+              - {appkey: k1, master_secret: s1-at-least-16-chars, offline_messages: false}
             """
         let configuration = try parse(yaml)
         #expect(configuration.listen == .init(host: "0.0.0.0", port: 0))

@@ -7,18 +7,19 @@ import Testing
 /// Managing accounts: PUT/DELETE /v1/users/{u}, DELETE /v1/users, GET /v1/users and /v1/admins, password, forbidden,
 /// a user's groups.
 @Suite struct AccountsAPITests {
-    @Test("PUT /v1/users/{u} changes the given fields and answers the user")
+    @Test("PUT /v1/users/{u} changes the given fields and answers 204 without a body, as JMessage does")
     func updateUser() async throws {
         try await withServer { server in
             try await server.registerUsers(["alice"])
             let reply = try await server.put("/v1/users/alice", #"{"nickname":"Ali","gender":2,"signature":"hi"}"#)
-            #expect(reply.status == .ok, "\(reply)")
-            let json = try reply.json()
+            #expect(reply.status == .noContent, "\(reply)")
+            #expect(reply.text.isEmpty)
+            let json = try await server.get("/v1/users/alice").json()
             #expect(json["username"]?.stringValue == "alice")
             #expect(json["nickname"]?.stringValue == "Ali")
             #expect(json["gender"]?.intValue == 2)
             let second = try await server.put("/v1/users/alice", #"{"region":"north"}"#)
-            #expect(second.status == .ok, "\(second)")
+            #expect(second.status == .noContent, "\(second)")
             let stored = try await server.user("alice")
             #expect(stored.profile.nickname == "Ali")
             #expect(stored.profile.region == "north")

@@ -1,8 +1,9 @@
 import Foundation
 import Yams
 
-/// Reads `bots.yaml` into a ``MynahConfiguration``, reporting the first problem as a ``ConfigurationError``
-/// located at `file:line:column`.
+/// Reads `bots.yaml` into a ``MynahConfiguration``, reporting every problem of the file in one
+/// ``ConfigurationError`` (the first, with the others as ``ConfigurationError/additional``), each located at
+/// `file:line:column`. A YAML syntax error stops the read: it is the only one reported.
 ///
 /// Every scalar value may refer to the environment: `${VAR}` (an error when unset), `${VAR:-default}`
 /// (the default when unset or empty) and `$$` for a literal `$`.
@@ -19,9 +20,12 @@ public enum ConfigurationLoader {
     /// - Parameters:
     ///   - path: The file to read.
     ///   - environment: The variables `${...}` refers to; defaults to the process environment.
+    ///   - validate: Checks what reading alone cannot (``Daemon/check(_:registry:)``); its problems are reported
+    ///     together with the file's.
     public static func load(
         path: String,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        validate: ((MynahConfiguration) throws(ConfigurationError) -> Void)? = nil
     ) throws(ConfigurationError) -> MynahConfiguration {
         let data: Data
         do {
@@ -40,7 +44,7 @@ public enum ConfigurationLoader {
                 message: "the file is not valid UTF-8"
             )
         }
-        return try parse(yaml: yaml, fileName: path, environment: environment)
+        return try parse(yaml: yaml, fileName: path, environment: environment, validate: validate)
     }
 
     /// Parses and validates configuration text.
@@ -48,10 +52,12 @@ public enum ConfigurationLoader {
     ///   - yaml: The contents of a `bots.yaml` file.
     ///   - fileName: The name used in error locations.
     ///   - environment: The variables `${...}` refers to; defaults to the process environment.
+    ///   - validate: Checks what reading alone cannot; its problems are reported with the file's.
     public static func parse(
         yaml: String,
         fileName: String,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        validate: ((MynahConfiguration) throws(ConfigurationError) -> Void)? = nil
     ) throws(ConfigurationError) -> MynahConfiguration {
         let root: Yams.Node?
         do {
@@ -66,7 +72,7 @@ public enum ConfigurationLoader {
             )
         }
         let reader = ConfigurationReader(fileName: fileName, environment: environment)
-        return try reader.configuration(from: root)
+        return try reader.configuration(from: root, validate: validate)
     }
 
     /// Turns a Yams parse failure into an error at the parser's own line and column.

@@ -13,6 +13,8 @@ struct ConfigurationReader {
     let fileName: String
     /// The variables `${...}` refers to.
     let environment: [String: String]
+    /// The problems found so far: the read goes on past each one so that all of them are reported.
+    let diagnostics = ConfigurationDiagnostics()
 
     /// The accepted values of `log_level`, as swift-log spells its levels.
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
@@ -51,6 +53,9 @@ struct ConfigurationReader {
         var mark: Yams.Mark?
         var path: String
         var fields: [String: Field]
+        /// The error about each unknown key, by the known key it is probably a typo of: a required key missing for
+        /// that reason is not reported a second time.
+        var typos: [String: ConfigurationError] = [:]
 
         subscript(key: String) -> Field? { fields[key] }
     }
@@ -68,8 +73,11 @@ struct ConfigurationReader {
 
     // MARK: - The document
 
-    /// Builds the configuration from the document's root node (`nil` for an empty stream).
-    func configuration(from root: Yams.Node?) throws(ConfigurationError) -> MynahConfiguration {
+    /// Builds the configuration from the document's root node (`nil` for an empty stream), reporting every
+    /// problem of the file and those `validate` finds in what could be read.
+    func configuration(from root: Yams.Node?,
+                       validate: ((MynahConfiguration) throws(ConfigurationError) -> Void)? = nil)
+        throws(ConfigurationError) -> MynahConfiguration {
         guard let root else {
             throw ConfigurationError(location: location(nil), path: "", message: "empty configuration")
         }
@@ -80,52 +88,69 @@ struct ConfigurationReader {
         let top = try section(document, keys: Keys.document, expected: "a mapping at the top level")
 
         var configuration = MynahConfiguration()
-        if let field = top["listen"], let listen = try optionalSection(field, keys: Keys.listen) {
-            if let field = listen["host"], let host = try string(field) {
+        // Each piece that fails is recorded and left at its default; the read goes on (see ``recovering(_:)``).
+        recovering { () throws(ConfigurationError) in
+            guard let field = top["listen"], let listen = try optionalSection(field, keys: Keys.listen) else { return }
+            recovering { () throws(ConfigurationError) in
+                guard let field = listen["host"], let host = try string(field) else { return }
                 try requireNonEmpty(host, field)
                 configuration.listen.host = host
             }
-            if let field = listen["port"], let port = try integer(field) {
+            recovering { () throws(ConfigurationError) in
+                guard let field = listen["port"], let port = try integer(field) else { return }
                 guard (0...65535).contains(port) else {
                     throw error("expected a port number from 0 to 65535, got \(port)", at: field)
                 }
                 configuration.listen.port = port
             }
         }
-        if let field = top["data_dir"], let directory = try string(field) {
+        recovering { () throws(ConfigurationError) in
+            guard let field = top["data_dir"], let directory = try string(field) else { return }
             try requireNonEmpty(directory, field)
             configuration.dataDirectory = directory
         }
-        if let field = top["log_level"], let level = try string(field) {
+        recovering { () throws(ConfigurationError) in
+            guard let field = top["log_level"], let level = try string(field) else { return }
             guard Self.logLevels.contains(level.lowercased()) else {
                 let levels = Self.logLevels.joined(separator: ", ")
                 throw error("expected one of \(levels), got \(quoted(level))", at: field)
             }
             configuration.logLevel = level.lowercased()
         }
-        configuration.apps = try apps(top["apps"])
-        configuration.bots = try bots(top["bots"], apps: configuration.apps)
-        configuration.callbacks = try callbacks(top["apps"])
-        configuration.bridge = try bridge(top["bridge"], apps: configuration.apps)
-        configuration.storage = try storage(top["storage"])
-        configuration.console = try console(top["console"])
-        if let field = top["metrics"], let metrics = try optionalSection(field, keys: Keys.metrics) {
-            if let field = metrics["enabled"], let enabled = try boolean(field) { configuration.metrics.enabled = enabled }
-            if let field = metrics["token"], let token = try string(field) {
+        configuration.apps = recovering([]) { () throws(ConfigurationError) in
+            try apps(top["apps"], listenHost: configuration.listen.host)
+        }
+        configuration.bots = recovering([]) { () throws(ConfigurationError) in try bots(top["bots"], apps: configuration.apps) }
+        configuration.bridge = recovering(BridgeSection()) { () throws(ConfigurationError) in
+            try bridge(top["bridge"], apps: configuration.apps)
+        }
+        configuration.callbacks = recovering([]) { () throws(ConfigurationError) in try callbacks(top["apps"]) }
+        configuration.storage = recovering(StorageSection()) { () throws(ConfigurationError) in try storage(top["storage"]) }
+        configuration.console = recovering(ConsoleSection()) { () throws(ConfigurationError) in try console(top["console"]) }
+        recovering { () throws(ConfigurationError) in
+            guard let field = top["metrics"], let metrics = try optionalSection(field, keys: Keys.metrics) else { return }
+            recovering { () throws(ConfigurationError) in
+                if let field = metrics["enabled"], let enabled = try boolean(field) { configuration.metrics.enabled = enabled }
+            }
+            recovering { () throws(ConfigurationError) in
+                guard let field = metrics["token"], let token = try string(field) else { return }
                 try requireNonEmpty(token, field)
                 configuration.metrics.token = token
             }
         }
+        if let validate { recovering { () throws(ConfigurationError) in try validate(configuration) } }
+        try throwRecorded()
         return configuration
     }
 
-    /// Reads `apps:`; absent or empty means no apps.
-    func apps(_ field: Field?) throws(ConfigurationError) -> [MynahConfiguration.App] {
+    /// Reads `apps:`; absent or empty means no apps. A master secret shorter than ``minimumSecretLength`` is
+    /// refused unless the daemon listens on loopback only (`listenHost`).
+    func apps(_ field: Field?, listenHost: String) throws(ConfigurationError) -> [MynahConfiguration.App] {
         guard let field, let items = try optionalSequence(field) else { return [] }
         var apps: [MynahConfiguration.App] = []
         var indexByAppKey: [String: Int] = [:]
         var crossAppFields: [(String, Field)] = []
-        for (index, item) in items.enumerated() {
+        for (index, item) in items.enumerated() { recovering { () throws(ConfigurationError) in
             let entry = try section(item, keys: Keys.app)
             let (appKey, appKeyField) = try requiredString(entry, "appkey")
             guard isAppKey(appKey) else {
@@ -135,35 +160,43 @@ struct ConfigurationReader {
                 throw error("duplicate appkey \(quoted(appKey)); \(field.path)[\(previous)] already has it", at: appKeyField)
             }
             indexByAppKey[appKey] = index
-            let (secret, secretField) = try requiredString(entry, "master_secret")
-            try requireNonEmpty(secret, secretField)
-            var app = MynahConfiguration.App(appKey: appKey, masterSecret: secret)
-            app.name = try optionalString(entry, "name")
-            if let field = entry["offline_messages"], let offline = try boolean(field) {
-                app.offlineMessages = offline
+            var app = MynahConfiguration.App(appKey: appKey, masterSecret: "")
+            recovering { () throws(ConfigurationError) in
+                let (secret, secretField) = try requiredString(entry, "master_secret")
+                try requireNonEmpty(secret, secretField)
+                try checkSecretLength(secret, secretField, listenHost: listenHost)
+                app.masterSecret = secret
             }
-            if let field = entry["offline_ttl"], let ttl = try duration(field) {
-                app.offlineTTL = ttl
+            recovering { () throws(ConfigurationError) in app.name = try optionalString(entry, "name") }
+            recovering { () throws(ConfigurationError) in
+                if let field = entry["offline_messages"], let offline = try boolean(field) { app.offlineMessages = offline }
             }
-            if let field = entry["friend_mode"], let friendMode = try boolean(field) {
-                app.friendMode = friendMode
+            recovering { () throws(ConfigurationError) in
+                if let field = entry["offline_ttl"], let ttl = try duration(field) { app.offlineTTL = ttl }
             }
-            if let field = entry["max_group_members"], let max = try integer(field) {
+            recovering { () throws(ConfigurationError) in
+                if let field = entry["friend_mode"], let friendMode = try boolean(field) { app.friendMode = friendMode }
+            }
+            recovering { () throws(ConfigurationError) in
+                guard let field = entry["max_group_members"], let max = try integer(field) else { return }
                 guard (2...100_000).contains(max) else { throw error("expected 2 to 100000, got \(max)", at: field) }
                 app.maxGroupMembers = max
             }
-            if let field = entry["cross_app"], let list = try optionalSequence(field) {
+            recovering { () throws(ConfigurationError) in
+                guard let field = entry["cross_app"], let list = try optionalSequence(field) else { return }
                 for item in list {
-                    guard let other = try string(item) else { continue }
-                    crossAppFields.append((other, item))
-                    app.crossApp.insert(other)
+                    recovering { () throws(ConfigurationError) in
+                        guard let other = try string(item) else { return }
+                        crossAppFields.append((other, item))
+                        app.crossApp.insert(other)
+                    }
                 }
             }
             apps.append(app)
-        }
+        } }
         // `cross_app` may name apps declared after it, so it is checked once all are read.
         for (other, item) in crossAppFields where indexByAppKey[other] == nil {
-            throw error(unknownAppKeyMessage(other, known: apps.map(\.appKey)), at: item)
+            diagnostics.record(error(unknownAppKeyMessage(other, known: apps.map(\.appKey)), at: item))
         }
         return apps
     }
@@ -175,7 +208,7 @@ struct ConfigurationReader {
         var bots: [MynahConfiguration.Bot] = []
         var indexByName: [String: Int] = [:]
         var indexByAccount: [String: Int] = [:]
-        for (index, item) in items.enumerated() {
+        for (index, item) in items.enumerated() { recovering { () throws(ConfigurationError) in
             let entry = try section(item, keys: Keys.bot)
 
             let (name, nameField) = try requiredString(entry, "name")
@@ -224,7 +257,7 @@ struct ConfigurationReader {
                 )
             )
             bots[bots.count - 1].options = options
-        }
+        } }
         return bots
     }
 
@@ -237,7 +270,7 @@ struct ConfigurationReader {
             throw mismatch(field, expected: "a list of plugins")
         }
         var plugins: [MynahConfiguration.Plugin] = []
-        for item in items {
+        for item in items { recovering { () throws(ConfigurationError) in
             if case .scalar = item.value {
                 throw mismatch(item, expected: "a mapping such as 'swift: echo'")
             }
@@ -261,7 +294,7 @@ struct ConfigurationReader {
             }
             plugins.append(MynahConfiguration.Plugin(swift: swift, config: config, location: location(entry.mark)))
             plugins[plugins.count - 1].options = options
-        }
+        } }
         return plugins
     }
 
@@ -336,6 +369,7 @@ struct ConfigurationReader {
             throw mismatch(field, expected: expected)
         }
         var fields: [String: Field] = [:]
+        var typos: [String: ConfigurationError] = [:]
         for (key, value) in mapping {
             guard case .scalar(let keyScalar) = key else {
                 throw ConfigurationError(
@@ -346,15 +380,16 @@ struct ConfigurationReader {
             }
             let name = keyScalar.string
             guard keys.contains(name) else {
-                throw ConfigurationError(
-                    location: location(key.mark),
-                    path: field.path,
-                    message: unknownKeyMessage(name, known: keys)
-                )
+                // Recorded, not thrown: the section's known keys are still read, and every unknown key reported.
+                let unknown = ConfigurationError(location: location(key.mark), path: field.path,
+                                                 message: unknownKeyMessage(name, known: keys))
+                diagnostics.record(unknown)
+                if let suggestion = Self.closest(to: name, among: keys) { typos[suggestion] = unknown }
+                continue
             }
             fields[name] = Field(key: key, value: value, path: Self.member(field.path, name))
         }
-        return Section(mark: mapping.mark, path: field.path, fields: fields)
+        return Section(mark: mapping.mark, path: field.path, fields: fields, typos: typos)
     }
 
     /// Whether the value is empty or null: an optional key written without a value, which means its default.
@@ -387,6 +422,8 @@ struct ConfigurationReader {
     /// The field for `key`, or a "missing required key" error at the mapping.
     func required(_ section: Section, _ key: String) throws(ConfigurationError) -> Field {
         guard let field = section[key] else {
+            // Already reported as the unknown key that is its typo; throwing that again records nothing new.
+            if let typo = section.typos[key] { throw typo }
             throw ConfigurationError(
                 location: location(section.mark),
                 path: Self.member(section.path, key),

@@ -54,12 +54,19 @@ public enum Gateway {
                          logger: Logger) {
         let watchdog = WriteWatchdog(timeout: configuration.writeTimeout)
         let budget = SendBudget(limit: configuration.sendsInFlightTotal)
-        router.ws(RouterPath(stringLiteral: path)) { inbound, outbound, context in
+        router.ws(RouterPath(stringLiteral: path), shouldUpgrade: { _, context in
+            // Unmasked client frames close the connection with 1002, checked where the frames are decoded.
+            let channel = context.channel
+            try await channel.eventLoop.submit {
+                try channel.pipeline.syncOperations.addHandler(MaskedFramesGuard.Installer())
+            }.get()
+            return .upgrade([:])
+        }, onUpgrade: { inbound, outbound, context in
             let session = GatewaySession(hub: hub, outbound: outbound, channel: context.requestContext.channel,
                                          logger: logger, configuration: configuration, watchdog: watchdog,
                                          budget: budget)
             try await session.run(inbound: inbound)
-        }
+        })
     }
 }
 

@@ -160,18 +160,16 @@ struct PushAPI {
 
     /// Basic `appKey:masterSecret` of the pushing app.
     func authenticate(_ request: Request, family: Family) throws(BridgeError) -> AppSettings {
-        guard let header = request.headers[.authorization] else {
+        let credentials: BasicCredentials
+        switch BasicCredentials.parse(request.headers[.authorization]) {
+        case .success(let c): credentials = c
+        case .failure(.missing):
             throw BridgeError(family.authFailure, "Authorization header is missing; use Basic appKey:masterSecret")
-        }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "basic",
-              let decoded = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
-              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
-        else {
+        case .failure(.malformed):
             throw BridgeError(family.authFailure, "Basic authentication failed")
         }
         do {
-            return try hub.authenticateApp(appKey: String(text[..<colon]), secret: String(text[text.index(after: colon)...]))
+            return try hub.authenticateApp(appKey: credentials.user, secret: credentials.password)
         } catch {
             throw BridgeError(family.authFailure, "Basic authentication failed")
         }

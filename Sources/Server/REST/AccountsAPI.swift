@@ -26,17 +26,17 @@ struct AccountsAPI {
         if r.object["username"] != nil || r.object["password"] != nil {
             throw APIError(.invalidParameter, "body: username and password cannot be changed here")
         }
-        let patch: Profile
-        do { patch = try UsersAPI.profile(r) } catch { throw APIError.invalid(error) }
-        let user = try await api { try await hub.updateUser(appKey: app.appKey, username: username, patch: patch) }
-        return JSONResponse.make(status: .ok, UsersAPI.json(user))
+        let patch = try UsersAPI.profile(r)
+        _ = try await hub.updateUser(appKey: app.appKey, username: username, patch: patch)
+        // 204 without a body, as JMessage answers; GET /v1/users/{username} reads the result.
+        return JSONResponse.empty()
     }
 
     /// DELETE /v1/users/{username}.
     @Sendable func deleteUser(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let username = try context.pathParameter("username")
-        try await api { try await hub.deleteUsers(appKey: app.appKey, usernames: [username]) }
+        try await hub.deleteUsers(appKey: app.appKey, usernames: [username])
         return JSONResponse.empty()
     }
 
@@ -44,7 +44,7 @@ struct AccountsAPI {
     @Sendable func deleteUsers(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let names = try Lists.strings(try await request.jsonBody(), max: 100)
-        try await api { try await hub.deleteUsers(appKey: app.appKey, usernames: names) }
+        try await hub.deleteUsers(appKey: app.appKey, usernames: names)
         return JSONResponse.empty()
     }
 
@@ -62,7 +62,7 @@ struct AccountsAPI {
 
     func list(_ request: Request, appKey: String, kinds: [FromType]) async throws -> Response {
         let (start, count) = try Lists.page(request)
-        let page = try await api { try await hub.listUsers(appKey: appKey, kinds: kinds, start: start, count: count) }
+        let page = try await hub.listUsers(appKey: appKey, kinds: kinds, start: start, count: count)
         return JSONResponse.make(status: .ok, [
             "total": .int(Int64(page.total)), "start": .int(Int64(start)), "count": .int(Int64(page.items.count)),
             "users": .array(page.items.map(UsersAPI.json)),
@@ -74,8 +74,8 @@ struct AccountsAPI {
         let app = try request.authenticatedApp(hub)
         let username = try context.pathParameter("username")
         let r = try JSONObjectReader.body(try await request.jsonBody())
-        let password = try api { try r.string("new_password") }
-        try await api { try await hub.changePassword(appKey: app.appKey, username: username, to: password) }
+        let password = try r.string("new_password")
+        try await hub.changePassword(appKey: app.appKey, username: username, to: password)
         return JSONResponse.empty()
     }
 
@@ -84,7 +84,7 @@ struct AccountsAPI {
         let app = try request.authenticatedApp(hub)
         let username = try context.pathParameter("username")
         let disable = try Lists.flag(request, "disable")
-        try await api { try await hub.setForbidden(appKey: app.appKey, username: username, disable) }
+        try await hub.setForbidden(appKey: app.appKey, username: username, disable)
         return JSONResponse.empty()
     }
 
@@ -92,8 +92,8 @@ struct AccountsAPI {
     @Sendable func userGroups(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let username = try context.pathParameter("username")
-        let user = try await api { try await hub.user(appKey: app.appKey, username: username) }
-        let groups = try await api { try await hub.groups(of: user) }
+        let user = try await hub.user(appKey: app.appKey, username: username)
+        let groups = try await hub.groups(of: user)
         return JSONResponse.make(status: .ok, .array(groups.map(GroupsAPI.json)))
     }
 }
@@ -123,26 +123,26 @@ struct RelationsAPI {
     func owner(_ request: Request, _ context: some RequestContext) async throws -> User {
         let app = try request.authenticatedApp(hub)
         let username = try context.pathParameter("username")
-        return try await api { try await hub.user(appKey: app.appKey, username: username) }
+        return try await hub.user(appKey: app.appKey, username: username)
     }
 
     @Sendable func blacklistAdd(_ request: Request, context: some RequestContext) async throws -> Response {
         let user = try await owner(request, context)
         let names = try Lists.strings(try await request.jsonBody())
-        try await api { try await hub.addToBlacklist(user, usernames: names) }
+        try await hub.addToBlacklist(user, usernames: names)
         return JSONResponse.empty()
     }
 
     @Sendable func blacklistRemove(_ request: Request, context: some RequestContext) async throws -> Response {
         let user = try await owner(request, context)
         let names = try Lists.strings(try await request.jsonBody())
-        try await api { try await hub.removeFromBlacklist(user, usernames: names) }
+        try await hub.removeFromBlacklist(user, usernames: names)
         return JSONResponse.empty()
     }
 
     @Sendable func blacklistGet(_ request: Request, context: some RequestContext) async throws -> Response {
         let user = try await owner(request, context)
-        let list = try await api { try await hub.blacklist(of: user) }
+        let list = try await hub.blacklist(of: user)
         return JSONResponse.make(status: .ok, .array(list.map { Self.withAppKey(UsersAPI.json($0), $0.appKey) }))
     }
 
@@ -161,7 +161,7 @@ struct RelationsAPI {
     @Sendable func crossBlacklistAdd(_ request: Request, context: some RequestContext) async throws -> Response {
         let user = try await owner(request, context)
         for part in try crossLists(try await request.jsonBody(), key: "usernames") where !part.names.isEmpty {
-            try await api { try await hub.addToBlacklist(user, usernames: part.names, appKey: part.appKey) }
+            try await hub.addToBlacklist(user, usernames: part.names, appKey: part.appKey)
         }
         return JSONResponse.empty()
     }
@@ -169,7 +169,7 @@ struct RelationsAPI {
     @Sendable func crossBlacklistRemove(_ request: Request, context: some RequestContext) async throws -> Response {
         let user = try await owner(request, context)
         for part in try crossLists(try await request.jsonBody(), key: "usernames") where !part.names.isEmpty {
-            try await api { try await hub.removeFromBlacklist(user, usernames: part.names, appKey: part.appKey) }
+            try await hub.removeFromBlacklist(user, usernames: part.names, appKey: part.appKey)
         }
         return JSONResponse.empty()
     }
@@ -177,17 +177,17 @@ struct RelationsAPI {
     /// Reads `{"single":{"add":[],"remove":[]},"group":{"add":[],"remove":[]},"global":0|1}`.
     static func noDisturbChange(_ r: JSONObjectReader, appKey: String?) throws -> Hub.NoDisturbChange {
         var change = Hub.NoDisturbChange(appKey: appKey)
-        if let single = try api({ try r.optionalObject("single") }) {
+        if let single = try r.optionalObject("single") {
             let s = try JSONObjectReader.body(.object(single), path: r.fieldPath("single"))
             change.addSingles = try Lists.strings(s, "add")
             change.removeSingles = try Lists.strings(s, "remove")
         }
-        if let group = try api({ try r.optionalObject("group") }) {
+        if let group = try r.optionalObject("group") {
             let g = try JSONObjectReader.body(.object(group), path: r.fieldPath("group"))
             change.addGroups = try Lists.ids(g, "add")
             change.removeGroups = try Lists.ids(g, "remove")
         }
-        if let global = try api({ try r.optionalInt("global") }) {
+        if let global = try r.optionalInt("global") {
             guard global == 0 || global == 1 else { throw APIError(.invalidParameter, "global: must be 0 or 1") }
             change.global = global == 1
         }
@@ -198,7 +198,7 @@ struct RelationsAPI {
         let user = try await owner(request, context)
         let r = try JSONObjectReader.body(try await request.jsonBody())
         let change = try Self.noDisturbChange(r, appKey: nil)
-        try await api { try await hub.changeNoDisturb(user, change) }
+        try await hub.changeNoDisturb(user, change)
         return JSONResponse.empty()
     }
 
@@ -213,7 +213,7 @@ struct RelationsAPI {
             guard let appKey = try Lists.appKey(r) else { throw APIError(.invalidParameter, "[\(i)].appkey: required") }
             changes.append(try Self.noDisturbChange(r, appKey: appKey))
         }
-        for change in changes { try await api { try await hub.changeNoDisturb(user, change) } }
+        for change in changes { try await hub.changeNoDisturb(user, change) }
         return JSONResponse.empty()
     }
 
@@ -221,21 +221,21 @@ struct RelationsAPI {
         let user = try await owner(request, context)
         let r = try JSONObjectReader.body(try await request.jsonBody())
         let add = try Lists.ids(r, "add"), remove = try Lists.ids(r, "remove")
-        try await api { try await hub.changeGroupShield(user, add: add, remove: remove) }
+        try await hub.changeGroupShield(user, add: add, remove: remove)
         return JSONResponse.empty()
     }
 
     @Sendable func friendsAdd(_ request: Request, context: some RequestContext) async throws -> Response {
         let user = try await owner(request, context)
         let names = try Lists.strings(try await request.jsonBody())
-        try await api { try await hub.addFriends(user, usernames: names) }
+        try await hub.addFriends(user, usernames: names)
         return JSONResponse.empty(status: .created)
     }
 
     @Sendable func friendsRemove(_ request: Request, context: some RequestContext) async throws -> Response {
         let user = try await owner(request, context)
         let names = try Lists.strings(try await request.jsonBody())
-        try await api { try await hub.removeFriends(user, usernames: names) }
+        try await hub.removeFriends(user, usernames: names)
         return JSONResponse.empty()
     }
 
@@ -246,18 +246,16 @@ struct RelationsAPI {
         }
         let notes = try items.enumerated().map { i, item in
             let r = try JSONObjectReader.body(item, path: "[\(i)]")
-            return try api {
-                FriendNote(username: try r.nonEmptyString("username"), noteName: try r.optionalString("note_name", maxLength: 64),
-                           others: try r.optionalString("others", maxLength: 250))
-            }
+            return FriendNote(username: try r.nonEmptyString("username"), noteName: try r.optionalString("note_name", maxLength: 64),
+                       others: try r.optionalString("others", maxLength: 250))
         }
-        try await api { try await hub.updateFriends(user, notes) }
+        try await hub.updateFriends(user, notes)
         return JSONResponse.empty()
     }
 
     @Sendable func friendsGet(_ request: Request, context: some RequestContext) async throws -> Response {
         let user = try await owner(request, context)
-        let friends = try await api { try await hub.friends(of: user) }
+        let friends = try await hub.friends(of: user)
         return JSONResponse.make(status: .ok, .array(friends.map { f in
             var o = Self.withAppKey(UsersAPI.json(f.user), f.user.appKey)
             if case .object(var fields) = o {
@@ -280,14 +278,14 @@ struct RelationsAPI {
     @Sendable func crossFriendsAdd(_ request: Request, context: some RequestContext) async throws -> Response {
         let user = try await owner(request, context)
         let (appKey, names) = try await crossFriends(request)
-        try await api { try await hub.addFriends(user, usernames: names, friendAppKey: appKey) }
+        try await hub.addFriends(user, usernames: names, friendAppKey: appKey)
         return JSONResponse.empty(status: .created)
     }
 
     @Sendable func crossFriendsRemove(_ request: Request, context: some RequestContext) async throws -> Response {
         let user = try await owner(request, context)
         let (appKey, names) = try await crossFriends(request)
-        try await api { try await hub.removeFriends(user, usernames: names, friendAppKey: appKey) }
+        try await hub.removeFriends(user, usernames: names, friendAppKey: appKey)
         return JSONResponse.empty()
     }
 

@@ -30,13 +30,9 @@ struct ChatroomsAPI {
     @Sendable func create(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let r = try JSONObjectReader.body(try await request.jsonBody())
-        let (owner, name, description) = try api {
-            (try r.nonEmptyString("owner_username"), try r.nonEmptyString("name"), try r.optionalString("description"))
-        }
+        let (owner, name, description) = (try r.nonEmptyString("owner_username"), try r.nonEmptyString("name"), try r.optionalString("description"))
         let members = try Lists.strings(r, "members_username")
-        let room = try await api {
-            try await hub.createRoom(appKey: app.appKey, owner: owner, name: name, description: description, members: members)
-        }
+        let room = try await hub.createRoom(appKey: app.appKey, owner: owner, name: name, description: description, members: members)
         return JSONResponse.make(status: .created, ["chatroom_id": .int(room.roomID)])
     }
 
@@ -44,7 +40,7 @@ struct ChatroomsAPI {
     @Sendable func batch(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let ids = try Lists.ids(try await request.jsonBody(), path: "body", max: 500, allowEmpty: false)
-        let rooms = try await api { try await hub.rooms(appKey: app.appKey, ids: ids) }
+        let rooms = try await hub.rooms(appKey: app.appKey, ids: ids)
         return JSONResponse.make(status: .ok, .array(rooms.map(Self.json)))
     }
 
@@ -52,7 +48,7 @@ struct ChatroomsAPI {
     @Sendable func list(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let (start, count) = try Lists.page(request)
-        let page = try await api { try await hub.listRooms(appKey: app.appKey, start: start, count: count) }
+        let page = try await hub.listRooms(appKey: app.appKey, start: start, count: count)
         return JSONResponse.make(status: .ok, [
             "total": .int(Int64(page.total)), "start": .int(Int64(start)), "count": .int(Int64(page.items.count)),
             "rooms": .array(page.items.map(Self.json)),
@@ -64,10 +60,8 @@ struct ChatroomsAPI {
         let app = try request.authenticatedApp(hub)
         let id = try Lists.id(context, "id")
         let r = try JSONObjectReader.body(try await request.jsonBody())
-        let (owner, name, description) = try api {
-            (try r.optionalNonEmptyString("owner_username"), try r.optionalString("name"), try r.optionalString("description"))
-        }
-        try await api { try await hub.updateRoom(appKey: app.appKey, id: id, owner: owner, name: name, description: description) }
+        let (owner, name, description) = (try r.optionalNonEmptyString("owner_username"), try r.optionalString("name"), try r.optionalString("description"))
+        try await hub.updateRoom(appKey: app.appKey, id: id, owner: owner, name: name, description: description)
         return JSONResponse.empty()
     }
 
@@ -75,7 +69,7 @@ struct ChatroomsAPI {
     @Sendable func delete(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let id = try Lists.id(context, "id")
-        try await api { try await hub.deleteRoom(appKey: app.appKey, id: id) }
+        try await hub.deleteRoom(appKey: app.appKey, id: id)
         return JSONResponse.empty()
     }
 
@@ -85,7 +79,7 @@ struct ChatroomsAPI {
         let id = try Lists.id(context, "id")
         let username = try context.pathParameter("username")
         let status = try Lists.flag(request, "status")
-        try await api { try await hub.silenceInRoom(appKey: app.appKey, id: id, username: username, status) }
+        try await hub.silenceInRoom(appKey: app.appKey, id: id, username: username, status)
         return JSONResponse.empty()
     }
 
@@ -94,7 +88,7 @@ struct ChatroomsAPI {
         let app = try request.authenticatedApp(hub)
         let id = try Lists.id(context, "id")
         let (start, count) = try Lists.page(request)
-        let page = try await api { try await hub.roomMembers(appKey: app.appKey, id: id, start: start, count: count) }
+        let page = try await hub.roomMembers(appKey: app.appKey, id: id, start: start, count: count)
         return JSONResponse.make(status: .ok, [
             "total": .int(Int64(page.total)), "start": .int(Int64(start)), "count": .int(Int64(page.items.count)),
             "users": .array(page.items.map { GroupsAPI.memberJSON($0, withAppKey: false) }),
@@ -106,7 +100,7 @@ struct ChatroomsAPI {
         let app = try request.authenticatedApp(hub)
         let id = try Lists.id(context, "id")
         let names = try Lists.strings(try await request.jsonBody())
-        try await api { try await hub.addRoomMembers(appKey: app.appKey, id: id, usernames: names) }
+        try await hub.addRoomMembers(appKey: app.appKey, id: id, usernames: names)
         return JSONResponse.empty()
     }
 
@@ -115,7 +109,7 @@ struct ChatroomsAPI {
         let app = try request.authenticatedApp(hub)
         let id = try Lists.id(context, "id")
         let names = try Lists.strings(try await request.jsonBody())
-        try await api { try await hub.removeRoomMembers(appKey: app.appKey, id: id, usernames: names) }
+        try await hub.removeRoomMembers(appKey: app.appKey, id: id, usernames: names)
         return JSONResponse.empty()
     }
 }
@@ -137,7 +131,7 @@ struct SensitiveWordsAPI {
     @Sendable func add(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let words = try Lists.strings(try await request.jsonBody(), max: 100)
-        try await api { try await hub.addSensitiveWords(appKey: app.appKey, words) }
+        try await hub.addSensitiveWords(appKey: app.appKey, words)
         return JSONResponse.empty(status: .created)
     }
 
@@ -145,8 +139,8 @@ struct SensitiveWordsAPI {
     @Sendable func replace(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let r = try JSONObjectReader.body(try await request.jsonBody())
-        let (new, old) = try api { (try r.nonEmptyString("new_word"), try r.nonEmptyString("old_word")) }
-        try await api { try await hub.replaceSensitiveWord(appKey: app.appKey, old: old, new: new) }
+        let (new, old) = (try r.nonEmptyString("new_word"), try r.nonEmptyString("old_word"))
+        try await hub.replaceSensitiveWord(appKey: app.appKey, old: old, new: new)
         return JSONResponse.empty()
     }
 
@@ -154,8 +148,8 @@ struct SensitiveWordsAPI {
     @Sendable func delete(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let r = try JSONObjectReader.body(try await request.jsonBody())
-        let word = try api { try r.nonEmptyString("word") }
-        try await api { try await hub.deleteSensitiveWord(appKey: app.appKey, word) }
+        let word = try r.nonEmptyString("word")
+        try await hub.deleteSensitiveWord(appKey: app.appKey, word)
         return JSONResponse.empty()
     }
 
@@ -163,7 +157,7 @@ struct SensitiveWordsAPI {
     @Sendable func list(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let (start, count) = try Lists.page(request, maxCount: 2000)
-        let page = try await api { try await hub.sensitiveWords(appKey: app.appKey, start: start, count: count) }
+        let page = try await hub.sensitiveWords(appKey: app.appKey, start: start, count: count)
         return JSONResponse.make(status: .ok, [
             "total": .int(Int64(page.total)), "start": .int(Int64(start)), "count": .int(Int64(page.items.count)),
             "words": .array(page.items.map { ["word": .string($0)] }),
@@ -174,14 +168,14 @@ struct SensitiveWordsAPI {
     @Sendable func setStatus(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let on = try Lists.flag(request, "status")
-        try await api { try await hub.setSensitiveFilter(appKey: app.appKey, on) }
+        try await hub.setSensitiveFilter(appKey: app.appKey, on)
         return JSONResponse.empty()
     }
 
     /// GET /status → `{"status": 0|1}`.
     @Sendable func getStatus(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
-        let filter = try await api { try await hub.sensitiveFilter(appKey: app.appKey) }
+        let filter = try await hub.sensitiveFilter(appKey: app.appKey)
         return JSONResponse.make(status: .ok, ["status": .int(filter?.isOn == true ? 1 : 0)])
     }
 }

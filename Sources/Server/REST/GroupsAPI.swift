@@ -38,12 +38,10 @@ struct GroupsAPI {
     @Sendable func create(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let r = try JSONObjectReader.body(try await request.jsonBody())
-        let new = try api {
-            NewGroup(owner: try r.nonEmptyString("owner_username"), name: try r.nonEmptyString("name"),
-                     members: try Lists.strings(r, "members_username"), desc: try r.optionalString("desc"),
-                     avatar: try r.optionalString("avatar"), flag: Int(try r.optionalInt("flag") ?? 1))
-        }
-        let group = try await api { try await hub.createGroup(appKey: app.appKey, new) }
+        let new = NewGroup(owner: try r.nonEmptyString("owner_username"), name: try r.nonEmptyString("name"),
+                           members: try Lists.strings(r, "members_username"), desc: try r.optionalString("desc"),
+                           avatar: try r.optionalString("avatar"), flag: Int(try r.optionalInt("flag") ?? 1))
+        let group = try await hub.createGroup(appKey: app.appKey, new)
         var body = Self.json(group)
         if case .object(var o) = body {
             o["members_username"] = .array(new.members.filter { $0 != new.owner }.map { .string($0) })
@@ -56,7 +54,7 @@ struct GroupsAPI {
     @Sendable func get(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let gid = try Lists.id(context, "gid")
-        let group = try await api { try await hub.group(appKey: app.appKey, gid: gid) }
+        let group = try await hub.group(appKey: app.appKey, gid: gid)
         return JSONResponse.make(status: .ok, Self.json(group))
     }
 
@@ -65,13 +63,11 @@ struct GroupsAPI {
         let app = try request.authenticatedApp(hub)
         let gid = try Lists.id(context, "gid")
         let r = try JSONObjectReader.body(try await request.jsonBody())
-        let (name, desc, avatar) = try api {
-            (try r.optionalString("name"), try r.optionalString("desc"), try r.optionalString("avatar"))
-        }
+        let (name, desc, avatar) = (try r.optionalString("name"), try r.optionalString("desc"), try r.optionalString("avatar"))
         guard name != nil || desc != nil || avatar != nil else {
             throw APIError(.invalidParameter, "body: give at least one of name, desc, avatar")
         }
-        try await api { try await hub.updateGroup(appKey: app.appKey, gid: gid, name: name, desc: desc, avatar: avatar) }
+        try await hub.updateGroup(appKey: app.appKey, gid: gid, name: name, desc: desc, avatar: avatar)
         return JSONResponse.empty()
     }
 
@@ -79,7 +75,7 @@ struct GroupsAPI {
     @Sendable func delete(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let gid = try Lists.id(context, "gid")
-        try await api { try await hub.deleteGroup(appKey: app.appKey, gid: gid) }
+        try await hub.deleteGroup(appKey: app.appKey, gid: gid)
         return JSONResponse.empty()
     }
 
@@ -90,7 +86,7 @@ struct GroupsAPI {
         let r = try JSONObjectReader.body(try await request.jsonBody())
         let add = try Lists.strings(r, "add"), remove = try Lists.strings(r, "remove")
         guard !add.isEmpty || !remove.isEmpty else { throw APIError(.invalidParameter, "body: add and remove are both empty") }
-        try await api { try await hub.changeMembers(appKey: app.appKey, gid: gid, add: add, remove: remove) }
+        try await hub.changeMembers(appKey: app.appKey, gid: gid, add: add, remove: remove)
         return JSONResponse.empty()
     }
 
@@ -99,7 +95,7 @@ struct GroupsAPI {
         let app = try request.authenticatedApp(hub)
         let gid = try Lists.id(context, "gid")
         let names = try Lists.strings(try await request.jsonBody())
-        try await api { try await hub.changeMembers(appKey: app.appKey, gid: gid, add: names, remove: []) }
+        try await hub.changeMembers(appKey: app.appKey, gid: gid, add: names, remove: [])
         return JSONResponse.empty()
     }
 
@@ -108,7 +104,7 @@ struct GroupsAPI {
         let app = try request.authenticatedApp(hub)
         let gid = try Lists.id(context, "gid")
         let names = try Lists.strings(try await request.jsonBody())
-        try await api { try await hub.changeMembers(appKey: app.appKey, gid: gid, add: [], remove: names) }
+        try await hub.changeMembers(appKey: app.appKey, gid: gid, add: [], remove: names)
         return JSONResponse.empty()
     }
 
@@ -127,7 +123,7 @@ struct GroupsAPI {
     @Sendable func members(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let gid = try Lists.id(context, "gid")
-        let members = try await api { try await hub.members(appKey: app.appKey, gid: gid) }
+        let members = try await hub.members(appKey: app.appKey, gid: gid)
         return JSONResponse.make(status: .ok, .array(members.map { Self.memberJSON($0, withAppKey: false) }))
     }
 
@@ -135,7 +131,7 @@ struct GroupsAPI {
     @Sendable func crossMembers(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let gid = try Lists.id(context, "gid")
-        let members = try await api { try await hub.members(appKey: app.appKey, gid: gid) }
+        let members = try await hub.members(appKey: app.appKey, gid: gid)
         return JSONResponse.make(status: .ok, .array(members.map { Self.memberJSON($0, withAppKey: true) }))
     }
 
@@ -151,7 +147,7 @@ struct GroupsAPI {
             guard let appKey = try Lists.appKey(r) else { throw APIError(.invalidParameter, "[\(i)].appkey: required") }
             return (appKey: appKey, add: try Lists.strings(r, "add"), remove: try Lists.strings(r, "remove"))
         }
-        try await api { try await hub.changeMembers(appKey: app.appKey, gid: gid, changes: changes) }
+        try await hub.changeMembers(appKey: app.appKey, gid: gid, changes: changes)
         return JSONResponse.empty()
     }
 
@@ -159,7 +155,7 @@ struct GroupsAPI {
     @Sendable func list(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let (start, count) = try Lists.page(request)
-        let page = try await api { try await hub.listGroups(appKey: app.appKey, start: start, count: count) }
+        let page = try await hub.listGroups(appKey: app.appKey, start: start, count: count)
         return JSONResponse.make(status: .ok, [
             "total": .int(Int64(page.total)), "start": .int(Int64(start)), "count": .int(Int64(page.items.count)),
             "groups": .array(page.items.map(Self.json)),
@@ -172,7 +168,7 @@ struct GroupsAPI {
         let gid = try Lists.id(context, "gid")
         let status = try Lists.flag(request, "status")
         let names = try Lists.strings(try await request.jsonBody())
-        try await api { try await hub.silence(appKey: app.appKey, gid: gid, usernames: names, status) }
+        try await hub.silence(appKey: app.appKey, gid: gid, usernames: names, status)
         return JSONResponse.empty()
     }
 
@@ -181,9 +177,9 @@ struct GroupsAPI {
         let app = try request.authenticatedApp(hub)
         let gid = try Lists.id(context, "gid")
         let r = try JSONObjectReader.body(try await request.jsonBody())
-        let username = try api { try r.nonEmptyString("username") }
+        let username = try r.nonEmptyString("username")
         let ownerAppKey = try Lists.appKey(r)
-        try await api { try await hub.transferOwner(appKey: app.appKey, gid: gid, to: username, ownerAppKey: ownerAppKey) }
+        try await hub.transferOwner(appKey: app.appKey, gid: gid, to: username, ownerAppKey: ownerAppKey)
         return JSONResponse.empty()
     }
 }

@@ -55,11 +55,11 @@ struct MessagesAPI {
         guard fromType == .admin else {
             throw APIError(.senderNotPermitted, "from_type: the REST API sends as 'admin' only, got '\(fromType.rawValue)'")
         }
-        let sender = try await api { try await hub.user(appKey: app.appKey, username: fromID) }
+        let sender = try await hub.user(appKey: app.appKey, username: fromID)
         guard sender.kind == .admin else {
             throw APIError(.senderNotPermitted, "from_id: '\(fromID)' is not an admin of app \(app.appKey)")
         }
-        let stored = try await api { try await hub.send(draft, from: sender, platform: "api", noNotification: noNotification) }
+        let stored = try await hub.send(draft, from: sender, platform: "api", noNotification: noNotification)
         return JSONResponse.make(status: .created, ["msg_id": .int(stored.msgID), "msg_ctime": .int(stored.msgCtime)])
     }
 
@@ -73,7 +73,7 @@ struct MessagesAPI {
     @Sendable func userHistory(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let username = try context.pathParameter("username")
-        _ = try await api { try await hub.user(appKey: app.appKey, username: username) }
+        _ = try await hub.user(appKey: app.appKey, username: username)
         return try await history(request, appKey: app.appKey, username: username)
     }
 
@@ -81,7 +81,7 @@ struct MessagesAPI {
     @Sendable func groupHistory(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let gid = try Lists.id(context, "gid")
-        _ = try await api { try await hub.group(appKey: app.appKey, gid: gid) }
+        _ = try await hub.group(appKey: app.appKey, gid: gid)
         return try await history(request, appKey: app.appKey, username: nil, conversation: (.group, String(gid)))
     }
 
@@ -89,7 +89,7 @@ struct MessagesAPI {
     @Sendable func roomHistory(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let id = try Lists.id(context, "id")
-        _ = try await api { try await hub.room(appKey: app.appKey, id: id) }
+        _ = try await hub.room(appKey: app.appKey, id: id)
         return try await history(request, appKey: app.appKey, username: nil, conversation: (.chatroom, String(id)))
     }
 
@@ -98,7 +98,7 @@ struct MessagesAPI {
         let app = try request.authenticatedApp(hub)
         let username = try context.pathParameter("username")
         let msgID = try Lists.id(context, "msgid")
-        try await api { try await hub.retract(appKey: app.appKey, username: username, msgID: msgID) }
+        try await hub.retract(appKey: app.appKey, username: username, msgID: msgID)
         return JSONResponse.empty()
     }
 
@@ -132,7 +132,7 @@ struct MessagesAPI {
             query = HistoryQuery(appKey: appKey, username: username, conversation: conversation, beginTime: begin,
                                  endTime: end + 999, count: count)
         }
-        let page = try await api { try await hub.history(query) }
+        let page = try await hub.history(query)
         var body: [String: JSONValue] = [
             "total": .int(Int64(page.total)),
             "count": .int(Int64(page.messages.count)),

@@ -79,7 +79,7 @@ enum Lists {
 
     /// `appkey`, or `appKey` as the Java SDK writes it.
     static func appKey(_ r: JSONObjectReader) throws -> String? {
-        try api { try r.optionalNonEmptyString("appkey") ?? r.optionalNonEmptyString("appKey") }
+        try r.optionalNonEmptyString("appkey") ?? r.optionalNonEmptyString("appKey")
     }
 }
 

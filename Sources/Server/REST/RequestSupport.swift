@@ -24,19 +24,16 @@ extension Request {
 
     /// Authenticates the caller with `Authorization: Basic base64(appKey:masterSecret)`.
     func authenticatedApp(_ hub: Hub) throws -> AppSettings {
-        guard let header = headers[.authorization] else {
+        let credentials: BasicCredentials
+        switch BasicCredentials.parse(headers[.authorization]) {
+        case .success(let c): credentials = c
+        case .failure(.missing):
             throw APIError(.missingAuthentication, "Authorization header is missing; use Basic appKey:masterSecret")
-        }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "basic",
-              let decoded = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
-              let text = String(data: decoded, encoding: .utf8),
-              let colon = text.firstIndex(of: ":")
-        else {
+        case .failure(.malformed):
             throw APIError(.authenticationFailed, "Basic authentication failed")
         }
         do {
-            return try hub.authenticateApp(appKey: String(text[..<colon]), secret: String(text[text.index(after: colon)...]))
+            return try hub.authenticateApp(appKey: credentials.user, secret: credentials.password)
         } catch {
             // An unknown AppKey in the credentials is an authentication failure (401); the same code about an
             // AppKey named in a request body is a bad parameter (400).
@@ -64,28 +61,6 @@ extension RequestContext {
             throw APIError(.invalidParameter, "\(name): malformed percent-encoding in the path")
         }
         return decoded
-    }
-}
-
-/// Runs a hub call, turning `HubError` and `ProtocolError` into API errors.
-func api<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let e as HubError {
-        throw APIError(e)
-    } catch let e as ProtocolError {
-        throw APIError.invalid(e)
-    }
-}
-
-/// Reads or checks synchronously, turning `HubError` and `ProtocolError` into API errors.
-func api<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let e as HubError {
-        throw APIError(e)
-    } catch let e as ProtocolError {
-        throw APIError.invalid(e)
     }
 }
 

@@ -49,7 +49,7 @@ struct UsersAPI {
             return JSONResponse.make(status: .created, .array(results))
         default:
             let user = try Self.newUser(body, path: "")
-            let admin = try await api { try await hub.register(appKey: app.appKey, user, kind: .admin) }
+            let admin = try await hub.register(appKey: app.appKey, user, kind: .admin)
             return JSONResponse.make(status: .created, ["username": .string(admin.username)])
         }
     }
@@ -60,12 +60,8 @@ struct UsersAPI {
             let user = try Self.newUser(item, path: path)
             let registered = try await hub.register(appKey: appKey, user, kind: kind)
             return ["username": .string(registered.username)]
-        } catch let e as APIError {
-            return ["username": username, "error": e.json]
-        } catch let e as HubError {
-            return ["username": username, "error": APIError(e).json]
         } catch {
-            return ["username": username, "error": APIError(.internalError, "internal error").json]
+            return ["username": username, "error": (APIError(error) ?? APIError(.internalError, "internal error")).json]
         }
     }
 
@@ -104,7 +100,7 @@ struct UsersAPI {
     @Sendable func getUser(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let username = try context.pathParameter("username")
-        let user = try await api { try await hub.user(appKey: app.appKey, username: username) }
+        let user = try await hub.user(appKey: app.appKey, username: username)
         return JSONResponse.make(status: .ok, Self.json(user))
     }
 
@@ -112,7 +108,7 @@ struct UsersAPI {
     @Sendable func userStat(_ request: Request, context: some RequestContext) async throws -> Response {
         let app = try request.authenticatedApp(hub)
         let username = try context.pathParameter("username")
-        let stat = try await api { try await hub.userStat(appKey: app.appKey, username: username) }
+        let stat = try await hub.userStat(appKey: app.appKey, username: username)
         return JSONResponse.make(status: .ok, ["login": .bool(stat.login), "online": .bool(stat.online)])
     }
 

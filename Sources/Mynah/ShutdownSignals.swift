@@ -1,0 +1,100 @@
+import Dispatch
+import Foundation
+import IMProtocol
+import Logging
+import Synchronization
+
+/// SIGINT and SIGTERM over the daemon's whole life, starting, running and stopping alike: the first asks for a
+/// graceful shutdown, which must end within `timeout` or the process exits with status 1; a second signal exits at
+/// once with 128 + its number.
+///
+/// The handlers run on a dispatch queue of their own, so a daemon whose tasks are stuck still ends. What the first
+/// signal does changes as the daemon moves on (``whenSignalled(_:)``): cancel the start, then stop the services.
+final class ShutdownSignals: Sendable {
+    private struct State {
+        var signals = 0
+        var action: (@Sendable () -> Void)?
+        var lastWords: [@Sendable () -> Void] = []
+        var finished = false
+    }
+
+    private let timeout: Duration
+    private let logger: Logger
+    private let state = Mutex(State())
+    /// Set once in `init`, cancelled in `finish()` (cancelling a source is thread-safe).
+    private nonisolated(unsafe) var sources: [any DispatchSourceSignal] = []
+    private static let queue = DispatchQueue(label: "mynah.shutdown-signals")
+
+    /// Traps SIGINT and SIGTERM from now on.
+    init(timeout: Duration, logger: Logger) {
+        self.timeout = timeout
+        self.logger = logger
+        let sources = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
+            #if canImport(Darwin)
+            // Darwin's signal sources see a signal only when its default action is off.
+            signal(number, SIG_IGN)
+            #endif
+            let source = DispatchSource.makeSignalSource(signal: number, queue: Self.queue)
+            source.setEventHandler { [weak self] in self?.received(number) }
+            source.resume()
+            return source
+        }
+        self.sources = sources
+    }
+
+    /// Makes `action` what the first signal does; runs it at once (and returns false) when a signal already came.
+    @discardableResult
+    func whenSignalled(_ action: @escaping @Sendable () -> Void) -> Bool {
+        let pending = state.withLock { s -> Bool in
+            s.action = action
+            return s.signals > 0
+        }
+        if pending { action() }
+        return !pending
+    }
+
+    /// Whether a signal asked the daemon to stop.
+    var isRequested: Bool {
+        state.withLock { $0.signals > 0 }
+    }
+
+    /// Runs `body` before a forced exit (a second signal, the timeout), for what the process must not leave behind.
+    func beforeForcedExit(_ body: @escaping @Sendable () -> Void) {
+        state.withLock { $0.lastWords.append(body) }
+    }
+
+    /// The daemon has ended: the timeout no longer applies and the signals are no longer trapped.
+    func finish() {
+        state.withLock { $0.finished = true }
+        for source in sources { source.cancel() }
+    }
+
+    private func received(_ number: Int32) {
+        let name = number == SIGINT ? "SIGINT" : "SIGTERM"
+        let (count, action, finished) = state.withLock { s -> (Int, (@Sendable () -> Void)?, Bool) in
+            s.signals += 1
+            return (s.signals, s.action, s.finished)
+        }
+        guard !finished else { return }
+        if count > 1 {
+            logger.warning("second signal: exiting now", metadata: ["signal": "\(name)"])
+            exitNow(128 + number)
+        }
+        let seconds = timeout.components.seconds
+        logger.notice("shutting down; a second signal exits at once",
+                      metadata: ["signal": "\(name)", "timeout": "\(seconds) s"])
+        Self.queue.asyncAfter(deadline: .now() + .nanoseconds(Int(timeout.wholeNanoseconds))) { [self] in
+            // A daemon that ended in time has finished: the deadline no longer applies.
+            guard !state.withLock({ $0.finished }) else { return }
+            logger.error("shutdown did not finish within \(seconds) s; exiting")
+            exitNow(1)
+        }
+        action?()
+    }
+
+    private func exitNow(_ status: Int32) -> Never {
+        for body in state.withLock({ $0.lastWords }) { body() }
+        // Standard error, where the log goes, is unbuffered. No atexit handlers or static destructors: other threads are still running.
+        _exit(status)
+    }
+}

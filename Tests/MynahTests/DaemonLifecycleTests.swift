@@ -1,0 +1,192 @@
+import Foundation
+import IMProtocol
+import Testing
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `mynah run` as a child process, watched through its log: a taken port ends it at once saying so, and SIGINT or
+/// SIGTERM end it while starting, running and stopping, a second signal at once.
+@Suite struct DaemonLifecycleTests {
+    /// A `mynah run` child whose log is collected on a thread of its own; the test waits for lines and its exit.
+    final class Child: @unchecked Sendable {
+        let process = Process()
+        private let condition = NSCondition()
+        private var log = ""
+        private var logClosed = false
+        private var status: (reason: Process.TerminationReason, code: Int32)?
+
+        /// A safety net only: a child that hangs is killed so the test fails instead of hanging the suite.
+        static let patience: TimeInterval = 120
+
+        init(arguments: [String], in directory: String) throws {
+            process.executableURL = CommandLineTests.executable
+            process.arguments = arguments
+            process.currentDirectoryURL = URL(fileURLWithPath: directory)
+            process.standardOutput = FileHandle.nullDevice
+            let pipe = Pipe()
+            process.standardError = pipe
+            process.terminationHandler = { [condition] process in
+                condition.lock()
+                self.status = (process.terminationReason, process.terminationStatus)
+                condition.broadcast()
+                condition.unlock()
+            }
+            try process.run()
+            let fd = pipe.fileHandleForReading.fileDescriptor
+            Thread.detachNewThread { [self, pipe] in
+                // read(2) rather than FileHandle.availableData, which traps on EINTR (a child's SIGCHLD).
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                    if n < 0 && errno == EINTR { continue }
+                    let chunk = n > 0 ? Data(buffer[..<n]) : Data()
+                    withExtendedLifetime(pipe) {}
+                    condition.lock()
+                    if chunk.isEmpty { logClosed = true } else { log += String(decoding: chunk, as: UTF8.self) }
+                    condition.broadcast()
+                    condition.unlock()
+                    if chunk.isEmpty { return }
+                }
+            }
+        }
+
+        /// The log so far.
+        var output: String {
+            condition.lock()
+            defer { condition.unlock() }
+            return log
+        }
+
+        /// Waits until the log contains `text`; false when the child's log ends first.
+        func waitForLog(_ text: String) async -> Bool {
+            await onThread { [self] in
+                let deadline = Date().addingTimeInterval(Self.patience)
+                condition.lock()
+                defer { condition.unlock() }
+                while !log.contains(text) && !logClosed && Date() < deadline { _ = condition.wait(until: deadline) }
+                return log.contains(text)
+            }
+        }
+
+        /// The port of the `listening` line.
+        func port() async throws -> Int {
+            // Mynah's own line, `address=127.0.0.1:PORT [Mynah] listening`, not Hummingbird's.
+            #expect(await waitForLog("] listening"))
+            let line = try #require(output.split(separator: "\n").first { $0.contains("] listening") })
+            let range = try #require(line.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression))
+            return try #require(Int(line[range].split(separator: ":").last!))
+        }
+
+        /// Sends `signal` to the child.
+        func send(_ signal: Int32) {
+            kill(process.processIdentifier, signal)
+        }
+
+        /// How the child ended: its exit status, or nil when it was killed by a signal (or by the safety net).
+        func exitStatus() async -> Int32? {
+            let ended = await onThread { [self] () -> (reason: Process.TerminationReason, code: Int32)? in
+                let deadline = Date().addingTimeInterval(Self.patience)
+                condition.lock()
+                defer { condition.unlock() }
+                while status == nil && Date() < deadline { _ = condition.wait(until: deadline) }
+                return status
+            }
+            guard let ended else {
+                Issue.record("mynah did not exit; killed. Log:\n\(output)")
+                kill(process.processIdentifier, SIGKILL)
+                return nil
+            }
+            return ended.reason == .exit ? ended.code : nil
+        }
+
+        private func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+            await withCheckedContinuation { c in Thread.detachNewThread { c.resume(returning: body()) } }
+        }
+    }
+
+    /// A logged-in gateway connection that never answers: the server's close handshake with it keeps the daemon
+    /// stopping (Hummingbird waits for the connection) until the connection gives up.
+    static func silentClient(port: Int) async throws -> RawWebSocket {
+        let rest = REST(port: port)
+        let registered = try await rest.call("POST", "/v1/users/", body: #"[{"username":"quiet","password":"quiet-pass"}]"#)
+        #expect(registered.status == 201)
+        let socket = try await RawWebSocket.connect(port: port)
+        try await socket.send(text: """
+            {"op":"login","appkey":"\(Demo.appKey)","username":"quiet","password":"quiet-pass","device":"d"}
+            """)
+        let answer = try #require(try await socket.next())
+        #expect(answer.text.contains("login_ok"), "\(answer.text)")
+        return socket
+    }
+
+    @Test func aTakenPortEndsTheDaemonAtOnceSayingWhatToDo() async throws {
+        let dir = try TemporaryDirectory()
+        let config = try CrashRecoveryTests.writeConfig(dir)
+        let (holder, port) = try RawSocket.listening()
+        let child = try Child(arguments: ["run", "--config", config, "--port", "\(port)"], in: dir.path)
+        let status = await child.exitStatus()
+        #expect(status != nil && status != 0)
+        #expect(child.output.contains("127.0.0.1:\(port) is already in use"), "\(child.output)")
+        #expect(child.output.contains("--port"), "\(child.output)")
+        withExtendedLifetime(holder) {}
+    }
+
+    @Test(arguments: [SIGTERM, SIGINT])
+    func aSignalStopsARunningDaemonGracefully(signal: Int32) async throws {
+        let dir = try TemporaryDirectory()
+        let child = try Child(arguments: ["run", "--config", try CrashRecoveryTests.writeConfig(dir)], in: dir.path)
+        _ = try await child.port()
+        child.send(signal)
+        #expect(await child.exitStatus() == 0, "\(child.output)")
+    }
+
+    @Test func aSecondSignalEndsAStoppingDaemonAtOnce() async throws {
+        let dir = try TemporaryDirectory()
+        let child = try Child(arguments: ["run", "--config", try CrashRecoveryTests.writeConfig(dir)], in: dir.path)
+        let client = try await Self.silentClient(port: try await child.port())
+        child.send(SIGTERM)
+        #expect(await child.waitForLog("shutting down"))
+        child.send(SIGTERM)
+        #expect(await child.exitStatus() == 128 + SIGTERM, "\(child.output)")
+        #expect(child.output.contains("second signal"))
+        withExtendedLifetime(client) {}
+    }
+
+    @Test func aShutdownLongerThanTheTimeoutEndsTheProcess() async throws {
+        let dir = try TemporaryDirectory()
+        let child = try Child(arguments: ["run", "--config", try CrashRecoveryTests.writeConfig(dir),
+                                          "--shutdown-timeout", "1"], in: dir.path)
+        let client = try await Self.silentClient(port: try await child.port())
+        child.send(SIGINT)
+        #expect(await child.exitStatus() == 1, "\(child.output)")
+        #expect(child.output.contains("shutdown did not finish within 1"), "\(child.output)")
+        withExtendedLifetime(client) {}
+    }
+
+    /// A robot password hashed at bcrypt cost 31 keeps the daemon starting for hours: the state a signal must end.
+    @Test func signalsEndADaemonThatIsStillStarting() async throws {
+        let dir = try TemporaryDirectory()
+        let path = try CrashRecoveryTests.writeConfig(dir)
+        try (try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "bots: []\n", with: """
+            bots:
+              - name: slow
+                appkey: \(Demo.appKey)
+                username: slow_bot
+                password: slow-bot-secret
+                plugins: [{ swift: echo }]
+
+            """)).write(toFile: path, atomically: true, encoding: .utf8)
+        let child = try Child(arguments: ["run", "--config", path, "--password-cost", "31"], in: dir.path)
+        #expect(await child.waitForLog("starting"))
+        child.send(SIGTERM)
+        #expect(await child.waitForLog("shutting down"))
+        child.send(SIGINT)
+        // Either the first signal already stopped the start (status 0), or the second ended the hashing at once.
+        let status = await child.exitStatus()
+        #expect(status == 0 || status == 128 + SIGINT, "\(child.output)")
+        #expect(!child.output.contains("listening"))
+    }
+}
