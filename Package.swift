@@ -148,11 +148,13 @@ let package = Package(
             dependencies: ["Mynah", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
+        // The load generator's XMPP stream scanner (for the side-by-side runs against ejabberd); no dependencies.
+        .target(name: "XMPPScanner", swiftSettings: swiftSettings),
         // The load generator: drives a running daemon over real sockets from its own process (BENCHMARKS.md).
         .executableTarget(
             name: "MynahBench",
             dependencies: [
-                "IMProtocol",
+                "IMProtocol", "XMPPScanner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -162,6 +164,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "IMProtocolTests", dependencies: ["IMProtocol"], swiftSettings: swiftSettings),
+        .testTarget(name: "XMPPScannerTests", dependencies: ["XMPPScanner"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HubTests",
             dependencies: [

@@ -84,7 +84,7 @@ struct Idle: AsyncParsableCommand {
     @Option(help: "Seconds to wait after the last login before reading the memory.") var settle: Double = 5
 
     func run() async throws {
-        let target = try common.target()
+        let target = try common.target(xmpp: true)
         guard let pid = common.daemonPid else { throw ValidationError("--daemon-pid is required") }
         let limit = raiseOpenFileLimit()
         guard connections + 64 <= limit else {
@@ -92,10 +92,9 @@ struct Idle: AsyncParsableCommand {
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: common.threads)
         let recorder = Recorder()
-        let rest = RESTClient(target: target)
         let prefix = common.namePrefix
         let names = (0..<min(users, connections)).map { "\(prefix)_u\($0)" }
-        try await rest.register(names, password: "bench-pass")
+        try await registerAccounts(names, password: "bench-pass", target: target, group: group)
         let sessions = (0..<connections).map {
             Session(index: $0, username: names[$0 % names.count], password: "bench-pass", device: "d\($0)",
                     recorder: recorder)
@@ -114,7 +113,7 @@ struct Idle: AsyncParsableCommand {
         let after = try residentKiB(pid: pid)
         let opened = connections - 1
         var report = Report(scenario: "idle")
-        report.parameters = [("connections", .int(Int64(connections))), ("users", .int(Int64(names.count))),
+        report.parameters = [("protocol", .string(common.wire.rawValue)), ("connections", .int(Int64(connections))), ("users", .int(Int64(names.count))),
                              ("per_source", .int(Int64(perSource)))]
         report.add("daemon_rss_before", Double(before) / 1024, "MiB")
         report.add("daemon_rss_after", Double(after) / 1024, "MiB")

@@ -11,13 +11,29 @@ struct MynahBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mynah-bench",
         abstract: "Drive a running Mynah daemon and measure it (BENCHMARKS.md).",
-        subcommands: [OneToOne.self, Fanout.self, BotRoundTrip.self, BridgePush.self, Idle.self, Storm.self])
+        subcommands: [OneToOne.self, Pairs.self, Fanout.self, BotRoundTrip.self, BridgePush.self, Idle.self, Storm.self])
+}
+
+/// The wire protocol the generator speaks.
+enum WireProtocol: String, ExpressibleByArgument, Sendable {
+    /// Mynah's gateway (WebSocket) and REST API.
+    case mynah
+    /// XMPP over plain TCP, to run the same scenario against a peer server (ejabberd); `pairs` and `idle` only.
+    case xmpp
 }
 
 /// Options every scenario takes.
 struct CommonOptions: ParsableArguments {
     @Option(help: "The daemon's base URL.")
     var url = "http://127.0.0.1:8080"
+    @Option(name: .customLong("protocol"), help: "mynah, or xmpp to drive a peer server (pairs and idle only).")
+    var wire = WireProtocol.mynah
+    @Option(help: "With --protocol xmpp: the server's address.")
+    var host = "127.0.0.1"
+    @Option(help: "With --protocol xmpp: the client-to-server port.")
+    var port = 5222
+    @Option(help: "With --protocol xmpp: the domain of the accounts (user@DOMAIN).")
+    var domain = "localhost"
     @Option(help: "The AppKey the generator uses.")
     var appkey = "4f7aef34fb361292c566a1cd"
     @Option(help: "The app's master secret (for registering users).")
@@ -33,7 +49,13 @@ struct CommonOptions: ParsableArguments {
     @Flag(help: "Print the result as one JSON object instead of a table.")
     var json = false
 
-    func target() throws -> Target {
+    /// Where to connect; `xmpp` says whether the scenario can drive an XMPP server.
+    func target(xmpp: Bool = false) throws -> Target {
+        if wire == .xmpp {
+            guard xmpp else { throw ValidationError("--protocol xmpp: only the pairs and idle scenarios speak XMPP") }
+            guard (1...65535).contains(port) else { throw ValidationError("--port: expected 1 to 65535, got \(port)") }
+            return Target(host: host, port: port, appKey: "", secret: "", xmppDomain: domain)
+        }
         guard let u = URL(string: url), let host = u.host, let port = u.port else {
             throw ValidationError("--url: expected http://HOST:PORT, got '\(url)'")
         }

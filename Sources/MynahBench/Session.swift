@@ -2,22 +2,27 @@ import Dispatch
 import IMProtocol
 import NIOCore
 import Synchronization
+import XMPPScanner
 
 /// Monotonic nanoseconds of this process; every latency is a difference of two of these.
 func monotonicNanos() -> UInt64 {
     DispatchTime.now().uptimeNanoseconds
 }
 
-/// One logged-in gateway connection of the generator, with the counters the scenarios read.
+/// One logged-in connection of the generator (to Mynah's gateway, or over XMPP to a peer server), with the counters
+/// the scenarios read.
 final class Session: Sendable {
     let index: Int
     let username: String
     let password: String
     let device: String
     private let socket = Mutex<BenchSocket?>(nil)
+    private let xmpp = Mutex<XMPPSocket?>(nil)
     private let loginWaiter = Mutex<CheckedContinuation<Void, any Error>?>(nil)
-    /// Sends written and not yet answered by `sent` or `error`.
+    /// Sends written and not yet answered by `sent` or `error` (Mynah only: XMPP does not answer messages).
     let inflight = Atomic<Int>(0)
+    /// Messages sent and not yet delivered to their recipient (the pairs scenario keeps its window on this).
+    let awaitingDelivery = Atomic<Int>(0)
     /// Messages received on this session (all connections it had).
     let received = Atomic<Int>(0)
     /// The highest inbox sequence number received; acknowledged every `ackEvery` messages.
@@ -34,9 +39,18 @@ final class Session: Sendable {
         self.recorder = recorder
     }
 
-    /// Connects (from `source` when given), logs in and waits for `login_ok`.
+    /// Connects (from `source` when given), logs in and waits for `login_ok` (XMPP: until bound and present).
     func connect(_ target: Target, group: any EventLoopGroup, source: String?) async throws {
         closed.store(false, ordering: .relaxed)
+        if let domain = target.xmppDomain {
+            let x = try await XMPPSocket.connect(
+                group: group, host: target.host, port: target.port, source: source, domain: domain,
+                username: username, password: password, resource: device, purpose: .login,
+                onMessage: { [self] element in self.handle(xmpp: element) },
+                onClose: { [self] in self.connectionClosed() })
+            xmpp.withLock { $0 = x }
+            return
+        }
         let s = try await BenchSocket.connect(
             group: group, host: target.host, port: target.port, source: source,
             onText: { [self] buffer in self.handle(buffer) },
@@ -52,6 +66,10 @@ final class Session: Sendable {
 
     /// Writes a text message to `targetID` whose body carries the send id `id`.
     func send(id: Int, targetType: TargetType, targetID: String) {
+        if let x = xmpp.withLock({ $0 }) {
+            x.sendChat(to: targetID, body: "bench#\(id)")
+            return
+        }
         inflight.add(1, ordering: .relaxed)
         let frame = ClientFrame.send(.init(id: "s\(id)", targetType: targetType, targetID: targetID,
                                            body: .text("bench#\(id)")))
@@ -65,6 +83,18 @@ final class Session: Sendable {
     /// Closes the connection without a close handshake.
     func drop() {
         socket.withLock { $0 }?.drop()
+        xmpp.withLock { $0 }?.drop()
+    }
+
+    /// An XMPP stanza after negotiation: a chat message counts as a delivery, an error message as an error.
+    private func handle(xmpp message: XMPPElement) {
+        if message[attribute: "type"] == "error" {
+            recorder.errors.add(1, ordering: .relaxed)
+            recorder.noteError("\(message)")
+            return
+        }
+        let count = received.add(1, ordering: .relaxed).newValue
+        recorder.delivered(session: self, text: message.child("body")?.text, count: count)
     }
 
     private func connectionClosed() {
@@ -131,6 +161,8 @@ struct Target: Sendable {
     var port: Int
     var appKey: String
     var secret: String
+    /// The XMPP domain when the server is driven over XMPP (a peer such as ejabberd) instead of Mynah's gateway.
+    var xmppDomain: String? = nil
 }
 
 /// The shared measurements of one run: send start times, latency samples and counters.
@@ -155,6 +187,9 @@ final class Recorder: Sendable {
     init(ackEvery: Int = 50) {
         self.ackEvery = ackEvery
     }
+
+    /// Send ids reserved so far.
+    var sendsBegun: Int { starts.withLock { $0.count } }
 
     /// Reserves a send id and records its start time.
     func begin() -> Int {
