@@ -34,6 +34,9 @@ public final class Daemon: Sendable {
         public var botClock: any BotClock = SystemBotClock()
         /// The configuration file SIGHUP re-reads; `nil` disables reloading by signal.
         public var configurationPath: String?
+        /// A benchmark knob: embedded bots log in over the daemon's own gateway (a loopback WebSocket, once HTTP
+        /// listens) instead of in process, to measure one against the other (BENCHMARKS.md).
+        public var botsOverGateway = false
 
         /// Creates options with production defaults.
         public init(passwordCost: UInt8 = 10, plugins: PluginRegistry = .builtIn,
@@ -57,6 +60,7 @@ public final class Daemon: Sendable {
     let bots: [BotService.Entry]
     let botRuntime: BotRuntime
     let gateway: Gateway.Configuration
+    let botsOverGateway: Bool
     let logger: Logger
     let port = PortSignal()
 
@@ -66,6 +70,7 @@ public final class Daemon: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.gateway = options.gateway
+        self.botsOverGateway = options.botsOverGateway
         try Self.check(configuration, registry: options.plugins)
         let databasePath = (configuration.dataDirectory as NSString).appendingPathComponent("mynah.sqlite")
         let store: SQLiteHubStore
@@ -121,14 +126,12 @@ public final class Daemon: Sendable {
                 self?.logger.info("listening", metadata: ["address": "\(self?.configuration.listen.host ?? ""):\(port)"])
                 self?.port.set(port)
             })
-        let botService = BotService(
-            entries: bots,
-            gatewayURL: { [weak self] in
-                guard let self else { return "" }
-                let port = await self.boundPort()
-                return "ws://\(Self.loopbackHost(self.configuration.listen.host)):\(port)\(Gateway.path)"
-            },
-            logger: logger)
+        var ownGateway: (@Sendable () async -> String)?
+        if botsOverGateway {
+            let host = Self.loopbackHost(configuration.listen.host), port = self.port
+            ownGateway = { "ws://\(host):\(await port.wait())\(Gateway.path)" }
+        }
+        let botService = BotService(entries: bots, hub: hub, ownGateway: ownGateway, logger: logger)
         botRuntime.service.withLock { $0 = botService }
         let janitor = InboxJanitor(hub: hub, interval: .seconds(3600), logger: logger)
         let deadlines = BridgeService(bridge: bridge, interval: bridgeInterval, logger: logger)

@@ -34,6 +34,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "bcrypt cost of new password hashes (4 to 31; default 10). A test and benchmark knob: lower is faster and weaker.")
     var passwordCost: Int?
 
+    @Flag(help: "Embedded bots log in over the daemon's own gateway (loopback WebSocket) instead of in process. A benchmark knob.")
+    var botsOverGateway = false
+
     func run() async throws {
         var config: MynahConfiguration
         do {
@@ -66,6 +69,7 @@ struct Run: AsyncParsableCommand {
             return handler
         }
         daemonOptions.configurationPath = options.config
+        daemonOptions.botsOverGateway = botsOverGateway
         let daemon = try await Daemon(configuration: config, options: daemonOptions, logger: Logger(label: "mynah"))
         try await daemon.run()
     }
