@@ -3,6 +3,7 @@
 # scenario of mynah-bench against it (or only those named: scripts/bench.sh one-to-one fanout), stops the daemon.
 # Environment: PORT (default 18080), JSON=1 for JSON output, SKIP_BUILD=1, BENCH_ARGS_<scenario> extra arguments,
 # BIN=DIR to use binaries built elsewhere, DAEMON_ENV="VAR=VALUE ..." added to the daemon's environment only (scripts/durability-cost.sh).
+# DAEMON_ARGS extra arguments of `mynah run` (e.g. --bots-over-gateway).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${PORT:-18080}
@@ -14,7 +15,8 @@ BIN=${BIN:-$(swift build -c release --show-bin-path)}
 DATA=$(mktemp -d /tmp/mynah-bench.XXXXXX)
 # The daemon and the generator each need one descriptor per connection (idle, storm): use the hard limit.
 ulimit -n "$(ulimit -Hn)"
-env ${DAEMON_ENV:-} "$BIN/mynah" run --config scripts/bench.yaml --port "$PORT" --data-dir "$DATA" --password-cost 4 \
+# shellcheck disable=SC2086 # DAEMON_ARGS is a list of words
+env ${DAEMON_ENV:-} "$BIN/mynah" run --config scripts/bench.yaml --port "$PORT" --data-dir "$DATA" --password-cost 4 ${DAEMON_ARGS:-} \
   2> "$DATA/daemon.log" &
 DAEMON=$!
 trap 'kill $DAEMON 2>/dev/null || true; wait $DAEMON 2>/dev/null || true; rm -rf "$DATA"' EXIT

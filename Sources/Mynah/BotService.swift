@@ -1,11 +1,13 @@
 import BotKit
+import Hub
 import IMClient
 import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Runs every configured bot: logs each in over a gateway (the embedded hub's, or a remote Mynah's) as its
-/// robot account and serves its events, reconnecting with capped exponential backoff until the daemon shuts down.
+/// Runs every configured bot: logs each in as its robot account, in process to the embedded hub
+/// (``HubBotConnection``, which needs no HTTP server) or over a remote Mynah's gateway (`hub: url:`, `IMClient`),
+/// and serves its events, reconnecting with capped exponential backoff until the daemon shuts down.
 ///
 /// ``apply(_:)`` swaps the set of bots in place: bots whose configuration changed or that were removed stop,
 /// new and changed ones start, unchanged ones keep running untouched.
@@ -21,7 +23,10 @@ final class BotService: Service {
         var task: Task<Void, Never>
     }
 
-    let gatewayURL: @Sendable () async throws -> String
+    /// The embedded hub, which bots without `hub: url:` connect to in process.
+    let hub: Hub
+    /// The daemon's own gateway URL when embedded bots log in over it instead (`Daemon.Options.botsOverGateway`).
+    let ownGateway: (@Sendable () async throws -> String)?
     let logger: Logger
     /// Where bots on the real JMessage get their routing callbacks (`nil` when no bot is on JMessage).
     let jmessage: JMessageInbound?
@@ -29,9 +34,10 @@ final class BotService: Service {
     private let requests: AsyncStream<[Entry]>
     private let requestsContinuation: AsyncStream<[Entry]>.Continuation
 
-    init(entries: [Entry], gatewayURL: @escaping @Sendable () async throws -> String, logger: Logger,
+    init(entries: [Entry], hub: Hub, ownGateway: (@Sendable () async throws -> String)? = nil, logger: Logger,
          jmessage: JMessageInbound? = nil) {
-        self.gatewayURL = gatewayURL
+        self.hub = hub
+        self.ownGateway = ownGateway
         self.logger = logger
         self.jmessage = jmessage
         state = Mutex((entries, [:], false))
@@ -39,18 +45,16 @@ final class BotService: Service {
     }
 
     func run() async throws {
-        // No gateway: the server could not listen, or the daemon stopped before it did.
-        guard let url = try? await gatewayURL() else { return }
         let initial = state.withLock { s in
             s.serving = true
             defer { s.pending = nil }
             return s.pending ?? []
         }
-        await replace(with: initial, url: url)
+        await replace(with: initial)
         for await entries in requests.cancelOnGracefulShutdown() {
-            await replace(with: entries, url: url)
+            await replace(with: entries)
         }
-        await replace(with: [], url: url)
+        await replace(with: [])
     }
 
     /// Makes `entries` the running bots (see the type's description).
@@ -73,7 +77,7 @@ final class BotService: Service {
         state.withLock { $0.running[name]?.bot }
     }
 
-    private func replace(with entries: [Entry], url: String) async {
+    private func replace(with entries: [Entry]) async {
         let wanted = Dictionary(entries.map { ($0.spec.name, $0) }, uniquingKeysWith: { $1 })
         let stopping = state.withLock { s -> [Running] in
             let names = s.running.keys.filter { wanted[$0]?.spec != s.running[$0]?.spec }
@@ -88,15 +92,14 @@ final class BotService: Service {
         for entry in entries {
             let isRunning = state.withLock { $0.running[entry.spec.name] != nil }
             if isRunning { continue }
-            let target = entry.spec.options.hubURL ?? url
-            let task = Task { await self.runBot(entry, url: target) }
+            let task = Task { await self.runBot(entry) }
             state.withLock { $0.running[entry.spec.name] = Running(spec: entry.spec, bot: entry.bot, task: task) }
         }
     }
 
-    /// Logs the bot in, retrying with the client's backoff policy until it succeeds; once online, the client
-    /// itself reconnects and resumes. Stops the bot and returns on cancellation.
-    func runBot(_ entry: Entry, url: String) async {
+    /// Logs the bot in, retrying with the client's backoff policy until it succeeds; once online, a remote hub's
+    /// client itself reconnects and resumes. Stops the bot and returns on cancellation.
+    func runBot(_ entry: Entry) async {
         if let settings = entry.spec.options.jmessage { return await runJMessageBot(entry, settings) }
         let policy = ReconnectPolicy.standard
         var generator = SystemRandomNumberGenerator()
@@ -107,19 +110,18 @@ final class BotService: Service {
         var attempt = 0
         while !Task.isCancelled {
             do {
-                let (client, _) = try await IMClient.connect(
-                    .init(url: url, appKey: entry.spec.appKey, username: entry.spec.username,
-                          password: entry.spec.password, platform: "api", device: "bot", combinedInbox: true,
-                          onConnectionChange: { up in bot.connectionChanged(up: up) }),
-                    reconnect: policy, logger: logger)
-                logger.info("bot online", metadata: ["username": "\(entry.spec.username)", "hub": "\(url)"])
+                let connection = try await connect(entry, reconnect: policy, logger: logger)
+                let place = entry.spec.options.hubURL ?? (ownGateway == nil ? "embedded" : "embedded, over its gateway")
+                logger.info("bot online", metadata: ["username": "\(entry.spec.username)", "hub": "\(place)"])
                 attempt = 0
                 await withTaskCancellationHandler {
-                    await bot.serve(client)
+                    await bot.serve(connection)
                 } onCancel: {
-                    client.close()
+                    connection.close()
                 }
-                client.close()
+                connection.close()
+                // The next connection of the device resumes after every entry the bot has acknowledged.
+                if let local = connection as? HubBotConnection { await local.acknowledgementsStored() }
                 if Task.isCancelled { break }
                 logger.warning("bot connection lost for good; logging in again")
             } catch {
@@ -133,5 +135,21 @@ final class BotService: Service {
             }
         }
         await bot.stop()
+    }
+
+    /// The bot's connection: in process to the embedded hub, or over the gateway of its remote hub (`hub: url:`).
+    func connect(_ entry: Entry, reconnect policy: ReconnectPolicy, logger: Logger) async throws -> any BotConnection {
+        let spec = entry.spec, bot = entry.bot
+        var remote = spec.options.hubURL
+        if remote == nil, let ownGateway { remote = try await ownGateway() }
+        guard let url = remote else {
+            return try await HubBotConnection.open(hub: hub, appKey: spec.appKey, username: spec.username,
+                                                   password: spec.password, logger: logger)
+        }
+        let (client, _) = try await IMClient.connect(
+            .init(url: url, appKey: spec.appKey, username: spec.username, password: spec.password, platform: "api",
+                  device: "bot", combinedInbox: true, onConnectionChange: { up in bot.connectionChanged(up: up) }),
+            reconnect: policy, logger: logger)
+        return client
     }
 }

@@ -37,6 +37,9 @@ public final class Daemon: Sendable {
         public var configurationPath: String?
         /// How long a graceful shutdown (after SIGINT or SIGTERM) may take before the process exits anyway; 10 s.
         public var shutdownTimeout: Duration = .seconds(10)
+        /// A benchmark knob: embedded bots log in over the daemon's own gateway (a loopback WebSocket, once HTTP
+        /// listens) instead of in process, to measure one against the other (BENCHMARKS.md).
+        public var botsOverGateway = false
 
         /// Creates options with production defaults.
         public init(passwordCost: UInt8 = 10, plugins: PluginRegistry = .builtIn,
@@ -61,6 +64,7 @@ public final class Daemon: Sendable {
     let bots: [BotService.Entry]
     let botRuntime: BotRuntime
     let gateway: Gateway.Configuration
+    let botsOverGateway: Bool
     let logger: Logger
     let port = PortSignal()
     /// Message routing in and out (docs/callbacks.md).
@@ -74,6 +78,7 @@ public final class Daemon: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.gateway = options.gateway
+        self.botsOverGateway = options.botsOverGateway
         try Self.check(configuration, registry: options.plugins)
         let storage = try await Self.openStorage(configuration, logger: logger)
         let store = storage.hub
@@ -130,14 +135,13 @@ public final class Daemon: Sendable {
                 self?.logger.info("listening", metadata: ["address": "\(self?.configuration.listen.host ?? ""):\(port)"])
                 self?.port.set(port)
             })
-        let botService = BotService(
-            entries: bots,
-            gatewayURL: { [weak self] in
-                guard let self else { throw CancellationError() }
-                let port = try await self.boundPort()
-                return "ws://\(Self.loopbackHost(self.configuration.listen.host)):\(port)\(Gateway.path)"
-            },
-            logger: logger, jmessage: routing.inbound)
+        var ownGateway: (@Sendable () async throws -> String)?
+        if botsOverGateway {
+            let host = Self.loopbackHost(configuration.listen.host), port = self.port
+            ownGateway = { "ws://\(host):\(try await port.wait())\(Gateway.path)" }
+        }
+        let botService = BotService(entries: bots, hub: hub, ownGateway: ownGateway, logger: logger,
+                                    jmessage: routing.inbound)
         botRuntime.service.withLock { $0 = botService }
         let janitor = InboxJanitor.service(hub: hub, interval: .seconds(3600), logger: logger)
         let deadlines = BridgeService.service(bridge: bridge, interval: bridgeInterval, logger: logger)

@@ -37,6 +37,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "bcrypt cost of new password hashes (4 to 31; default 10). A test and benchmark knob: lower is faster and weaker.")
     var passwordCost: Int?
 
+    @Flag(help: "Embedded bots log in over the daemon's own gateway (loopback WebSocket) instead of in process. A benchmark knob.")
+    var botsOverGateway = false
+
     func run() async throws {
         var config: MynahConfiguration
         do {
@@ -77,6 +80,7 @@ struct Run: AsyncParsableCommand {
             return handler
         }
         daemonOptions.configurationPath = options.config
+        daemonOptions.botsOverGateway = botsOverGateway
         do {
             try await Daemon.run(configuration: config, options: daemonOptions, logger: Logger(label: "mynah"))
         } catch let error as ListenError {

@@ -178,34 +178,14 @@ struct GatewaySession {
         }
     }
 
-    /// Sends the backlog after `after`, then every live entry, reading any gap from the store.
+    /// Sends the backlog after `after`, then every live entry, reading any gap from the store (``InboxReader``).
     func deliver(userID: Int64, after: Int64, live: AsyncStream<InboxEntry>, delivered: DeliveredPosition,
                  watch: WriteWatch) async throws {
-        var last = after {
-            didSet { delivered.value.store(last, ordering: .releasing) }
-        }
-        func catchUp(to target: Int64?) async throws {
-            while target.map({ last < $0 }) ?? true {
-                let entries = try await hub.inbox(userID: userID, after: last, limit: configuration.backlogBatch)
-                for entry in entries {
-                    // Counted as delivered before the write returns: the client may ack it before that.
-                    delivered.value.store(entry.seq, ordering: .releasing)
-                    try await write(entry, watch: watch)
-                    last = entry.seq
-                }
-                if entries.count < configuration.backlogBatch { return }
-            }
-        }
-        try await catchUp(to: nil)
-        for await entry in live {
-            if entry.seq <= last { continue }
-            // Missed signals leave a gap: read it from the store (expired entries leave real gaps).
-            if entry.seq > last + 1 { try await catchUp(to: entry.seq - 1) }
-            if entry.seq > last {
-                delivered.value.store(entry.seq, ordering: .releasing)
-                try await write(entry, watch: watch)
-                last = entry.seq
-            }
+        var reader = InboxReader(hub: hub, userID: userID, after: after, live: live, batch: configuration.backlogBatch)
+        while let entry = try await reader.next() {
+            // Counted as delivered before the write returns: the client may ack it before that.
+            delivered.value.store(entry.seq, ordering: .releasing)
+            try await write(entry, watch: watch)
         }
     }
 
@@ -269,73 +249,6 @@ struct SendLane: Hashable, Sendable {
         case .single: id = send.targetID
         case .group, .chatroom: id = Int64(send.targetID).map(String.init) ?? send.targetID
         }
-    }
-}
-
-/// A session's acknowledgements: one writer stores the highest requested sequence number, then any newer one,
-/// so a burst of acks costs one or two store writes instead of one each. ``stored(through:)`` waits for a given
-/// request only, so steady acks never hold up a send's answer behind later ones.
-final class AckWriter: Sendable {
-    private struct State {
-        var wanted: Int64 = 0
-        var written: Int64 = 0
-        /// The highest sequence number whose store finished (successfully or not).
-        var completed: Int64 = 0
-        var writing = false
-        var waiters: [(target: Int64, continuation: CheckedContinuation<Void, Never>)] = []
-    }
-
-    private let state = Mutex(State())
-
-    /// The highest sequence number requested so far.
-    var requested: Int64 { state.withLock { $0.wanted } }
-
-    /// Asks for `seq` to be stored with `store`; starts a writer unless one is running.
-    func request(_ seq: Int64, store: @escaping @Sendable (Int64) async -> Void) {
-        state.withLock { s in
-            s.wanted = max(s.wanted, seq)
-            guard !s.writing else { return }
-            s.writing = true
-            Task {
-                while let next = self.next() {
-                    await store(next)
-                    self.finished(next)
-                }
-            }
-        }
-    }
-
-    /// Returns once every acknowledgement up to `target` that was requested has been stored.
-    func stored(through target: Int64) async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let done = state.withLock { s in
-                if s.completed >= target { return true }
-                s.waiters.append((target, c))
-                return false
-            }
-            if done { c.resume() }
-        }
-    }
-
-    private func next() -> Int64? {
-        state.withLock { s in
-            guard s.wanted > s.written else {
-                s.writing = false
-                return nil
-            }
-            s.written = s.wanted
-            return s.wanted
-        }
-    }
-
-    private func finished(_ seq: Int64) {
-        let ready = state.withLock { s in
-            s.completed = max(s.completed, seq)
-            let ready = s.waiters.filter { $0.target <= s.completed }.map(\.continuation)
-            s.waiters.removeAll { $0.target <= s.completed }
-            return ready
-        }
-        ready.forEach { $0.resume() }
     }
 }
 

@@ -1,0 +1,85 @@
+/// Reads one account's inbox in order from a position: the entries stored after it, then live entries from the
+/// bus, reading any gap from the store; each entry once, none skipped (only expired entries leave real gaps).
+///
+/// Whoever delivers an inbox reads it through this one reader: a gateway session and an embedded bot's in-process
+/// connection. Subscribe to ``Hub/bus`` *before* creating the reader, so that nothing committed between the
+/// subscription and the first store read is missed; entries seen twice (in the store and on the bus) are dropped.
+///
+/// ```swift
+/// let live = hub.bus.subscribe(userID: user.id)
+/// var reader = InboxReader(hub: hub, userID: user.id, after: cursor, live: live)
+/// while let entry = try await reader.next() { deliver(entry) }
+/// ```
+public struct InboxReader {
+    /// A read from the store in progress: the backlog (`target` nil: until the store has nothing more) or a gap
+    /// the bus skipped (until `target`).
+    private struct CatchUp {
+        var target: Int64?
+        var exhausted = false
+    }
+
+    let hub: Hub
+    let userID: Int64
+    let batch: Int
+    private var live: AsyncStream<InboxEntry>.AsyncIterator
+    /// The sequence number of the last entry returned (the starting position before the first).
+    public private(set) var last: Int64
+    private var page: [InboxEntry] = []
+    private var pageIndex = 0
+    private var catchUp: CatchUp? = CatchUp()
+    /// A live entry that arrived after a gap, returned once the gap is read.
+    private var held: InboxEntry?
+
+    /// Creates a reader of `userID`'s inbox after `after`, reading the store `batch` entries at a time, on a
+    /// subscription taken before.
+    public init(hub: Hub, userID: Int64, after: Int64, live: AsyncStream<InboxEntry>, batch: Int = 256) {
+        self.hub = hub
+        self.userID = userID
+        self.batch = max(batch, 1)
+        self.live = live.makeAsyncIterator()
+        self.last = after
+    }
+
+    /// The next entry; `nil` when the subscription ends (the task was cancelled). Throws when the store fails.
+    public mutating func next() async throws(HubError) -> InboxEntry? {
+        while true {
+            if pageIndex < page.count {
+                let entry = page[pageIndex]
+                pageIndex += 1
+                guard entry.seq > last else { continue }
+                last = entry.seq
+                return entry
+            }
+            if var current = catchUp {
+                let position = last
+                if !current.exhausted, current.target.map({ position < $0 }) ?? true {
+                    let entries = try await hub.inbox(userID: userID, after: position, limit: batch)
+                    current.exhausted = entries.count < batch
+                    catchUp = current
+                    page = entries
+                    pageIndex = 0
+                    continue
+                }
+                catchUp = nil
+                page = []
+                pageIndex = 0
+            }
+            if let entry = held {
+                held = nil
+                guard entry.seq > last else { continue }
+                last = entry.seq
+                return entry
+            }
+            guard let entry = await live.next() else { return nil }
+            if entry.seq <= last { continue }
+            // Missed signals (a subscriber that fell behind loses the oldest) leave a gap: read it from the store.
+            if entry.seq > last + 1 {
+                held = entry
+                catchUp = CatchUp(target: entry.seq - 1)
+                continue
+            }
+            last = entry.seq
+            return entry
+        }
+    }
+}
