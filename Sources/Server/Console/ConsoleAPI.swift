@@ -82,8 +82,8 @@ struct ConsoleAPI<Context: RequestContext>: Sendable {
         try checkOrigin(request)
         let r = try JSONObjectReader.body(try await request.jsonBody(limit: 16 << 10))
         let principal: ConsolePrincipal
-        if let name = try api({ try r.optionalString("operator", maxLength: 64) }) {
-            let password = try api { try r.string("password", maxLength: 128) }
+        if let name = try r.optionalString("operator", maxLength: 64) {
+            let password = try r.string("password", maxLength: 128)
             let key = "operator:\(name)"
             guard sessions.mayTry(key) else { throw Self.tooManyFailures }
             let hash = options.operators.first { $0.name == name }?.passwordHash
@@ -95,8 +95,8 @@ struct ConsoleAPI<Context: RequestContext>: Sendable {
             sessions.succeeded(key)
             principal = .operator(name)
         } else {
-            let appKey = try api { try r.nonEmptyString("appkey", maxLength: 128) }
-            let secret = try api { try r.string("master_secret", maxLength: 256) }
+            let appKey = try r.nonEmptyString("appkey", maxLength: 128)
+            let secret = try r.string("master_secret", maxLength: 256)
             let key = "app:\(appKey)"
             guard sessions.mayTry(key) else { throw Self.tooManyFailures }
             do {
@@ -154,12 +154,12 @@ struct ConsoleAPI<Context: RequestContext>: Sendable {
             throw APIError(.senderNotPermitted, "only an operator may create apps")
         }
         let r = try JSONObjectReader.body(try await request.jsonBody(limit: 16 << 10))
-        var new = NewApp(name: try api { try r.string("name") })
-        if let v = try api({ try r.optionalBool("offline_messages") }) { new.offlineMessages = v }
-        if let v = try api({ try r.optionalBool("friend_mode") }) { new.friendMode = v }
-        if let v = try api({ try r.optionalInt("max_group_members") }) { new.maxGroupMembers = Int(clamping: v) }
-        if let v = try api({ try r.optionalInt("offline_ttl_seconds") }) { new.offlineTTL = .seconds(v) }
-        let app = try await api { try await hub.createApp(new) }
+        var new = NewApp(name: try r.string("name"))
+        if let v = try r.optionalBool("offline_messages") { new.offlineMessages = v }
+        if let v = try r.optionalBool("friend_mode") { new.friendMode = v }
+        if let v = try r.optionalInt("max_group_members") { new.maxGroupMembers = Int(clamping: v) }
+        if let v = try r.optionalInt("offline_ttl_seconds") { new.offlineTTL = .seconds(v) }
+        let app = try await hub.createApp(new)
         return json(.created, appJSON(app, runtime: true, secret: true))
     }
 
@@ -183,7 +183,7 @@ struct ConsoleAPI<Context: RequestContext>: Sendable {
             guard let n = Int(text) else { throw APIError(.invalidParameter, "days: expected an integer, got '\(text)'") }
             return n
         } ?? 14
-        let stats = try await api { try await hub.stats(appKey: appKey, days: days) }
+        let stats = try await hub.stats(appKey: appKey, days: days)
         let bots = await options.bots().filter { $0.appKey == appKey }
         return json(.ok, [
             "users": .int(Int64(stats.users)), "active_today": .int(Int64(stats.activeToday)),
@@ -273,9 +273,9 @@ struct ConsoleAPI<Context: RequestContext>: Sendable {
     func chatSignIn(_ request: Request) async throws -> Response {
         try checkOrigin(request)
         let r = try JSONObjectReader.body(try await request.jsonBody(limit: 16 << 10))
-        let appKey = try api { try r.nonEmptyString("appkey", maxLength: 128) }
-        let username = try api { try r.nonEmptyString("username", maxLength: 128) }
-        let password = try api { try r.string("password", maxLength: 128) }
+        let appKey = try r.nonEmptyString("appkey", maxLength: 128)
+        let username = try r.nonEmptyString("username", maxLength: 128)
+        let password = try r.string("password", maxLength: 128)
         let key = "user:\(appKey):\(username)"
         guard sessions.mayTry(key) else { throw Self.tooManyFailures }
         let user: User
