@@ -1,3 +1,4 @@
+import HubPostgres
 import Logging
 import Server
 import ServiceLifecycle
