@@ -38,6 +38,11 @@ public final class AckWriter: Sendable {
         }
     }
 
+    /// Whether every acknowledgement up to `target` that was requested has been stored.
+    public func isStored(through target: Int64) -> Bool {
+        state.withLock { $0.completed >= target }
+    }
+
     /// Returns once every acknowledgement up to `target` that was requested has been stored.
     public func stored(through target: Int64) async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in

@@ -1,4 +1,5 @@
 import IMProtocol
+import Synchronization
 
 extension Hub {
     /// Accepts a message from `sender`: checks the rules of the hub (forbidden accounts, cross-app permission, friend
@@ -21,18 +22,121 @@ extension Hub {
         }
     }
 
+    /// Accepts a message like ``send(_:from:platform:noNotification:)`` without waiting for its commit: a single-chat
+    /// message is queued for the store's writer (its rules read and its append in one transaction) and this returns
+    /// once it has its place in the store's order; `done` gets the outcome after the commit, on the store's writer
+    /// (keep it short). Single-chat messages submitted one after another are stored in that order, so a connection
+    /// can have many in flight to one conversation. Other targets are stored before this returns.
+    public func submit(_ draft: ClientFrame.Send, from sender: User, platform: String, noNotification: Bool = false,
+                       done: @escaping @Sendable (Result<StoredMessage, HubError>) -> Void) async {
+        let metrics = configuration.metrics
+        let start = ContinuousClock.now
+        let finish: @Sendable (Result<StoredMessage, HubError>) -> Void = { result in
+            switch result {
+            case .success: metrics.accepted(draft.targetType, after: start.duration(to: .now))
+            case .failure(let error): metrics.refused(error.code)
+            }
+            done(result)
+        }
+        guard draft.targetType == .single else {
+            do {
+                finish(.success(try await accept(draft, from: sender, platform: platform, noNotification: noNotification)))
+            } catch {
+                finish(.failure(error))
+            }
+            return
+        }
+        await submitSingle(draft, from: sender, platform: platform, noNotification: noNotification, done: finish)
+    }
+
     /// The body of ``send(_:from:platform:noNotification:)`` without its metrics.
     func accept(_ draft: ClientFrame.Send, from sender: User, platform: String,
                 noNotification: Bool) async throws(HubError) -> StoredMessage {
+        if draft.targetType == .single {
+            let outcome = Outcome<Result<StoredMessage, HubError>>()
+            await submitSingle(draft, from: sender, platform: platform, noNotification: noNotification, done: { outcome.set($0) })
+            return try await outcome.value().get()
+        }
+        let prepared = try await prepare(draft, from: sender)
+        // Every rule's read of the sender in one transaction.
+        let context = try await storing { try await store.sendContext(senderID: sender.id, recipient: nil) }
+        guard !context.senderForbidden else {
+            throw HubError(.userForbidden, "user '\(sender.username)' is forbidden to send")
+        }
+        let plan: DeliveryPlan
+        switch draft.targetType {
+        case .single:
+            plan = try planSingle(draft, from: sender, targetApp: prepared.targetApp, context: context)
+        case .group:
+            plan = try await planGroup(draft, from: sender, targetAppKey: prepared.targetApp.appKey)
+        case .chatroom:
+            plan = try await planChatroom(draft, from: sender, targetAppKey: prepared.targetApp.appKey)
+        }
+        let pending = makePending(draft, prepared, from: sender, platform: platform, noNotification: noNotification,
+                                  plan: plan, context: context)
+        var result = try await storing { try await store.append(pending) }
+        result.quiet = pending.quiet
+        publish(result)
+        return result.stored
+    }
+
+    /// A single-chat message: checked and stored by the store's writer, the rules' reads and the append in one
+    /// transaction; `done` gets the outcome after the commit.
+    func submitSingle(_ draft: ClientFrame.Send, from sender: User, platform: String, noNotification: Bool,
+                      done: @escaping @Sendable (Result<StoredMessage, HubError>) -> Void) async {
+        let prepared: PreparedSend
+        do {
+            prepared = try await prepare(draft, from: sender)
+        } catch {
+            done(.failure(error))
+            return
+        }
+        await store.submitSingle(
+            senderID: sender.id, recipient: (prepared.targetApp.appKey, draft.targetID),
+            decide: { [self] context in
+                guard !context.senderForbidden else {
+                    throw HubError(.userForbidden, "user '\(sender.username)' is forbidden to send")
+                }
+                let plan = try planSingle(draft, from: sender, targetApp: prepared.targetApp, context: context)
+                return makePending(draft, prepared, from: sender, platform: platform, noNotification: noNotification,
+                                   plan: plan, context: context)
+            },
+            done: { [self] result in
+                switch result {
+                case .success(let appended):
+                    publish(appended)
+                    done(.success(appended.stored))
+                case .failure(let error):
+                    done(.failure(storageFailure(error)))
+                }
+            })
+    }
+
+    /// What a send's body and target resolve to before the rules that read the store.
+    struct PreparedSend: Sendable {
+        /// The body as it will be stored (sensitive words masked).
+        var body: MessageBody
+        /// The target's app.
+        var targetApp: AppSettings
+    }
+
+    /// Checks the body (its size, and that it reads back) and the target app, and masks sensitive words.
+    func prepare(_ draft: ClientFrame.Send, from sender: User) async throws(HubError) -> PreparedSend {
         var body = draft.body
-        let bodyBytes = body.json.serialized()
+        let json = body.json
+        let bodyBytes = json.serialized()
         guard bodyBytes.count <= configuration.maxBodyBytes else {
             throw HubError.invalid("msg_body", "larger than \(configuration.maxBodyBytes) bytes (\(bodyBytes.count))")
         }
-        // A body built in Swift must pass the same rules as one read from the wire, or it could be stored
-        // and then never read back.
+        // A body built in Swift must pass the same rules as one read from the wire, or it could be stored and then
+        // never read back. The JSON it is stored as reads back as this value unless it holds a number JSON cannot
+        // spell (NaN, infinity, written as null): only then is the stored text parsed again to check what it says.
         do {
-            _ = try MessageBody(type: body.type, json: try JSONValue.parse(bodyBytes))
+            if json.hasNonFiniteNumber {
+                _ = try MessageBody(type: body.type, json: try JSONValue.parse(bodyBytes))
+            } else {
+                _ = try MessageBody(type: body.type, json: json)
+            }
         } catch {
             throw HubError.invalid(error)
         }
@@ -40,28 +144,19 @@ extension Hub {
         guard let targetApp = apps[targetAppKey] else {
             throw HubError(.appKeyNotFound, "target_appkey: app \(targetAppKey) does not exist")
         }
-        // Every rule's read of the sender (and of a single chat's recipient) in one transaction.
-        let context = try await storing {
-            try await store.sendContext(senderID: sender.id,
-                                        recipient: draft.targetType == .single ? (targetAppKey, draft.targetID) : nil)
-        }
-        guard !context.senderForbidden else {
-            throw HubError(.userForbidden, "user '\(sender.username)' is forbidden to send")
-        }
         if case .text(var text) = body, let filter = try await sensitiveFilter(appKey: sender.appKey), filter.isOn {
             text.text = filter.mask(text.text)
             body = .text(text)
         }
+        return PreparedSend(body: body, targetApp: targetApp)
+    }
 
-        var plan: DeliveryPlan
-        switch draft.targetType {
-        case .single:
-            plan = try planSingle(draft, from: sender, targetApp: targetApp, context: context)
-        case .group:
-            plan = try await planGroup(draft, from: sender, targetAppKey: targetAppKey)
-        case .chatroom:
-            plan = try await planChatroom(draft, from: sender, targetAppKey: targetAppKey)
-        }
+    /// The message to store for `plan`: who gets an entry (online sessions only without offline storage, the sender's
+    /// other devices) and who is not notified.
+    func makePending(_ draft: ClientFrame.Send, _ prepared: PreparedSend, from sender: User, platform: String,
+                     noNotification: Bool, plan: DeliveryPlan, context: SendContext) -> PendingMessage {
+        var plan = plan
+        let targetApp = prepared.targetApp
         // Without offline storage (the app's rule, or the message's no_offline) only online sessions get it.
         let keepOffline = plan.offline && targetApp.offlineMessages && !draft.noOffline
         if !keepOffline {
@@ -77,25 +172,29 @@ extension Hub {
         let time = now()
         let message = Message(
             targetType: draft.targetType, targetID: draft.targetID,
-            targetAppKey: draft.targetAppKey == nil && targetAppKey == sender.appKey ? nil : targetAppKey,
+            targetAppKey: draft.targetAppKey == nil && targetApp.appKey == sender.appKey ? nil : targetApp.appKey,
             targetName: draft.targetName ?? plan.targetName,
             fromType: sender.kind, fromID: sender.username, fromAppKey: sender.appKey,
             fromName: draft.fromName ?? sender.profile.nickname, fromPlatform: platform, createTime: time / 1000,
-            body: body)
+            body: prepared.body)
         var pending = PendingMessage(message: message, senderUserID: sender.id, requestID: draft.requestID,
                                      recipients: plan.recipients, now: time,
                                      expiresAt: time + targetApp.offlineTTL.wholeMilliseconds)
         pending.quiet = plan.quiet
-        let result = try await storing { try await store.append(pending) }
+        return pending
+    }
+
+    /// Wakes the recipients' sessions of a committed message; its frame is serialized once here and spliced per
+    /// recipient by the sessions.
+    func publish(_ result: AppendResult) {
         configuration.metrics.stored(entries: result.entries.count)
-        // Serialized once here, spliced per recipient by the sessions.
-        let encoded = result.entries.isEmpty ? nil : EncodedDelivery(result.stored)
+        guard !result.entries.isEmpty else { return }
+        let encoded = EncodedDelivery(result.stored)
         for entry in result.entries {
             bus.publish(userID: entry.userID, entry: InboxEntry(seq: entry.seq, stored: result.stored,
-                                                                 noNotification: plan.quiet.contains(entry.userID),
+                                                                 noNotification: result.quiet.contains(entry.userID),
                                                                  encoded: encoded))
         }
-        return result.stored
     }
 
     /// Who gets a message and how.
@@ -166,5 +265,53 @@ extension Hub {
         var plan = DeliveryPlan(recipients: members.filter { $0 != sender.id }, targetName: room.name)
         plan.offline = false
         return plan
+    }
+}
+
+/// A value set once by one side and awaited by the other, without a task: how ``Hub/send(_:from:platform:noNotification:)``
+/// waits for a completion the store's writer calls.
+final class Outcome<Value: Sendable>: Sendable {
+    private struct State {
+        var value: Value?
+        var waiter: CheckedContinuation<Value, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    /// Sets the value (once) and wakes the waiter.
+    func set(_ value: Value) {
+        let waiter = state.withLock { s -> CheckedContinuation<Value, Never>? in
+            if let w = s.waiter {
+                s.waiter = nil
+                return w
+            }
+            s.value = value
+            return nil
+        }
+        waiter?.resume(returning: value)
+    }
+
+    /// Waits for the value.
+    func value() async -> Value {
+        await withCheckedContinuation { (c: CheckedContinuation<Value, Never>) in
+            let ready = state.withLock { s -> Value? in
+                if let v = s.value { return v }
+                s.waiter = c
+                return nil
+            }
+            if let ready { c.resume(returning: ready) }
+        }
+    }
+}
+
+extension JSONValue {
+    /// Whether a number JSON cannot spell (NaN or an infinity, serialized as `null`) is somewhere in this value.
+    var hasNonFiniteNumber: Bool {
+        switch self {
+        case .double(let d): !d.isFinite
+        case .array(let a): a.contains { $0.hasNonFiniteNumber }
+        case .object(let o): o.values.contains { $0.hasNonFiniteNumber }
+        case .null, .bool, .int, .string: false
+        }
     }
 }

@@ -41,9 +41,9 @@ public final class Hub: Sendable {
     /// The durable store.
     public let store: any HubStore
     /// The notification bus that wakes sessions when their inbox grows.
-    public let bus: InboxBus
-    /// The gateway sessions open on this node.
-    public let presence = Presence()
+    public let bus: any InboxNotificationBus
+    /// The sessions open (on this node, with the in-process registry).
+    public let presence: any PresenceRegistry
     let configuration: Configuration
     /// The apps served: those of the configuration, then those created at run time (`Hub+RuntimeApps.swift`).
     var apps: [String: AppSettings] { appTable.withLock { $0.apps } }
@@ -52,12 +52,15 @@ public final class Hub: Sendable {
     /// Each app's sensitive-word filter, read from the store on first use and dropped when it changes.
     let sensitiveCache = Mutex<[String: SensitiveFilter]>([:])
 
-    /// Opens the hub on a store and records the configured apps in it.
-    public init(configuration: Configuration, store: any HubStore, bus: InboxBus = InboxBus(),
+    /// Opens the hub on a store and records the configured apps in it; the bus and presence registry are the
+    /// in-process ones of one node unless given.
+    public init(configuration: Configuration, store: any HubStore, bus: any InboxNotificationBus = InboxBus(),
+                presence: any PresenceRegistry = Presence(),
                 logger: Logger = Logger(label: "mynah.hub")) async throws {
         self.configuration = configuration
         self.store = store
         self.bus = bus
+        self.presence = presence
         self.logger = logger
         self.appTable = Mutex(AppTable(
             apps: Dictionary(configuration.apps.map { ($0.appKey, $0) }, uniquingKeysWith: { _, last in last })))

@@ -24,6 +24,15 @@ public protocol HubStore: AccountStore, GroupStore, RelationStore, ChatroomStore
     /// Stores a message and its recipients' inbox entries atomically, or returns the earlier result of the same request.
     func append(_ pending: PendingMessage) async throws -> AppendResult
 
+    /// A single-chat send: reads what its rules need (as ``SendRuleStore/sendContext(senderID:recipient:)``), stores
+    /// the message `decide` makes of that (or fails with `decide`'s error), and calls `done` after the commit, with
+    /// the result's `quiet` set from the pending message. Returns once the send has its place in the store's order:
+    /// sends submitted one after another are stored in that order, so a caller may submit the next one before the
+    /// previous committed. A store that reads and appends separately (the default) returns after `done`.
+    func submitSingle(senderID: Int64, recipient: (appKey: String, username: String),
+                      decide: @escaping @Sendable (SendContext) throws -> PendingMessage,
+                      done: @escaping @Sendable (Result<AppendResult, any Error>) -> Void) async
+
     /// Up to `limit` unexpired entries (at time `now`, ms) of a user's inbox with a sequence number above
     /// `after`, in order.
     func inbox(userID: Int64, after: Int64, limit: Int, now: Int64) async throws -> [InboxEntry]
@@ -56,6 +65,24 @@ public protocol HubStore: AccountStore, GroupStore, RelationStore, ChatroomStore
 
     /// The highest sequence number any device of a user has acknowledged (0 when none).
     func highestCursor(userID: Int64) async throws -> Int64
+}
+
+extension HubStore {
+    /// Reads the send's context, then appends: one transaction each, and returns after `done` (so calls made one
+    /// after another are stored in their order).
+    public func submitSingle(senderID: Int64, recipient: (appKey: String, username: String),
+                             decide: @escaping @Sendable (SendContext) throws -> PendingMessage,
+                             done: @escaping @Sendable (Result<AppendResult, any Error>) -> Void) async {
+        do {
+            let context = try await sendContext(senderID: senderID, recipient: recipient)
+            let pending = try decide(context)
+            var result = try await append(pending)
+            result.quiet = pending.quiet
+            done(.success(result))
+        } catch {
+            done(.failure(error))
+        }
+    }
 }
 
 /// A message on its way into the store, with who gets an inbox entry.
@@ -95,6 +122,8 @@ public struct AppendResult: Sendable {
     public var entries: [(userID: Int64, seq: Int64)]
     /// True when the request id had been seen before and nothing new was stored.
     public var duplicate: Bool
+    /// The recipients not to notify (the pending message's `quiet`), where the store reports them.
+    public var quiet: Set<Int64> = []
 
     /// Creates a result.
     public init(stored: StoredMessage, entries: [(userID: Int64, seq: Int64)], duplicate: Bool) {

@@ -1,11 +1,27 @@
 import Synchronization
 
-/// The notification bus: "the inbox of account U has a new entry". In-process for one node.
+/// The notification bus: "the inbox of account U has a new entry", published by the hub after each commit and
+/// listened to by every session of U (a gateway connection, an in-process bot). A seam for scale-out: ``InboxBus`` is
+/// the in-process one of a single node; several nodes share one through their store (PostgreSQL's LISTEN/NOTIFY).
 ///
-/// Each gateway session of an account subscribes; a publish after a commit hands the entry to every
-/// subscriber without a database read. A subscriber that falls behind loses the oldest signals and
-/// notices the gap by sequence number, then reads the missing entries from the store, so nothing is lost.
-public final class InboxBus: Sendable {
+/// Signals may be lost (a slow subscriber, a node that restarts): a subscriber notices the gap by sequence number and
+/// reads the missing entries from the store, so the store stays the truth and nothing is lost.
+public protocol InboxNotificationBus: Sendable {
+    /// Subscribes to the inbox of one account; the stream ends when the subscriber stops iterating or is cancelled.
+    func subscribe(userID: Int64) -> AsyncStream<InboxEntry>
+    /// Signals every subscriber of `userID` that `entry` was committed.
+    func publish(userID: Int64, entry: InboxEntry)
+    /// How many sessions currently listen to the inbox of `userID` (the hub keeps messages without offline storage
+    /// only for accounts someone listens for).
+    func subscriberCount(userID: Int64) -> Int
+}
+
+/// The in-process ``InboxNotificationBus`` of one node.
+///
+/// Each session of an account subscribes; a publish after a commit hands the entry to every subscriber without a
+/// database read. A subscriber that falls behind loses the oldest signals and notices the gap by sequence number,
+/// then reads the missing entries from the store, so nothing is lost.
+public final class InboxBus: InboxNotificationBus {
     private struct State {
         var nextID: Int = 0
         var subscribers: [Int64: [Int: AsyncStream<InboxEntry>.Continuation]] = [:]

@@ -1,21 +1,44 @@
 import Synchronization
 
-/// Which accounts have a gateway session open on this node, and from which device and platform.
-///
-/// In-process for one node; several nodes will share it through the store. `userstat` reads it.
-public final class Presence: Sendable {
+/// Which accounts have a session open, and from which device and platform; `userstat` reads it. A seam for
+/// scale-out: ``Presence`` is the in-process registry of one node; several nodes share one through their store.
+public protocol PresenceRegistry: Sendable {
+    /// Records an open session of `userID`; the token removes it.
+    func open(userID: Int64, device: String, platform: String) -> Presence.Token
+    /// Forgets a session.
+    func close(_ token: Presence.Token)
+    /// The open sessions of `userID`.
+    func sessions(userID: Int64) -> [Presence.Session]
+}
+
+/// The in-process ``PresenceRegistry``: which accounts have a gateway session open on this node.
+public final class Presence: PresenceRegistry {
     /// One open session.
     public struct Session: Sendable, Hashable {
         /// The client's device id.
         public var device: String
         /// The client's platform (`a`, `i`, `w`, `web`, `api`).
         public var platform: String
+
+        /// Creates a session record.
+        public init(device: String, platform: String) {
+            self.device = device
+            self.platform = platform
+        }
     }
 
     /// Identifies one registration, to remove it when the session ends.
     public struct Token: Sendable, Hashable {
-        let userID: Int64
-        let id: Int
+        /// The account of the session.
+        public let userID: Int64
+        /// The registration, unique within its registry.
+        public let id: Int
+
+        /// Creates a token (for registries other than ``Presence``).
+        public init(userID: Int64, id: Int) {
+            self.userID = userID
+            self.id = id
+        }
     }
 
     private struct State {

@@ -157,6 +157,17 @@ public final class SQLiteHubStore: HubStore {
         try await batcher.append(pending, pool: pool, Self.append)
     }
 
+    /// A single-chat send queued for the writer: its rules' reads, `decide` and its append in the writer's
+    /// transaction, in the order of the calls (see `AppendBatcher`); returns without waiting for the commit.
+    public func submitSingle(senderID: Int64, recipient: (appKey: String, username: String),
+                             decide: @escaping @Sendable (SendContext) throws -> PendingMessage,
+                             done: @escaping @Sendable (Result<AppendResult, any Error>) -> Void) async {
+        batcher.submit(pool: pool, { db in
+            let context = try Self.sendContext(db, senderID: senderID, recipient: recipient)
+            return try Self.append(db, try decide(context))
+        }, done: done)
+    }
+
     /// One append inside the caller's transaction.
     static func append(_ db: Database, _ pending: PendingMessage) throws -> AppendResult {
         if let requestID = pending.requestID,
@@ -192,8 +203,10 @@ public final class SQLiteHubStore: HubStore {
             try insert.execute(arguments: [userID, seq, msgID, pending.expiresAt, pending.quiet.contains(userID)])
             entries.append((userID, seq))
         }
-        return AppendResult(stored: StoredMessage(msgID: msgID, msgCtime: ctime, message: m), entries: entries,
-                            duplicate: false)
+        var result = AppendResult(stored: StoredMessage(msgID: msgID, msgCtime: ctime, message: m), entries: entries,
+                                  duplicate: false)
+        result.quiet = pending.quiet
+        return result
     }
 
     static func stored(from row: Row) throws -> StoredMessage {

@@ -11,9 +11,11 @@ import WSCore
 ///
 /// The first frame must be `login`. After it, one child task delivers the inbox (the backlog after the
 /// device's cursor, then live entries from the bus, filling gaps from the store) while the connection's
-/// own task reads the client's frames: sends are stored in lanes per conversation, acknowledgements by one
-/// coalescing writer, and answers are written by one queue in frame order. The delivery task and the answer
-/// queue both write to the socket (the writer serializes them), each watched by the send-buffer watchdog.
+/// own task reads the client's frames: single-chat sends are queued for the store's writer in frame order (many in
+/// flight, stored in that order), group and chatroom sends in lanes per conversation, acknowledgements by one
+/// coalescing writer, and answers go out in frame order (``AnswerQueue``). Deliveries and answers are written straight
+/// to the channel while its socket takes them (``FrameWriter``: one event-loop turn and one flush for what is
+/// waiting); once it does not, they wait on the WebSocket writer, watched by the send-buffer watchdog.
 struct GatewaySession {
     let hub: Hub
     let outbound: WebSocketOutboundWriter
@@ -77,12 +79,14 @@ struct GatewaySession {
         // Answers (sent, error, pong) are written by their own queue: watched too, so a client that floods
         // frames and never reads is disconnected even when nothing is delivered to it.
         let answerWatch = WriteWatch()
+        let writer = FrameWriter(channel: channel)
         try await write(.loginOK(.init(id: login.id, appKey: user.appKey, username: user.username, userType: user.kind,
                                        lastAck: resumeAfter, serverTime: hub.now())))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { [logger] in
                 do {
-                    try await deliver(userID: user.id, after: resumeAfter, live: live, delivered: delivered, watch: watch)
+                    try await deliver(userID: user.id, after: resumeAfter, live: live, delivered: delivered, watch: watch,
+                                      writer: writer)
                 } catch where error is CancellationError || Task.isCancelled {
                     // The connection is closing (a store call cancelled mid-way surfaces as a storage error).
                 } catch {
@@ -106,11 +110,18 @@ struct GatewaySession {
             // Sends are stored concurrently, in order per conversation; answers are still written in the order of
             // the frames they answer, a send's only after every acknowledgement received before it is stored.
             // Acknowledgements are stored by one writer that takes the latest.
-            let sends = OrderedLanes<SendLane>(limit: configuration.sendsInFlight)
-            let answers = OrderedLanes<Int>(limit: configuration.sendsInFlight)
+            let lanes = OrderedLanes<SendLane>(limit: configuration.sendsInFlight)
+            let window = SendBudget(limit: configuration.sendsInFlight)
+            let answers = AnswerQueue(limit: configuration.sendsInFlight, writer: writer, outbound: outbound,
+                                      watch: answerWatch)
             let acks = AckWriter()
             func answer(_ frame: ServerFrame) async {
-                await answers.submit(0) { try? await write(frame, watch: answerWatch) }
+                answers.fill(await answers.reserve(), frame)
+            }
+            func finish() async {
+                await lanes.drain()
+                await answers.drain()
+                await acks.stored(through: acks.requested)
             }
             do {
                 while let frame = try await frames.next() {
@@ -118,17 +129,38 @@ struct GatewaySession {
                     case .failure(let e):
                         await answer(.error(.init(code: .invalidParameter, message: e.description)))
                     case .success(.send(let send)):
+                        let slot = await answers.reserve()
+                        await window.acquire()
                         await budget.acquire()
-                        let stored = await sends.submit(SendLane(send, sender: user)) {
-                            defer { budget.release() }
-                            return await store(send, user: user, login: login)
-                        }
                         // Answered only once the acknowledgements received before it are stored (not later ones).
                         let acked = acks.requested
-                        await answers.submit(0) {
-                            let frame = await stored.value
-                            await acks.stored(through: acked)
-                            try? await write(frame, watch: answerWatch)
+                        let done: @Sendable (Result<StoredMessage, HubError>) -> Void = { [budget] result in
+                            budget.release()
+                            window.release()
+                            let frame: ServerFrame = switch result {
+                            case .success(let stored): .sent(.init(id: send.id, msgID: stored.msgID, msgCtime: stored.msgCtime))
+                            case .failure(let error): .error(.init(id: send.id, code: error.code, message: error.message))
+                            }
+                            if acks.isStored(through: acked) {
+                                answers.fill(slot, frame)
+                            } else {
+                                Task {
+                                    await acks.stored(through: acked)
+                                    answers.fill(slot, frame)
+                                }
+                            }
+                        }
+                        if send.targetType == .single {
+                            // Queued for the store's writer in frame order; stored in that order.
+                            await hub.submit(send, from: user, platform: login.platform, done: done)
+                        } else {
+                            await lanes.submit(SendLane(send, sender: user)) {
+                                do throws(HubError) {
+                                    done(.success(try await hub.send(send, from: user, platform: login.platform)))
+                                } catch {
+                                    done(.failure(error))
+                                }
+                            }
                         }
                     case .success(.ack(let seq)):
                         let last = delivered.value.load(ordering: .acquiring)
@@ -145,24 +177,10 @@ struct GatewaySession {
                     }
                 }
             } catch {
-                await sends.drain()
-                await answers.drain()
-                await acks.stored(through: acks.requested)
+                await finish()
                 throw error
             }
-            await sends.drain()
-            await answers.drain()
-            await acks.stored(through: acks.requested)
-        }
-    }
-
-    /// Stores a send; the frame that answers it.
-    func store(_ send: ClientFrame.Send, user: User, login: ClientFrame.Login) async -> ServerFrame {
-        do {
-            let stored = try await hub.send(send, from: user, platform: login.platform)
-            return .sent(.init(id: send.id, msgID: stored.msgID, msgCtime: stored.msgCtime))
-        } catch {
-            return .error(.init(id: send.id, code: error.code, message: error.message))
+            await finish()
         }
     }
 
@@ -180,12 +198,12 @@ struct GatewaySession {
 
     /// Sends the backlog after `after`, then every live entry, reading any gap from the store (``InboxReader``).
     func deliver(userID: Int64, after: Int64, live: AsyncStream<InboxEntry>, delivered: DeliveredPosition,
-                 watch: WriteWatch) async throws {
+                 watch: WriteWatch, writer: FrameWriter) async throws {
         var reader = InboxReader(hub: hub, userID: userID, after: after, live: live, batch: configuration.backlogBatch)
         while let entry = try await reader.next() {
             // Counted as delivered before the write returns: the client may ack it before that.
             delivered.value.store(entry.seq, ordering: .releasing)
-            try await write(entry, watch: watch)
+            try await write(entry, watch: watch, writer: writer)
         }
     }
 
@@ -206,20 +224,17 @@ struct GatewaySession {
         try await outbound.write(.text(frame.json.serializedString()))
     }
 
-    /// Writes an answer under the send-buffer watchdog (answers are written one at a time, in frame order).
-    func write(_ frame: ServerFrame, watch: WriteWatch) async throws {
+    /// Writes an inbox entry's frame (spliced from the message serialized once, when the hub has it): straight to
+    /// the channel while its socket takes it, else through the WebSocket writer under the send-buffer watchdog.
+    func write(_ entry: InboxEntry, watch: WriteWatch, writer: FrameWriter) async throws {
+        let frame = WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: entry.frameJSON()))
+        if writer.canWrite {
+            writer.write(frame)
+            return
+        }
         watch.begin()
         defer { watch.end() }
-        try await write(frame)
-    }
-
-    /// Writes an inbox entry's frame (spliced from the message serialized once, when the hub has it), under the
-    /// send-buffer watchdog.
-    func write(_ entry: InboxEntry, watch: WriteWatch) async throws {
-        watch.begin()
-        defer { watch.end() }
-        let bytes = entry.frameJSON()
-        try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: bytes))))
+        try await outbound.write(.custom(frame))
     }
 
     func fail(_ failure: ServerFrame.Failure) async throws {
@@ -231,6 +246,188 @@ struct GatewaySession {
         try await outbound.write(.text(ServerFrame.error(failure).json.serializedString()))
         // A close reason is limited to 123 bytes.
         try await outbound.close(.policyViolation, reason: failure.message.utf8.count > 123 ? nil : failure.message)
+    }
+}
+
+/// A session's answers (sent, error, pong) in the order of the frames they answer: a frame reserves its place when
+/// read, its answer fills it whenever it is ready (a send's after its commit, from the store's writer), and answers
+/// leave from the front as soon as every earlier one has. At most `limit` answers are reserved and not yet written:
+/// the connection stops reading frames beyond that, so a client that never reads its answers holds no more.
+///
+/// Answers go straight to the channel (``FrameWriter``) while its socket takes them; once it does not, one task
+/// writes them through the WebSocket writer, which waits for the client to read, under the send-buffer watchdog.
+final class AnswerQueue: Sendable {
+    private struct State {
+        /// The slot number of `slots[0]`.
+        var base = 0
+        /// Reserved slots from `base` on, nil until answered.
+        var slots: [WebSocketFrame?] = []
+        /// Answers ready for the waiting writer task (the socket was full), in order.
+        var slow: [WebSocketFrame] = []
+        var writing = false
+        var slotWaiters: [CheckedContinuation<Void, Never>] = []
+        var drainWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Reserved and not yet written (in `slots`, in `slow` or being written).
+        var outstanding = 0
+    }
+
+    private let state = Mutex(State())
+    let limit: Int
+    let writer: FrameWriter
+    let outbound: WebSocketOutboundWriter
+    let watch: WriteWatch
+
+    init(limit: Int, writer: FrameWriter, outbound: WebSocketOutboundWriter, watch: WriteWatch) {
+        self.limit = max(1, limit)
+        self.writer = writer
+        self.outbound = outbound
+        self.watch = watch
+    }
+
+    /// Reserves the next answer's place, waiting while `limit` answers are unwritten.
+    func reserve() async -> Int {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s in
+                if s.outstanding < limit {
+                    s.outstanding += 1
+                    return true
+                }
+                s.slotWaiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+        return state.withLock { s in
+            s.slots.append(nil)
+            return s.base + s.slots.count - 1
+        }
+    }
+
+    /// Answers the frame that reserved `slot`.
+    func fill(_ slot: Int, _ frame: ServerFrame) {
+        let encoded = WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: frame.json.serialized()))
+        let (released, startWriter) = state.withLock { s -> ([CheckedContinuation<Void, Never>], Bool) in
+            s.slots[slot - s.base] = encoded
+            var ready = 0
+            while ready < s.slots.count, s.slots[ready] != nil { ready += 1 }
+            guard ready > 0 else { return ([], false) }
+            let frames = Array(s.slots.prefix(ready))
+            s.slots.removeFirst(ready)
+            s.base += ready
+            if !s.writing, writer.canWrite {
+                // Handed over under the lock, so answers filled on other threads keep their order.
+                for f in frames { writer.write(f!) }
+                return (release(ready, &s), false)
+            }
+            s.slow.append(contentsOf: frames.map { $0! })
+            if s.writing { return ([], false) }
+            s.writing = true
+            return ([], true)
+        }
+        released.forEach { $0.resume() }
+        if startWriter { Task { await writeSlowly() } }
+    }
+
+    /// Returns once every reserved answer has been written.
+    func drain() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { s in
+                if s.outstanding == 0 { return true }
+                s.drainWaiters.append(c)
+                return false
+            }
+            if done { c.resume() }
+        }
+    }
+
+    /// Gives back `n` written answers' places: to waiting frames, and to `drain` once none is left.
+    private func release(_ n: Int, _ s: inout State) -> [CheckedContinuation<Void, Never>] {
+        var woken: [CheckedContinuation<Void, Never>] = []
+        for _ in 0..<n {
+            if !s.slotWaiters.isEmpty {
+                woken.append(s.slotWaiters.removeFirst())   // the place passes straight to the waiter
+            } else {
+                s.outstanding -= 1
+            }
+        }
+        if s.outstanding == 0 {
+            woken += s.drainWaiters
+            s.drainWaiters = []
+        }
+        return woken
+    }
+
+    /// Writes the answers that found the socket full, waiting for the client to read (a failed write, the connection
+    /// closing, drops them).
+    private func writeSlowly() async {
+        while true {
+            let batch = state.withLock { s -> [WebSocketFrame] in
+                if s.slow.isEmpty {
+                    s.writing = false
+                    return []
+                }
+                defer { s.slow.removeAll() }
+                return s.slow
+            }
+            if batch.isEmpty { return }
+            for frame in batch {
+                watch.begin()
+                try? await outbound.write(.custom(frame))
+                watch.end()
+            }
+            let woken = state.withLock { s in release(batch.count, &s) }
+            woken.forEach { $0.resume() }
+        }
+    }
+}
+
+/// Writes a session's frames straight to its channel from any thread: the frames handed over meanwhile go out in one
+/// event-loop turn with one flush, without the WebSocket writer's hops per frame (its actor, its async writer).
+/// Only while the socket takes them: ``canWrite`` turns false once the channel is not writable or much is waiting
+/// here, and the caller then awaits the WebSocket writer, which waits for the client to read. A frame handed over
+/// before such an awaited write reaches the channel first (both end on the event loop, in that order).
+final class FrameWriter: Sendable {
+    private struct State {
+        var pending: [WebSocketFrame] = []
+        var bytes = 0
+        var scheduled = false
+    }
+
+    private let state = Mutex(State())
+    let channel: any Channel
+    /// The most bytes handed over and not yet on the channel.
+    static let maxPendingBytes = 256 << 10
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    /// Whether a frame handed over now would be written without waiting for the client.
+    var canWrite: Bool {
+        channel.isWritable && state.withLock { $0.bytes } < Self.maxPendingBytes
+    }
+
+    /// Hands `frame` over; it is written (after every frame handed over before) in the event loop's next turn.
+    func write(_ frame: WebSocketFrame) {
+        let schedule = state.withLock { s in
+            s.pending.append(frame)
+            s.bytes += frame.data.readableBytes
+            if s.scheduled { return false }
+            s.scheduled = true
+            return true
+        }
+        if schedule { channel.eventLoop.execute { self.flush() } }
+    }
+
+    private func flush() {
+        let frames = state.withLock { s -> [WebSocketFrame] in
+            s.scheduled = false
+            s.bytes = 0
+            defer { s.pending.removeAll(keepingCapacity: true) }
+            return s.pending
+        }
+        for frame in frames { channel.write(frame, promise: nil) }
+        channel.flush()
     }
 }
 

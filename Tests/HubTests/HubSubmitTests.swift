@@ -1,0 +1,72 @@
+import Hub
+import IMProtocol
+import Synchronization
+import Testing
+
+/// `Hub.submit`: single-chat sends queued for the store's writer without waiting for their commit, as a gateway
+/// connection sends them.
+@Suite("Hub submit")
+struct HubSubmitTests {
+    @Test("sends submitted one after another are stored in that order; a refused one fails alone")
+    func submittedSendsKeepTheirOrder() async throws {
+        try await withHub { hub, _ in
+            let alice = try await hub.make("alice")
+            let bob = try await hub.make("bobby")
+            let count = 60
+            let outcomes = Mutex<[Int: Result<StoredMessage, HubError>]>([:])
+            let (answered, answer) = AsyncStream.makeStream(of: Void.self)
+            for i in 0..<count {
+                // One of them goes to an account that does not exist.
+                let target = i == 30 ? "nobody_here" : "bobby"
+                await hub.submit(.init(targetID: target, body: .text("m\(i)")), from: alice, platform: "web") { result in
+                    outcomes.withLock { $0[i] = result }
+                    answer.yield()
+                }
+            }
+            var answers = 0
+            for await _ in answered {
+                answers += 1
+                if answers == count { break }
+            }
+            let all = outcomes.withLock { $0 }
+            #expect(all.count == count)
+            if case .failure(let error) = all[30] {
+                #expect(error.code == .userNotFound)
+            } else {
+                Issue.record("the send to an unknown account was not refused: \(String(describing: all[30]))")
+            }
+            let stored = (0..<count).filter { $0 != 30 }.compactMap { try? all[$0]?.get() }
+            #expect(stored.count == count - 1)
+            // Ids ascend in submission order, and the inbox holds the messages in that order without a gap.
+            #expect(stored.map(\.msgID) == stored.map(\.msgID).sorted())
+            let inbox = try await hub.inbox(userID: bob.id, after: 0, limit: 100)
+            #expect(inbox.map(\.seq) == Array(1...Int64(count - 1)))
+            #expect(inbox.compactMap { $0.stored?.message.body.text } == (0..<count).filter { $0 != 30 }.map { "m\($0)" })
+            #expect(inbox.compactMap { $0.stored?.msgID } == stored.map(\.msgID))
+        }
+    }
+
+    @Test("a submitted send is published to the recipient after its commit, and send() still answers after it")
+    func submittedSendsArePublished() async throws {
+        try await withHub { hub, _ in
+            let alice = try await hub.make("alice")
+            let bob = try await hub.make("bobby")
+            var live = hub.bus.subscribe(userID: bob.id).makeAsyncIterator()
+            let outcome = Mutex<Result<StoredMessage, HubError>?>(nil)
+            let (answered, answer) = AsyncStream.makeStream(of: Void.self)
+            await hub.submit(.init(targetID: "bobby", body: .text("first")), from: alice, platform: "web") { result in
+                outcome.withLock { $0 = result }
+                answer.yield()
+            }
+            for await _ in answered { break }
+            let first = try #require(try outcome.withLock { $0 }?.get())
+            let entry = try #require(await live.next())
+            #expect(entry.seq == 1 && entry.stored == first)
+            // The frame spliced from the stored bytes equals the full encoding of what was read back.
+            let readBack = try #require(try await hub.inbox(userID: bob.id, after: 0).first)
+            #expect(entry.frameJSON() == readBack.frameJSON())
+            let second = try await hub.sendText("second", from: alice, to: "bobby")
+            #expect(try #require(await live.next()).stored == second)
+        }
+    }
+}
