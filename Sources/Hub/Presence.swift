@@ -9,6 +9,8 @@ public protocol PresenceRegistry: Sendable {
     func close(_ token: Presence.Token)
     /// The open sessions of `userID`.
     func sessions(userID: Int64) -> [Presence.Session]
+    /// How many sessions are open, of every account (the console's dashboard).
+    var sessionCount: Int { get }
 }
 
 /// The in-process ``PresenceRegistry``: which accounts have a gateway session open on this node.
