@@ -351,7 +351,9 @@ function editUser(detail, u, out) {
     el('button', { type: 'submit' }, 'Save'));
   form.addEventListener('submit', action(out, async () => {
     const v = formValues(form);
-    const updated = await rest('PUT', `/v1/users/${encodeURIComponent(u.username)}`, v);
+    // JMessage answers the update with 204 No Content: read the user back for what was stored.
+    await rest('PUT', `/v1/users/${encodeURIComponent(u.username)}`, v);
+    const updated = await rest('GET', `/v1/users/${encodeURIComponent(u.username)}`);
     const cell = document.querySelector(`tr[data-username="${CSS.escape(u.username)}"] .nickname`);
     if (cell) cell.textContent = updated.nickname || '';
     show(out, `saved ${u.username}`);
