@@ -232,6 +232,7 @@ struct GatewaySession {
             writer.write(frame)
             return
         }
+        writer.degrade()
         watch.begin()
         defer { watch.end() }
         try await outbound.write(.custom(frame))
@@ -319,6 +320,7 @@ final class AnswerQueue: Sendable {
                 for f in frames { writer.write(f!) }
                 return (release(ready, &s), false)
             }
+            writer.degrade()
             s.slow.append(contentsOf: frames.map { $0! })
             if s.writing { return ([], false) }
             s.writing = true
@@ -385,12 +387,15 @@ final class AnswerQueue: Sendable {
 /// event-loop turn with one flush, without the WebSocket writer's hops per frame (its actor, its async writer).
 /// Only while the socket takes them: ``canWrite`` turns false once the channel is not writable or much is waiting
 /// here, and the caller then awaits the WebSocket writer, which waits for the client to read. A frame handed over
-/// before such an awaited write reaches the channel first (both end on the event loop, in that order).
+/// before such an awaited write reaches the channel first (both end on the event loop, in that order); after one,
+/// the session stays on the WebSocket writer (``degrade()``), so nothing handed over later overtakes it.
 final class FrameWriter: Sendable {
     private struct State {
         var pending: [WebSocketFrame] = []
         var bytes = 0
         var scheduled = false
+        /// Set once a frame went through the WebSocket writer: from then on every frame does.
+        var degraded = false
     }
 
     private let state = Mutex(State())
@@ -404,7 +409,15 @@ final class FrameWriter: Sendable {
 
     /// Whether a frame handed over now would be written without waiting for the client.
     var canWrite: Bool {
-        channel.isWritable && state.withLock { $0.bytes } < Self.maxPendingBytes
+        channel.isWritable && state.withLock { !$0.degraded && $0.bytes < Self.maxPendingBytes }
+    }
+
+    /// Called before a frame goes through the WebSocket writer instead. That writer's `write` returns once it holds
+    /// the frame, not once the frame is on the channel, so a frame handed over here afterwards could overtake it (a
+    /// delivery out of `seq` order, seen once in SlowConsumerTests): the session keeps to the WebSocket writer from
+    /// then on.
+    func degrade() {
+        state.withLock { $0.degraded = true }
     }
 
     /// Hands `frame` over; it is written (after every frame handed over before) in the event loop's next turn.
