@@ -150,7 +150,7 @@ final class JMessageInbound: Sendable {
             for stored in messages {
                 for bot in bots {
                     guard try await bot.concerns(stored.message) else { continue }
-                    rows.append((bot.name, stored.msgID, RoutingFormat.json(stored, appKey: settings.appKey).serialized()))
+                    rows.append((bot.name, stored.msgID, stored.historyJSON(appKey: settings.appKey).serialized()))
                 }
             }
         } catch {

@@ -5,28 +5,11 @@ import IMProtocol
 /// shape of the report API v2 history (docs/callbacks.md). Mynah writes it (callbacks out of the hub) and reads it
 /// (bots on the real JMessage).
 enum RoutingFormat {
-    /// One message as routing and the history API show it; `appKey` is the app being routed.
-    static func json(_ s: StoredMessage, appKey: String) -> JSONValue {
-        let m = s.message
-        let fromAppKey = m.fromAppKey ?? appKey
-        let targetAppKey = m.targetAppKey ?? fromAppKey
-        return .object([
-            "version": .int(Int64(m.version)), "target_type": .string(m.targetType.rawValue),
-            "target_id": .string(m.targetID), "target_name": .string(m.targetName ?? ""),
-            "from_type": .string(m.fromType.rawValue), "from_id": .string(m.fromID),
-            "from_name": .string(m.fromName ?? ""), "from_platform": .string(m.fromPlatform ?? ""),
-            "from_appkey": .string(fromAppKey), "target_appkey": .string(targetAppKey),
-            "msg_type": .string(m.msgType.rawValue), "msg_body": m.body.json,
-            "create_time": .int(m.createTime), "msgid": .int(s.msgID), "msg_ctime": .int(s.msgCtime),
-            "msg_level": .int(fromAppKey == targetAppKey ? 0 : 1),
-        ])
-    }
-
     /// The body of one POST.
     static func batch(_ messages: [StoredMessage], appKey: String) -> [UInt8] {
         JSONValue.object([
             "total": .int(Int64(messages.count)),
-            "messages": .array(messages.map { json($0, appKey: appKey) }),
+            "messages": .array(messages.map { $0.historyJSON(appKey: appKey) }),
         ]).serialized()
     }
 

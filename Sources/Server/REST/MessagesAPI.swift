@@ -136,31 +136,13 @@ struct MessagesAPI {
         var body: [String: JSONValue] = [
             "total": .int(Int64(page.total)),
             "count": .int(Int64(page.messages.count)),
-            "messages": .array(page.messages.map { Self.historyJSON($0, appKey: appKey) }),
+            "messages": .array(page.messages.map { $0.historyJSON(appKey: appKey) }),
         ]
         if page.messages.count == query.count, let last = page.messages.last {
             query.afterMsgID = last.msgID
             body["cursor"] = .string(HistoryCursor.encode(query, expires: Hub.nowMillis() + Self.cursorLifetimeMillis))
         }
         return JSONResponse.make(status: .ok, .object(body))
-    }
-
-    /// A message as the history API shows it.
-    static func historyJSON(_ s: StoredMessage, appKey: String) -> JSONValue {
-        let m = s.message
-        let fromAppKey = m.fromAppKey ?? appKey
-        let targetAppKey = m.targetAppKey ?? fromAppKey
-        let o: [String: JSONValue] = [
-            "version": .int(Int64(m.version)), "target_type": .string(m.targetType.rawValue),
-            "target_id": .string(m.targetID), "target_name": .string(m.targetName ?? ""),
-            "from_type": .string(m.fromType.rawValue), "from_id": .string(m.fromID),
-            "from_name": .string(m.fromName ?? ""), "from_platform": .string(m.fromPlatform ?? ""),
-            "from_appkey": .string(fromAppKey), "target_appkey": .string(targetAppKey),
-            "msg_type": .string(m.msgType.rawValue), "msg_body": m.body.json,
-            "create_time": .int(m.createTime), "msgid": .int(s.msgID), "msg_ctime": .int(s.msgCtime),
-            "msg_level": .int(fromAppKey == targetAppKey ? 0 : 1),
-        ]
-        return .object(o)
     }
 }
 
