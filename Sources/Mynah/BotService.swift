@@ -100,19 +100,40 @@ final class BotService: Service {
     /// Logs the bot in, retrying with the client's backoff policy until it succeeds; once online, a remote hub's
     /// client itself reconnects and resumes. Stops the bot and returns on cancellation.
     func runBot(_ entry: Entry) async {
-        if let settings = entry.spec.options.jmessage { return await runJMessageBot(entry, settings) }
-        let policy = ReconnectPolicy.standard
-        var generator = SystemRandomNumberGenerator()
         var logger = logger
         logger[metadataKey: "bot"] = "\(entry.spec.name)"
+        let policy = ReconnectPolicy.standard
+        if let settings = entry.spec.options.jmessage {
+            guard let inbound = jmessage, let route = inbound.route(for: entry.spec) else {
+                logger.error("bot on JMessage not started: its callback_path is new and needs a restart of the daemon",
+                             metadata: ["callback_path": "\(settings.callbackPath)"])
+                return
+            }
+            await supervise(entry, policy: policy, hub: "JMessage \(settings.api), callbacks on \(settings.callbackPath)",
+                            logger: logger) {
+                try await JMessageConnection.open(route: route, password: entry.spec.password,
+                                                  nickname: entry.spec.nickname, outbox: inbound.outbox, logger: logger)
+            }
+            return
+        }
+        let hub = entry.spec.options.hubURL ?? (ownGateway == nil ? "embedded" : "embedded, over its gateway")
+        await supervise(entry, policy: policy, hub: hub, logger: logger) {
+            try await self.connect(entry, reconnect: policy, logger: logger)
+        }
+    }
+
+    /// Starts the bot, serves it on connections from `connect` (a new one, after `policy`'s backoff, whenever the
+    /// last one ends or cannot be had), and stops it on cancellation. One loop for every kind of hub.
+    private func supervise(_ entry: Entry, policy: ReconnectPolicy, hub: String, logger: Logger,
+                           connect: () async throws -> any BotConnection) async {
+        var generator = SystemRandomNumberGenerator()
         let bot = entry.bot
         await bot.start()
         var attempt = 0
         while !Task.isCancelled {
             do {
-                let connection = try await connect(entry, reconnect: policy, logger: logger)
-                let place = entry.spec.options.hubURL ?? (ownGateway == nil ? "embedded" : "embedded, over its gateway")
-                logger.info("bot online", metadata: ["username": "\(entry.spec.username)", "hub": "\(place)"])
+                let connection = try await connect()
+                logger.info("bot online", metadata: ["username": "\(entry.spec.username)", "hub": "\(hub)"])
                 attempt = 0
                 await withTaskCancellationHandler {
                     await bot.serve(connection)

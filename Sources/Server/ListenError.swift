@@ -23,6 +23,7 @@ public struct ListenError: Error, CustomStringConvertible {
         reason = io.description
     }
 
+    /// The message `mynah run` prints: the address, that it is taken, and what to do about it.
     public var description: String {
         if isAddressInUse {
             return "\(address) is already in use: run mynah with --port PORT (or change listen.port in the "
