@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "IMClient", targets: ["IMClient"]),
         .library(name: "BotKit", targets: ["BotKit"]),
         .library(name: "Mynah", targets: ["Mynah"]),
+        .library(name: "MynahTesting", targets: ["MynahTesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -143,6 +144,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The test kit for bot authors: an embedded daemon on port 0, users over the gateway, a clock the test moves.
+        .target(
+            name: "MynahTesting",
+            dependencies: ["Mynah", "BotKit", "IMClient", "Hub", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "mynah",
             dependencies: ["Mynah", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -191,10 +198,13 @@ let package = Package(
             dependencies: ["BotKit", "IMProtocol", "Echo", "Commands"],
             swiftSettings: swiftSettings
         ),
+        // docs/testing.md's example, as written, and the check that the page shows exactly this file.
+        .testTarget(name: "MynahTestingTests", dependencies: ["MynahTesting", "BotKit"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MynahTests",
             dependencies: [
                 "Mynah", "IMClient", "IMProtocol", "BotKit", "Hub", "Server", "Relay", "Reminder", "Bridge", "Echo",
+                "MynahTesting",
                 "HubPostgres", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

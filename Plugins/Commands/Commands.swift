@@ -1,5 +1,4 @@
 import BotKit
-import IMProtocol
 
 /// `/help` for a bot, generated from the commands every plugin of the bot declares, and an answer to
 /// commands nobody declared.

@@ -1,5 +1,4 @@
 import BotKit
-import IMProtocol
 
 /// Replies to every text message with the same text, optionally after a configured `prefix`.
 ///

@@ -1,5 +1,4 @@
 import BotKit
-import IMProtocol
 
 /// Forwards messages from one conversation to another, across AppKeys too, and never in a loop.
 ///

@@ -1,6 +1,5 @@
 import BotKit
 import Foundation
-import IMProtocol
 
 /// Scheduled messages: one-off reminders set with `/remind`, kept in the plugin's durable data so that they
 /// survive a restart (one due while the daemon was down fires when it starts), and recurring ones from cron

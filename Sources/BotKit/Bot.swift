@@ -129,6 +129,11 @@ public final class Bot: Sendable {
         var stopped = false
         var rateLimited = 0
         var rateLimitWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var schedules = 0
+        /// Events queued for the plugins and not yet handled (their actions done).
+        var inFlight = 0
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
+        var onlineWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state: Mutex<State>
@@ -210,6 +215,7 @@ public final class Bot: Sendable {
             }
         }
         let stopped = state.withLock { s in
+            s.schedules = schedules.reduce(0) { $0 + $1.count }
             s.queues = queues
             s.tasks = tasks
             s.contexts = contexts
@@ -222,11 +228,13 @@ public final class Bot: Sendable {
 
     /// Stops the workers and schedules, then the plugins.
     public func stop() async {
-        let (queues, tasks) = state.withLock { s in
+        let (queues, tasks, idle) = state.withLock { s in
             s.stopped = true
-            defer { s.queues = []; s.tasks = [] }
-            return (s.queues, s.tasks)
+            s.inFlight = 0
+            defer { s.queues = []; s.tasks = []; s.idleWaiters = [] }
+            return (s.queues, s.tasks, s.idleWaiters)
         }
+        idle.forEach { $0.resume() }
         directory?.unregister(self)
         queues.forEach { $0.finish() }
         tasks.forEach { $0.cancel() }
@@ -241,12 +249,13 @@ public final class Bot: Sendable {
     /// The first connection also announces `started` to every plugin.
     public func serve(_ connection: any BotConnection) async {
         await start()
-        let announce = state.withLock { s in
+        let (announce, online) = state.withLock { s in
             s.connection = connection
-            defer { s.announced = true }
-            return !s.announced
+            defer { s.announced = true; s.onlineWaiters = [] }
+            return (!s.announced, s.onlineWaiters)
         }
         if announce { broadcast(.started) }
+        online.forEach { $0.resume() }
         metrics.connection(up: true)
         for await event in connection.inbox {
             await dispatch(event)
@@ -264,12 +273,66 @@ public final class Bot: Sendable {
     }
 
     func enqueue(_ event: BotEvent, plugin index: Int) {
-        guard let queue = state.withLock({ $0.queues.indices.contains(index) ? $0.queues[index] : nil }) else { return }
-        if case .dropped = queue.yield(event) {
+        guard let queue = state.withLock({ s -> AsyncStream<BotEvent>.Continuation? in
+            guard s.queues.indices.contains(index) else { return nil }
+            s.inFlight += 1
+            return s.queues[index]
+        }) else { return }
+        switch queue.yield(event) {
+        case .enqueued:
+            break
+        case .dropped:
+            handled()
             metrics.dropped(plugin: index)
             logger.warning("plugin queue full; event dropped", metadata: ["plugin": "\(slots[index].plugin.id)"])
+        case .terminated:
+            handled()
+        @unknown default:
+            handled()
         }
     }
+
+    /// One queued event is done with (handled, failed or dropped); wakes ``waitUntilIdle()`` at zero.
+    private func handled() {
+        let ready = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.inFlight = max(0, s.inFlight - 1)
+            guard s.inFlight == 0 else { return [] }
+            defer { s.idleWaiters = [] }
+            return s.idleWaiters
+        }
+        ready.forEach { $0.resume() }
+    }
+
+    /// Returns once the bot has been started and served its first connection (it is online and has announced
+    /// `started`), so a test may talk to it knowing its schedules are armed.
+    public func waitUntilOnline() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { s in
+                if s.announced { return true }
+                s.onlineWaiters.append(c)
+                return false
+            }
+            if ready { c.resume() }
+        }
+    }
+
+    /// Returns once every event queued for the plugins so far has been handled and the messages their actions
+    /// sent are stored (or failed): what a test awaits before asserting that something did not happen.
+    public func waitUntilIdle() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { s in
+                if s.inFlight == 0 || s.stopped { return true }
+                s.idleWaiters.append(c)
+                return false
+            }
+            if ready { c.resume() }
+        }
+        await sends.drain()
+    }
+
+    /// How many schedules (cron ticks) of its plugins the bot runs, once started: each sleeps on the bot's clock
+    /// between its ticks.
+    public var scheduleCount: Int { state.withLock { $0.schedules } }
 
     /// Turns one connection event into plugin events: filters, mentions, command parsing and access checks.
     func dispatch(_ event: ConnectionEvent) async {
@@ -348,27 +411,35 @@ public final class Bot: Sendable {
     /// One plugin's worker: its events in order, each with the plugin's time limit, its actions performed.
     func work(_ events: AsyncStream<BotEvent>, slot: Slot, index: Int, context: PluginContext) async {
         for await event in events {
-            let actions: [BotAction]
-            let start = ContinuousClock.now
+            let goOn = await process(event, slot: slot, index: index, context: context)
+            handled()
+            if !goOn { return }
+        }
+    }
+
+    /// Handles one event of a plugin's queue; `false` when the worker was cancelled.
+    private func process(_ event: BotEvent, slot: Slot, index: Int, context: PluginContext) async -> Bool {
+        let actions: [BotAction]
+        let start = ContinuousClock.now
+        do {
+            actions = try await withTimeout(slot.timeout) { try await slot.plugin.handle(event, context: context) }
+            metrics.handled(Self.kind(of: event), plugin: index, duration: start.duration(to: .now), failed: false)
+        } catch is CancellationError {
+            return false
+        } catch {
+            metrics.handled(Self.kind(of: event), plugin: index, duration: start.duration(to: .now), failed: true)
+            context.logger.error("plugin failed", metadata: ["error": "\(error)", "event": "\(Self.kind(of: event))"])
+            return true
+        }
+        for action in actions {
             do {
-                actions = try await withTimeout(slot.timeout) { try await slot.plugin.handle(event, context: context) }
-                metrics.handled(Self.kind(of: event), plugin: index, duration: start.duration(to: .now), failed: false)
-            } catch is CancellationError {
-                return
+                try await perform(action, for: event, context: context, plugin: index)
             } catch {
-                metrics.handled(Self.kind(of: event), plugin: index, duration: start.duration(to: .now), failed: true)
-                context.logger.error("plugin failed", metadata: ["error": "\(error)", "event": "\(Self.kind(of: event))"])
-                continue
-            }
-            for action in actions {
-                do {
-                    try await perform(action, for: event, context: context, plugin: index)
-                } catch {
-                    metrics.action(plugin: index, failed: true)
-                    context.logger.error("action failed", metadata: ["error": "\(error)"])
-                }
+                metrics.action(plugin: index, failed: true)
+                context.logger.error("action failed", metadata: ["error": "\(error)"])
             }
         }
+        return true
     }
 
     /// Fires `schedule` for one plugin until the bot stops.
@@ -550,19 +621,44 @@ public struct BotError: Error, Sendable, Hashable, CustomStringConvertible {
 
 /// The running bots of one daemon by name, so that one bot can send through another (relays across AppKeys).
 public final class BotDirectory: Sendable {
-    private let bots = Mutex<[String: Bot]>([:])
+    private struct State {
+        var bots: [String: Bot] = [:]
+        var waiters: [(name: String, continuation: CheckedContinuation<Bot, Never>)] = []
+    }
+
+    private let state = Mutex(State())
 
     /// An empty directory.
     public init() {}
 
     /// The running bot named `name`.
-    public func bot(named name: String) -> Bot? { bots.withLock { $0[name] } }
+    public func bot(named name: String) -> Bot? { state.withLock { $0.bots[name] } }
 
-    func register(_ bot: Bot) { bots.withLock { $0[bot.name] = bot } }
+    /// The bot named `name` once it has started (at once if it runs): how a test finds a bot the daemon starts.
+    public func waitForBot(named name: String) async -> Bot {
+        await withCheckedContinuation { (c: CheckedContinuation<Bot, Never>) in
+            let bot = state.withLock { s -> Bot? in
+                if let bot = s.bots[name] { return bot }
+                s.waiters.append((name, c))
+                return nil
+            }
+            if let bot { c.resume(returning: bot) }
+        }
+    }
+
+    func register(_ bot: Bot) {
+        let ready = state.withLock { s -> [CheckedContinuation<Bot, Never>] in
+            s.bots[bot.name] = bot
+            let ready = s.waiters.filter { $0.name == bot.name }.map(\.continuation)
+            s.waiters.removeAll { $0.name == bot.name }
+            return ready
+        }
+        ready.forEach { $0.resume(returning: bot) }
+    }
 
     func unregister(_ bot: Bot) {
-        bots.withLock { b in
-            if b[bot.name] === bot { b[bot.name] = nil }
+        state.withLock { s in
+            if s.bots[bot.name] === bot { s.bots[bot.name] = nil }
         }
     }
 }

@@ -91,6 +91,13 @@ public final class ManualBotClock: BotClock {
         due.forEach { $0.resume() }
     }
 
+    /// How many tasks sleep on this clock now.
+    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+
+    /// The earliest deadline a task sleeps until, or `nil` when none sleeps: where a test steps the clock to
+    /// fire schedules one at a time instead of jumping past several.
+    public var nextDeadline: Int64? { state.withLock { $0.sleepers.values.map(\.deadline).min() } }
+
     /// Returns once at least `count` tasks are sleeping on this clock, so a test knows its schedules are armed.
     public func waitForSleepers(_ count: Int) async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in

@@ -1,6 +1,7 @@
 import Foundation
 import IMProtocol
 import Testing
+import MynahTesting
 
 /// The `mynah-bench` load generator as a child process against a real daemon: its JSON output is complete and
 /// consistent (every accepted message delivered and measured). Speed is not asserted; it lives in BENCHMARKS.md.

@@ -5,6 +5,7 @@ import Hub
 import IMClient
 import IMProtocol
 import Testing
+import MynahTesting
 @testable import Mynah
 
 /// A test plugin that answers `chart` with an image into the conversation and `report` with a file sent to bob.

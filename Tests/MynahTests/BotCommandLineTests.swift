@@ -2,6 +2,7 @@ import Foundation
 import IMClient
 import Synchronization
 import Testing
+import MynahTesting
 @testable import Mynah
 
 /// `mynah reload` against the real binary running as a child process.

@@ -4,6 +4,7 @@ import Hub
 import IMClient
 import IMProtocol
 import Testing
+import MynahTesting
 @testable import Mynah
 
 /// Bots in group chats end to end through a real daemon: replies into the group, mention-only listening,

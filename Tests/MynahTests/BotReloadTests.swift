@@ -5,6 +5,7 @@ import IMClient
 import IMProtocol
 import Logging
 import Testing
+import MynahTesting
 @testable import Mynah
 
 /// Reloading `bots.yaml` in place (SIGHUP, `mynah reload`) and bots on a remote hub.

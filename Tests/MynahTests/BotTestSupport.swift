@@ -3,6 +3,7 @@ import Foundation
 import Hub
 import IMClient
 import IMProtocol
+import MynahTesting
 import Testing
 @testable import Mynah
 
@@ -53,39 +54,18 @@ extension Demo {
     }
 }
 
-/// Reads a client's deliveries one at a time, acknowledging each.
-final class Inbox: @unchecked Sendable {
-    private var iterator: AsyncStream<ServerFrame.Delivery>.Iterator
-    let client: IMClient
+/// A client's deliveries read one at a time, each acknowledged and awaited with a deadline: the test kit's
+/// ``TestUser`` (`MynahTesting`).
+typealias Inbox = TestUser
 
-    init(_ client: IMClient) {
-        self.client = client
-        iterator = client.messages.makeAsyncIterator()
-    }
-
-    /// The next message's text (or its type for other bodies).
-    func next() async throws -> String {
-        let body = try await nextMessage().body
-        return body.text ?? "<\(body.type)>"
-    }
-
-    /// The next message.
-    func nextMessage() async throws -> Message {
-        let delivery = try #require(await iterator.next())
-        client.ack(delivery.seq)
-        return delivery.stored.message
-    }
-
-    /// The next `count` texts, in whatever order they came.
-    func next(_ count: Int) async throws -> Set<String> {
-        var texts = Set<String>()
-        for _ in 0..<count { texts.insert(try await nextMessage().body.text ?? "") }
-        return texts
+extension TestUser {
+    /// Wraps a client of the demo app logged in by hand.
+    convenience init(_ client: IMClient) {
+        self.init(client: client, username: "user", appKey: Demo.appKey)
     }
 
     /// Sends a text to `to` and returns the next text that arrives.
     func ask(_ to: String, _ text: String) async throws -> String {
-        _ = try await client.send(.init(targetID: to, body: .text(text)))
-        return try await next()
+        try await ask(text, to: to)
     }
 }

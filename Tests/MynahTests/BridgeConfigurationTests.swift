@@ -1,5 +1,6 @@
 import Bridge
 import Testing
+import MynahTesting
 @testable import Mynah
 
 /// The `bridge:` section of `bots.yaml`.

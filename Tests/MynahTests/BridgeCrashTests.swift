@@ -2,6 +2,7 @@ import Foundation
 import IMClient
 import IMProtocol
 import Testing
+import MynahTesting
 
 /// The daemon as a child process, killed with SIGKILL in the middle of a burst of pushes: every push answered
 /// 200 reaches the account exactly once after a restart, and a retry with its `cid` gets the same msg_id.

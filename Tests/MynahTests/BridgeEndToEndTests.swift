@@ -4,6 +4,7 @@ import Hub
 import IMClient
 import IMProtocol
 import Testing
+import MynahTesting
 @testable import Mynah
 
 /// The push bridge end to end: a real daemon, JPush v3 over HTTP, accounts on real gateway clients.

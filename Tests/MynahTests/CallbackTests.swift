@@ -6,6 +6,7 @@ import IMProtocol
 import Logging
 import Testing
 @testable import Mynah
+import MynahTesting
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

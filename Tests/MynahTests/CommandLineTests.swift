@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import MynahTesting
 
 /// The `mynah` executable as a child process: `check` reports configuration errors with file, line and column.
 @Suite struct CommandLineTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import MynahTesting
 @testable import Mynah
 
 /// A configuration file with several problems gets all of them reported, each as `bots.yaml:LINE:COLUMN: path:

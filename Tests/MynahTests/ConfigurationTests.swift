@@ -2,6 +2,7 @@ import Foundation
 import Hub
 import IMProtocol
 import Testing
+import MynahTesting
 
 @testable import Mynah
 

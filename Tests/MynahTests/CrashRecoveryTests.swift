@@ -3,6 +3,7 @@ import IMClient
 import IMProtocol
 import Logging
 import Testing
+import MynahTesting
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

@@ -1,6 +1,7 @@
 import Foundation
 import IMProtocol
 import Testing
+import MynahTesting
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

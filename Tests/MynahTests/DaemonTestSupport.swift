@@ -3,29 +3,19 @@ import Hub
 import IMClient
 import IMProtocol
 import Logging
+import MynahTesting
 import Testing
 @testable import Mynah
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 
-/// A temporary directory removed when the test ends.
-final class TemporaryDirectory: Sendable {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("mynah-test-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-}
+/// The test kit's temporary directory (`MynahTesting`), removed when the test ends.
+typealias TemporaryDirectory = MynahTesting.TemporaryDirectory
 
 enum Demo {
-    static let appKey = "4f7aef34fb361292c566a1cd"
-    static let secret = "054d6103823a726fc12d0466"
+    static let appKey = TestHub.appKey
+    static let secret = TestHub.masterSecret
     static let basic = "Basic " + Data("\(appKey):\(secret)".utf8).base64EncodedString()
 
     /// The demo configuration on port 0 with its data in `dir`.

@@ -3,6 +3,7 @@ import GRDB
 import IMClient
 import IMProtocol
 import Testing
+import MynahTesting
 @testable import Bridge
 @testable import Hub
 @testable import Mynah

@@ -3,6 +3,7 @@ import Hub
 import IMClient
 import IMProtocol
 import Testing
+import MynahTesting
 @testable import Mynah
 
 /// The walking skeleton end to end: the daemon's services on port 0, real WebSockets and HTTP on loopback,

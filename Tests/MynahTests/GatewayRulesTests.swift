@@ -7,6 +7,7 @@ import Logging
 import NIOWebSocket
 import Server
 import Testing
+import MynahTesting
 @testable import Mynah
 
 /// Rules of the gateway seen from a raw WebSocket client: what the server answers, frame by frame.

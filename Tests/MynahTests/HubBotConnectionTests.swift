@@ -5,6 +5,7 @@ import IMClient
 import IMProtocol
 import Logging
 import Testing
+import MynahTesting
 @testable import Mynah
 
 /// The embedded bots' in-process connection: the same guarantees as a gateway session, without the gateway.

@@ -4,6 +4,7 @@ import IMProtocol
 import Server
 import Testing
 @testable import Mynah
+import MynahTesting
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

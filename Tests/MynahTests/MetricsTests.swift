@@ -9,6 +9,7 @@ import IMClient
 import IMProtocol
 import Prometheus
 import Testing
+import MynahTesting
 @testable import Mynah
 
 /// `GET /metrics` of a real daemon: the hub's, the bots' and the bridge's counters after real traffic, in the

@@ -4,6 +4,7 @@ import IMClient
 import IMProtocol
 import Synchronization
 import Testing
+import MynahTesting
 @testable import Mynah
 
 /// A clock the test moves by hand.

@@ -6,6 +6,7 @@ import IMProtocol
 import Logging
 import Synchronization
 import Testing
+import MynahTesting
 @testable import Mynah
 
 /// External (`exec:`) and webhook plugins end to end through a real daemon, with real child processes and a

@@ -7,6 +7,7 @@ import IMProtocol
 import NIOCore
 import NIOPosix
 import Testing
+import MynahTesting
 @testable import Mynah
 
 /// The throwaway PostgreSQL server named by `MYNAH_TEST_POSTGRES_URL` (set by `scripts/test-postgres.sh` and `.ci/run`).
