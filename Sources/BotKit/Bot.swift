@@ -623,7 +623,7 @@ public struct BotError: Error, Sendable, Hashable, CustomStringConvertible {
 public final class BotDirectory: Sendable {
     private struct State {
         var bots: [String: Bot] = [:]
-        var waiters: [(name: String, continuation: CheckedContinuation<Bot, Never>)] = []
+        var waiters: [(name: String, replacing: Bot?, continuation: CheckedContinuation<Bot, Never>)] = []
     }
 
     private let state = Mutex(State())
@@ -634,12 +634,13 @@ public final class BotDirectory: Sendable {
     /// The running bot named `name`.
     public func bot(named name: String) -> Bot? { state.withLock { $0.bots[name] } }
 
-    /// The bot named `name` once it has started (at once if it runs): how a test finds a bot the daemon starts.
-    public func waitForBot(named name: String) async -> Bot {
+    /// The bot named `name` once it has started (at once if it runs), other than `replacing` when given (a bot
+    /// a reload replaces): how a test finds a bot the daemon starts.
+    public func waitForBot(named name: String, replacing old: Bot? = nil) async -> Bot {
         await withCheckedContinuation { (c: CheckedContinuation<Bot, Never>) in
             let bot = state.withLock { s -> Bot? in
-                if let bot = s.bots[name] { return bot }
-                s.waiters.append((name, c))
+                if let bot = s.bots[name], bot !== old { return bot }
+                s.waiters.append((name, old, c))
                 return nil
             }
             if let bot { c.resume(returning: bot) }
@@ -649,8 +650,11 @@ public final class BotDirectory: Sendable {
     func register(_ bot: Bot) {
         let ready = state.withLock { s -> [CheckedContinuation<Bot, Never>] in
             s.bots[bot.name] = bot
-            let ready = s.waiters.filter { $0.name == bot.name }.map(\.continuation)
-            s.waiters.removeAll { $0.name == bot.name }
+            let wakes = { (w: (name: String, replacing: Bot?, continuation: CheckedContinuation<Bot, Never>)) in
+                w.name == bot.name && w.replacing !== bot
+            }
+            let ready = s.waiters.filter(wakes).map(\.continuation)
+            s.waiters.removeAll(where: wakes)
             return ready
         }
         ready.forEach { $0.resume(returning: bot) }

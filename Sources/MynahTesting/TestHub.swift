@@ -32,8 +32,7 @@ public final class TestHub: Sendable {
     /// The bots' clock: it reads ``defaultStart`` (or the `now` given to ``run(bots:apps:now:dataDirectory:logLevel:configure:_:)``)
     /// until the test advances it.
     public let clock: ManualBotClock
-    /// The configuration the daemon runs.
-    public let configuration: MynahConfiguration
+    private let current: Mutex<MynahConfiguration>
     private let logger: Logger
     private let users = Mutex<[TestUser]>([])
 
@@ -41,17 +40,21 @@ public final class TestHub: Sendable {
         self.daemon = daemon
         self.port = port
         self.clock = clock
-        self.configuration = configuration
+        current = Mutex(configuration)
         self.logger = logger
     }
 
+    /// The configuration the daemon runs (its bots as ``reconfigure(bots:within:)`` last set them).
+    public var configuration: MynahConfiguration { current.withLock { $0 } }
+
     /// Starts a hub with `bots` (and the extra `apps`, besides ``appKey``), runs `body` once every bot is online,
     /// then logs the users out, shuts the daemon down and removes its data directory (unless `dataDirectory` was
-    /// given: two runs on one directory test a restart). `configure` may change anything else of the
-    /// configuration, as `bots.yaml` would.
+    /// given: two runs on one directory test a restart). `plugins` registers Swift plugin types that only bots of
+    /// a later ``reconfigure(bots:within:)`` use; `configure` may change anything else of the configuration, as
+    /// `bots.yaml` would.
     @discardableResult
     public static func run<T: Sendable>(
-        bots: [TestBot], apps: [MynahConfiguration.App] = [], now: Int64 = defaultStart,
+        bots: [TestBot], plugins: [any Plugin.Type] = [], apps: [MynahConfiguration.App] = [], now: Int64 = defaultStart,
         dataDirectory: TemporaryDirectory? = nil, logLevel: Logger.Level = .warning,
         configure: (inout MynahConfiguration) -> Void = { _ in },
         _ body: @Sendable (TestHub) async throws -> T
@@ -63,7 +66,7 @@ public final class TestHub: Sendable {
         configure(&configuration)
         var logger = Logger(label: "mynah.testing")
         logger.logLevel = logLevel
-        let types = bots.flatMap(\.types) + Array(PluginRegistry.builtIn.types.values)
+        let types = bots.flatMap(\.types) + plugins + Array(PluginRegistry.builtIn.types.values)
         var options = Daemon.Options(passwordCost: 4, plugins: PluginRegistry(types))
         let clock = ManualBotClock(now: now)
         options.botClock = clock
@@ -71,10 +74,7 @@ public final class TestHub: Sendable {
         let result = try await daemon.withRunning { [configuration, logger] port in
             let hub = TestHub(daemon: daemon, port: port, clock: clock, configuration: configuration, logger: logger)
             defer { hub.users.withLock { $0 }.forEach { $0.close() } }
-            for bot in configuration.bots where bot.options.hubURL == nil && bot.options.jmessage == nil {
-                let found = try await hub.bot(bot.name)
-                try await within(TestUser.defaultDeadline, "login of bot \(bot.name)") { await found.waitUntilOnline() }
-            }
+            try await hub.waitForBots(configuration.bots, replacing: [:], within: TestUser.defaultDeadline)
             return try await body(hub)
         }
         withExtendedLifetime(directory) {}
@@ -140,6 +140,36 @@ public final class TestHub: Sendable {
     private func gid(_ group: TestGroup) throws -> Int64 {
         guard let gid = Int64(group.gid) else { throw HubError(.invalidParameter, "gid '\(group.gid)' is not a number") }
         return gid
+    }
+
+    /// Replaces the running bots with `bots` as a reload of `bots.yaml` does: changed and removed bots stop, new
+    /// and changed ones start, unchanged ones run on. Returns once every one is online. Their Swift plugin types
+    /// must be built in or known to the hub from the start (`bots` or `plugins` of ``run(bots:plugins:apps:now:dataDirectory:logLevel:configure:_:)``):
+    /// this is how a test configures a bot with the id of a group it created.
+    public func reconfigure(bots: [TestBot], within limit: Duration = TestUser.defaultDeadline) async throws {
+        var configuration = self.configuration
+        let before = Dictionary(configuration.bots.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
+        configuration.bots = bots.map(\.spec)
+        var replacing: [String: BotKit.Bot] = [:]
+        for spec in configuration.bots where before[spec.name] != nil && before[spec.name] != spec {
+            replacing[spec.name] = daemon.botDirectory.bot(named: spec.name)
+        }
+        try await daemon.apply(configuration)
+        current.withLock { $0 = configuration }
+        try await waitForBots(configuration.bots, replacing: replacing, within: limit)
+    }
+
+    /// Waits until each embedded bot of `specs` has started (as an instance other than its entry in `replacing`)
+    /// and is online.
+    private func waitForBots(_ specs: [MynahConfiguration.Bot], replacing: [String: BotKit.Bot],
+                             within limit: Duration) async throws {
+        let directory = daemon.botDirectory
+        for spec in specs where spec.options.hubURL == nil && spec.options.jmessage == nil {
+            let old = replacing[spec.name]
+            try await within(limit, "login of bot \(spec.name)") {
+                await directory.waitForBot(named: spec.name, replacing: old).waitUntilOnline()
+            }
+        }
     }
 
     /// The running bot named `name` (as in ``TestBot``), once it has started.

@@ -31,60 +31,78 @@ import MynahTesting
     }
 
     @Test func theEchoBotAnswersInTheGroupWhereItWasAsked() async throws {
-        try await Demo.withDaemon(configure: { $0.bots = [Demo.bot(plugins: [Demo.plugin("echo")])] }) { daemon, port in
-            let alice = Inbox(try await Demo.user(daemon, port: port, "alice"))
-            let bob = Inbox(try await Demo.user(daemon, port: port, "bob_b"))
-            let gid = try await Self.group(port, owner: "alice", ["bob_b", "helper_bot"])
-            _ = try await alice.client.send(.init(targetType: .group, targetID: gid, body: .text("ping")))
+        try await TestHub.run(bots: [TestBot("helper", plugins: [.builtIn("echo")])]) { hub in
+            let alice = try await hub.user("alice")
+            let bob = try await hub.user("bob_b")
+            let team = try await hub.group(owner: "alice", members: ["bob_b", "helper_bot"])
+            try await alice.send("ping", in: team)
             #expect(try await bob.next() == "ping")                  // alice's message
             let answer = try await bob.nextMessage()                // the bot's echo, in the group
             #expect(answer.body.text == "ping")
             #expect(answer.fromID == "helper_bot" && answer.fromType == .robot)
-            #expect(answer.targetType == .group && answer.targetID == gid)
+            #expect(answer.targetType == .group && answer.targetID == team.gid)
             let toAlice = try await alice.nextMessage()
-            #expect(toAlice.fromID == "helper_bot" && toAlice.targetID == gid)
+            #expect(toAlice.fromID == "helper_bot" && toAlice.targetID == team.gid)
+        }
+    }
+
+    @Test func twoBotsInOneGroupBothAnswerAndOneThatListensToRobotsHearsTheOther() async throws {
+        // "parrot" listens to robots and so also answers "echo"'s reply; "echo" ignores robots: no loop.
+        let echo = TestBot("echo", plugins: [.builtIn("echo", config: ["prefix": "A: "])])
+        var parrot = TestBot("parrot", plugins: [.builtIn("echo", config: ["prefix": "B: "])])
+        parrot.spec.options.listen.ignoreRobots = false
+        try await TestHub.run(bots: [echo, parrot]) { hub in
+            let alice = try await hub.user("alice")
+            let bob = try await hub.user("bob_b")
+            let team = try await hub.group(owner: "alice", members: ["echo_bot", "parrot_bot"])
+            try await hub.add(["bob_b"], to: team)
+            try await alice.send("hi", in: team)
+            #expect(try await bob.next() == "hi")
+            #expect(try await bob.next(3) == ["A: hi", "B: hi", "B: A: hi"])
+            try await hub.settle()
+            // Nothing else was said: the next message bob sees is the next answer.
+            try await alice.send("bye", in: team)
+            #expect(try await bob.next() == "bye")
+            #expect(try await bob.next(3) == ["A: bye", "B: bye", "B: A: bye"])
         }
     }
 
     @Test func aMentionOnlyBotHearsOnlyMessagesThatMentionItInGroupsButEverythingInSingleChat() async throws {
-        var options = MynahConfiguration.BotOptions()
-        options.listen.mentionOnly = true
-        try await Demo.withDaemon(configure: {
-            $0.bots = [Demo.bot(plugins: [Demo.plugin("echo")], options: options)]
-        }) { daemon, port in
-            let alice = Inbox(try await Demo.user(daemon, port: port, "alice"))
-            let gid = try await Self.group(port, owner: "alice", ["helper_bot"])
-            _ = try await alice.client.send(.init(targetType: .group, targetID: gid, body: .text("not for the bot")))
-            _ = try await alice.client.send(.init(targetType: .group, targetID: gid, body: .text("@helper_bot are you there")))
+        var bot = TestBot("helper", plugins: [.builtIn("echo")])
+        bot.spec.options.listen.mentionOnly = true
+        try await TestHub.run(bots: [bot]) { hub in
+            let alice = try await hub.user("alice")
+            let team = try await hub.group(owner: "alice", members: ["helper_bot"])
+            try await alice.send("not for the bot", in: team)
+            try await alice.send("@helper_bot are you there", in: team)
             // The first message the bot answers is the one that mentions it.
             let answer = try await alice.nextMessage()
             #expect(answer.body.text == "@helper_bot are you there")
             #expect(answer.targetType == .group)
             // A mention in the message's extras counts as well.
-            let extras = MessageBody.text(.init(text: "quiet mention", extras: ["mentions": ["helper_bot"]]))
-            _ = try await alice.client.send(.init(targetType: .group, targetID: gid, body: extras))
+            try await alice.send(.text(.init(text: "quiet mention", extras: ["mentions": ["helper_bot"]])), to: team.conversation)
             #expect(try await alice.next() == "quiet mention")
             // Single chat needs no mention.
-            #expect(try await alice.ask("helper_bot", "direct") == "direct")
+            #expect(try await alice.ask("direct", to: "helper_bot") == "direct")
         }
     }
 
     @Test func thePythonGreeterWelcomesMembersWhoJoinButNotItselfOrTheFirstMembers() async throws {
-        let greeter = Demo.python(Demo.repository.appendingPathComponent("Plugins/examples/greeter.py").path)
-        try await Demo.withDaemon(configure: { $0.bots = [Demo.bot(plugins: [greeter])] }) { daemon, port in
-            let alice = Inbox(try await Demo.user(daemon, port: port, "alice"))
-            for name in ["bob_b", "carol"] { try await Demo.register(daemon, name, password: "\(name)-pass") }
-            let gid = try await Self.group(port, owner: "alice", [])
+        let greeter = TestPlugin.exec(["python3", Demo.repository.appendingPathComponent("Plugins/examples/greeter.py").path])
+        try await TestHub.run(bots: [TestBot("helper", plugins: [greeter])]) { hub in
+            let alice = try await hub.user("alice")
+            for name in ["bob_b", "carol"] { try await hub.register(name) }
+            let team = try await hub.group(owner: "alice", members: [])
             // The bot joining is not greeted by the bot; two people joining at once are welcomed together.
-            try await Self.members(port, gid, add: ["helper_bot"])
-            try await Self.members(port, gid, add: ["bob_b", "carol"])
+            try await hub.add(["helper_bot"], to: team)
+            try await hub.add(["bob_b", "carol"], to: team)
             let welcome = try await alice.nextMessage()
             #expect(welcome.body.text == "welcome, bob_b, carol")
-            #expect(welcome.fromID == "helper_bot" && welcome.targetType == .group && welcome.targetID == gid)
+            #expect(welcome.fromID == "helper_bot" && welcome.targetType == .group && welcome.targetID == team.gid)
             // Leaving reaches plugins too; the greeter has nothing to say about it, and the next welcome is next.
-            try await Self.members(port, gid, remove: ["carol"])
-            try await Demo.register(daemon, "dave_d", password: "dave_d-pass")
-            try await Self.members(port, gid, add: ["dave_d"])
+            try await hub.remove(["carol"], from: team)
+            try await hub.register("dave_d")
+            try await hub.add(["dave_d"], to: team)
             #expect(try await alice.next() == "welcome, dave_d")
         }
     }
@@ -121,58 +139,43 @@ import MynahTesting
     }
 
     @Test func theRelayForwardsBetweenTwoGroupsWithoutEchoingBack() async throws {
-        // The gids are known only once the groups exist, so the relay is configured after creating them (the
-        // first run registers the bot with a harmless plugin).
-        let dir = try TemporaryDirectory()
-        let first = try await Demo.daemon(dir, options: .init(passwordCost: 4), configure: {
-            $0.bots = [Demo.bot("echo", username: "echo_bot", plugins: [Demo.plugin("commands")])]
-        })
-        let (front, back) = try await first.withRunning { port in
-            for name in ["alice", "bob_b"] { try await Demo.register(first, name, password: "\(name)-pass") }
-            return (try await Self.group(port, owner: "alice", ["echo_bot"], name: "front"),
-                    try await Self.group(port, owner: "bob_b", ["echo_bot"], name: "back"))
-        }
-        let relay = Demo.plugin("relay", config: ["routes": [
-            ["from": ["type": "group", "id": .string(front)], "to": ["type": "group", "id": .string(back)]],
-            ["from": ["type": "group", "id": .string(back)], "to": ["type": "group", "id": .string(front)]],
-        ]])
-        let daemon = try await Demo.daemon(dir, options: .init(passwordCost: 4), configure: {
-            $0.bots = [Demo.bot("echo", username: "echo_bot", plugins: [relay])]
-        })
-        try await daemon.withRunning { port in
-            let alice = Inbox(try await Demo.client(port: port, username: "alice", password: "alice-pass"))
-            let bob = Inbox(try await Demo.client(port: port, username: "bob_b", password: "bob_b-pass"))
-            _ = try await alice.client.send(.init(targetType: .group, targetID: front, body: .text("from the front")))
+        // The gids are known only once the groups exist, so the relay is configured after creating them.
+        try await TestHub.run(bots: [TestBot("echo", plugins: [.builtIn("commands")])]) { hub in
+            let alice = try await hub.user("alice")
+            let bob = try await hub.user("bob_b")
+            let front = try await hub.group("front", owner: "alice", members: ["echo_bot"])
+            let back = try await hub.group("back", owner: "bob_b", members: ["echo_bot"])
+            try await hub.reconfigure(bots: [TestBot("echo", plugins: [.builtIn("relay", config: ["routes": [
+                ["from": ["type": "group", "id": .string(front.gid)], "to": ["type": "group", "id": .string(back.gid)]],
+                ["from": ["type": "group", "id": .string(back.gid)], "to": ["type": "group", "id": .string(front.gid)]],
+            ]])])])
+            try await alice.send("from the front", in: front)
             let relayed = try await bob.nextMessage()
             #expect(relayed.body.text == "alice: from the front")
-            #expect(relayed.fromID == "echo_bot" && relayed.targetID == back)
-            _ = try await bob.client.send(.init(targetType: .group, targetID: back, body: .text("from the back")))
+            #expect(relayed.fromID == "echo_bot" && relayed.targetID == back.gid)
+            try await bob.send("from the back", in: back)
             #expect(try await alice.next() == "bob_b: from the back")
             // The relayed copies were not relayed back: each side's next message is the next one sent.
-            _ = try await alice.client.send(.init(targetType: .group, targetID: front, body: .text("again")))
+            try await alice.send("again", in: front)
             #expect(try await bob.next() == "alice: again")
         }
-        withExtendedLifetime(dir) {}
     }
 
     @Test func theRelaySendsStraightIntoAnotherAppKeyWhenThatAppAllowsIt() async throws {
         let otherApp = "other-app-key"
-        let relay = Demo.plugin("relay", config: ["routes": [
+        let relay = TestPlugin.builtIn("relay", config: ["routes": [
             ["from": ["type": "single", "id": "alice"],
              "to": ["type": "single", "id": "carol", "appkey": .string(otherApp)]],
         ]])
-        try await Demo.withDaemon(configure: {
-            var other = MynahConfiguration.App(appKey: otherApp, masterSecret: "other-secret")
-            other.crossApp = [Demo.appKey]
-            $0.apps.append(other)
-            $0.bots = [Demo.bot(plugins: [relay])]
-        }) { daemon, port in
-            let alice = Inbox(try await Demo.user(daemon, port: port, "alice"))
-            let carol = Inbox(try await Demo.user(daemon, port: port, "carol", appKey: otherApp))
-            _ = try await alice.client.send(.init(targetID: "helper_bot", body: .text("hi carol")))
+        var other = MynahConfiguration.App(appKey: otherApp, masterSecret: "other-secret")
+        other.crossApp = [TestHub.appKey]
+        try await TestHub.run(bots: [TestBot("helper", plugins: [relay])], apps: [other]) { hub in
+            let alice = try await hub.user("alice")
+            let carol = try await hub.user("carol", appKey: otherApp)
+            try await alice.send("hi carol", to: "helper_bot")
             let relayed = try await carol.nextMessage()
             #expect(relayed.body.text == "alice: hi carol")
-            #expect(relayed.fromID == "helper_bot" && relayed.fromAppKey == Demo.appKey)
+            #expect(relayed.fromID == "helper_bot" && relayed.fromAppKey == TestHub.appKey)
             #expect(relayed.targetAppKey == otherApp)
         }
     }
