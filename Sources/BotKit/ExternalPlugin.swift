@@ -1,6 +1,8 @@
 import Foundation
 import IMProtocol
 import Logging
+import Subprocess
+import Synchronization
 
 /// A plugin that is a program in any language speaking JSON lines on stdin and stdout (`exec:` in `bots.yaml`).
 ///
@@ -9,6 +11,10 @@ import Logging
 /// `get` in between). A program that exits, or does not answer in time, is killed and restarted with doubling
 /// backoff; after `quarantineAfter` failures in a row it is quarantined until the next reload. Its stderr goes to
 /// the daemon's log. The protocol is in `docs/plugins.md`.
+///
+/// One supervising task per plugin runs the program with swift-subprocess, one run at a time; inside a run, the
+/// stdout reader, the stderr logger, the stdin writer, the kill switch and the handshake deadline are child tasks
+/// of one task group, so a run ends only when all of them have, and nothing outlives ``stop()``.
 public actor ExternalPlugin: BotPlugin {
     /// How a crashed program is restarted.
     public struct Supervision: Sendable, Hashable {
@@ -49,21 +55,28 @@ public actor ExternalPlugin: BotPlugin {
     let supervision: Supervision
     let logger: Logger
 
-    private var process: ChildProcess?
+    /// The supervising task, from ``start(context:)`` to ``stop()``.
+    private var supervisor: Task<Void, Never>?
+    /// The current run of the program, once spawned.
+    private var run: ChildRun?
     private var generation = 0
-    private var starting: Task<Void, any Error>?
     private var status: Status = .stopped
+    /// Whether the current run has shaken hands.
+    private var handshaken = false
     private var failures = 0
-    private var lastFailure: ContinuousClock.Instant?
+    /// How many runs have ended their handshake, well or not (``start(context:)`` waits for the first).
+    private var attempts = 0
+    private var lastReason: String?
     private var declaredCommands: [CommandSpec] = []
     private var declaredSchedules: [Schedule] = []
     private var context: PluginContext?
-    private var hello: CheckedContinuation<JSONValue, any Error>?
-    private var earlyHello: JSONValue?
     private var pending: (id: String, continuation: CheckedContinuation<JSONValue, any Error>)?
     private var nextID = 0
-    private var statusWaiters: [(predicate: @Sendable (Status) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+    private var changeWaiters: [CheckedContinuation<Void, Never>] = []
     private var stopped = false
+
+    /// Longest stdout line kept; longer ones are reported as garbage and skipped.
+    static let maxLineBytes = 12 << 20    // room for an 8 MB attachment in base64
 
     /// Creates the plugin; nothing runs until ``start(context:)``.
     public init(id: String, command: [String], environment: [String: String] = [:], configuration: JSONValue = [:],
@@ -83,21 +96,35 @@ public actor ExternalPlugin: BotPlugin {
 
     /// Returns once the status satisfies `predicate` (for tests and the admin's tools).
     public func waitForStatus(_ predicate: @escaping @Sendable (Status) -> Bool) async {
-        if predicate(status) { return }
-        await withCheckedContinuation { statusWaiters.append((predicate, $0)) }
+        while !predicate(status) { await nextChange() }
+    }
+
+    /// Returns at the next change of status, handshake or run, or at ``stop()``.
+    private func nextChange() async {
+        await withCheckedContinuation { changeWaiters.append($0) }
+    }
+
+    private func changed() {
+        let waiters = changeWaiters
+        changeWaiters = []
+        waiters.forEach { $0.resume() }
     }
 
     private func setStatus(_ new: Status) {
         status = new
-        let (ready, waiting) = statusWaiters.partitioned { $0.predicate(new) }
-        statusWaiters = waiting
-        ready.forEach { $0.continuation.resume() }
+        changed()
     }
 
-    /// Spawns the program and shakes hands; a failure counts toward quarantine and is retried in the background.
+    /// Starts supervising the program and waits for its first handshake; a failure counts toward quarantine and
+    /// is retried after the backoff.
     public func start(context: PluginContext) async throws {
         self.context = context
-        try await ensureRunning()
+        if stopped { throw BotError("plugin stopped") }
+        if supervisor == nil { supervisor = Task { await self.supervise() } }
+        while attempts == 0 && !stopped { await nextChange() }
+        if case .running = status { return }
+        if case .quarantined(let reason) = status { throw BotError("plugin is quarantined: \(reason)") }
+        throw BotError("plugin did not start: \(lastReason ?? "stopped")")
     }
 
     /// The commands from the handshake.
@@ -106,32 +133,30 @@ public actor ExternalPlugin: BotPlugin {
     /// The schedules from the handshake.
     public func schedules() async -> [Schedule] { declaredSchedules }
 
-    /// Kills the program.
+    /// Kills the program and waits until its run and the supervision have ended.
     public func stop() async {
         stopped = true
-        starting?.cancel()
-        process?.kill()
-        process = nil
+        run?.kill("plugin stopped")
         failPending(BotError("plugin stopped"))
+        let supervisor = self.supervisor
+        supervisor?.cancel()
+        await supervisor?.value
         setStatus(.stopped)
     }
 
     /// Sends the event and waits for the answer; a cancelled wait (the bot's time limit) kills the program.
     public func handle(_ event: BotEvent, context: PluginContext) async throws -> [BotAction] {
         self.context = context
-        if pending != nil { timedOut(generation: generation) }
-        try await ensureRunning()
-        guard let process else { throw BotError("plugin is not running") }
+        let run = try await runningChild()
         nextID += 1
         let id = String(nextID)
-        let generation = self.generation
         let answer = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<JSONValue, any Error>) in
                 pending = (id, c)
-                process.send(["type": "event", "id": .string(id), "event": event.json])
+                run.send(["type": "event", "id": .string(id), "event": event.json])
             }
         } onCancel: {
-            Task { await self.timedOut(generation: generation) }
+            run.kill("no answer in time")
         }
         let actions: [BotAction]
         do {
@@ -143,27 +168,15 @@ public actor ExternalPlugin: BotPlugin {
         return actions
     }
 
-    /// The program did not answer in time: it is killed and counts as a failure.
-    private func timedOut(generation: Int) {
-        guard generation == self.generation, let process else { return }
-        logger.warning("plugin did not answer in time; killing it", metadata: ["pid": "\(process.pid)"])
-        process.kill()
-        self.process = nil
-        self.generation += 1
-        failPending(BotError("no answer in time"))
-        failed("no answer in time")
-    }
-
-    /// Starts the program unless it runs, is starting or is quarantined; waits out the backoff first.
-    private func ensureRunning() async throws {
-        if case .quarantined(let reason) = status { throw BotError("plugin is quarantined: \(reason)") }
-        if stopped { throw BotError("plugin stopped") }
-        if process != nil { return }
-        if let starting { return try await starting.value }
-        let task = Task { try await self.launch() }
-        starting = task
-        defer { starting = nil }
-        try await task.value
+    /// The current run once it has shaken hands (waiting out a restart), or the reason there is none.
+    private func runningChild() async throws -> ChildRun {
+        while true {
+            if case .quarantined(let reason) = status { throw BotError("plugin is quarantined: \(reason)") }
+            if stopped || supervisor == nil { throw BotError("plugin stopped") }
+            try Task.checkCancellation()
+            if let run, handshaken, !run.isKilled { return run }
+            await nextChange()
+        }
     }
 
     private func backoffDelay() -> Duration {
@@ -173,70 +186,142 @@ public actor ExternalPlugin: BotPlugin {
         return min(delay, supervision.maxBackoff)
     }
 
-    private func launch() async throws {
-        if failures > 0, let lastFailure {
-            let wait = lastFailure + backoffDelay() - ContinuousClock.now
-            if wait > .zero { try await Task.sleep(for: wait) }
-        }
-        if stopped { throw BotError("plugin stopped") }
-        generation += 1
-        earlyHello = nil
-        let generation = self.generation
-        let child: ChildProcess
-        do {
-            child = try ChildProcess(command: command, environment: environment, logger: logger)
-        } catch {
-            failed("cannot start \(command.joined(separator: " ")): \(error.localizedDescription)")
-            throw BotError("cannot start the plugin: \(error.localizedDescription)")
-        }
-        process = child
-        Task { await self.read(child, generation: generation) }
-        Task {
-            let status = await child.waitForExit()
-            self.exited(generation: generation, status: status)
-        }
-        let bot = context?.bot
-        child.send(["type": "init", "protocol": 1, "plugin": .string(id), "config": configuration,
-                    "bot": bot.map { b -> JSONValue in
-                        ["name": .string(b.name), "appkey": .string(b.appKey), "username": .string(b.username),
-                         "command_prefix": .string(b.commandPrefix)]
-                    } ?? .null])
-        let reply: JSONValue
-        do {
-            reply = try await withTimeout(supervision.timeout) {
-                try await withCheckedThrowingContinuation { c in Task { await self.awaitHello(c) } }
+    /// Runs the program again and again, with the backoff between failures, until it is quarantined or stopped.
+    private func supervise() async {
+        while !stopped && !Task.isCancelled {
+            if case .quarantined = status { return }
+            let delay = backoffDelay()
+            if delay > .zero {
+                do { try await Task.sleep(for: delay) } catch { return }
             }
-        } catch {
-            hello?.resume(throwing: BotError("no handshake in time"))
-            hello = nil
-            child.kill()
-            throw BotError("no handshake: \(error)")
+            if stopped { return }
+            let reason = await runOnce()
+            handshaken = false
+            run = nil
+            failPending(BotError("plugin \(reason)"))
+            if case .quarantined = status {
+                // Refused its configuration or shook hands wrongly: not restarted.
+            } else if !stopped {
+                failed(reason)
+            }
+            changed()
         }
-        if reply["type"]?.stringValue == "error" {
-            let message = reply["message"]?.stringValue ?? "configuration refused"
-            logger.error("plugin refused its configuration", metadata: ["error": "\(message)"])
-            setStatus(.quarantined(reason: message))
-            child.kill()
-            throw BotError("plugin refused its configuration: \(message)")
-        }
-        do {
-            try readHello(reply)
-        } catch {
-            logger.error("invalid handshake", metadata: ["error": "\(error)"])
-            setStatus(.quarantined(reason: "invalid handshake: \(error)"))
-            child.kill()
-            throw BotError("invalid handshake: \(error)")
-        }
-        logger.info("plugin running", metadata: ["pid": "\(child.pid)"])
-        setStatus(.running(pid: child.pid))
     }
 
-    private func awaitHello(_ c: CheckedContinuation<JSONValue, any Error>) {
-        if let earlyHello {
-            self.earlyHello = nil
-            return c.resume(returning: earlyHello)
+    /// One run of the program, from spawn to exit; returns why it ended.
+    private func runOnce() async -> String {
+        generation += 1
+        let child = ChildRun(generation: generation)
+        run = child
+        handshaken = false
+        var environment: [Environment.Key: String?] = [:]
+        for (key, value) in self.environment {
+            if let key = Environment.Key(rawValue: key) { environment[key] = value }
         }
-        hello = c
+        ChildRun.ignoreSIGPIPE()
+        let outcome: TerminationStatus
+        do {
+            outcome = try await Subprocess.run(
+                .name("env"), arguments: Arguments(command), environment: .inherit.updating(environment),
+                input: .inputWriter, output: .sequence, error: .sequence
+            ) { execution in
+                await self.serve(execution, child: child)
+            }.terminationStatus
+        } catch {
+            let reason = "cannot start \(command.joined(separator: " ")): \(error)"
+            attemptEnded(child, reason: reason)
+            return reason
+        }
+        let reason: String
+        if let killed = child.reason {
+            reason = killed
+        } else {
+            switch outcome {
+            case .exited(let code): reason = "exited with status \(code)"
+            case .signaled(let signal): reason = "killed by signal \(signal)"
+            }
+        }
+        attemptEnded(child, reason: reason)
+        return reason
+    }
+
+    /// Counts a run that ended before its handshake as an attempt (``start(context:)`` waits for one).
+    private func attemptEnded(_ child: ChildRun, reason: String) {
+        guard child.generation == generation, !handshaken else { return }
+        attempts += 1
+        lastReason = reason
+        changed()
+    }
+
+    /// Everything one run does while the program lives, as child tasks of one group: stdout read into protocol
+    /// messages, stderr into the log, lines written to stdin, the kill switch, and the handshake's deadline.
+    private func serve(_ execution: Execution<CustomWriteInput, SequenceOutput, SequenceOutput>,
+                       child: ChildRun) async {
+        let logger = self.logger, timeout = supervision.timeout
+        let pid = execution.processIdentifier.value
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var splitter = LineSplitter(maxLineBytes: Self.maxLineBytes)
+                let log = { (line: LineSplitter.Line) in
+                    switch line {
+                    case .text(let text): logger.notice("plugin stderr", metadata: ["line": "\(text)"])
+                    case .overlong(let prefix): logger.notice("plugin stderr", metadata: ["line": "\(prefix)… (too long)"])
+                    }
+                }
+                do {
+                    for try await chunk in execution.standardError {
+                        chunk.withUnsafeBytes { splitter.feed($0, log) }
+                    }
+                } catch {}
+                splitter.finish(log)
+            }
+            group.addTask {
+                let writer = execution.standardInputWriter
+                for await line in child.outbox {
+                    do { _ = try await writer.write(line) } catch { break }
+                }
+                try? await writer.finish()
+            }
+            group.addTask {
+                for await _ in child.kills {
+                    try? execution.send(signal: .kill)
+                    break
+                }
+            }
+            group.addTask {
+                do { try await Task.sleep(for: timeout) } catch { return }
+                if await !self.hasShakenHands(child) { child.kill("no handshake in time") }
+            }
+            child.send(initMessage())
+            var splitter = LineSplitter(maxLineBytes: Self.maxLineBytes)
+            do {
+                for try await chunk in execution.standardOutput {
+                    var lines: [LineSplitter.Line] = []
+                    chunk.withUnsafeBytes { splitter.feed($0) { lines.append($0) } }
+                    for line in lines { await received(line, from: child, pid: pid) }
+                }
+            } catch {}
+            var last: [LineSplitter.Line] = []
+            splitter.finish { last.append($0) }
+            for line in last { await received(line, from: child, pid: pid) }
+            // Stdout closed: the program ended, or must (a program that closes its stdout cannot answer).
+            if child.reason == nil && !stopped { child.kill(nil) }
+            child.close()
+            group.cancelAll()
+        }
+    }
+
+    private func hasShakenHands(_ child: ChildRun) -> Bool {
+        child.generation == generation && handshaken
+    }
+
+    private func initMessage() -> JSONValue {
+        let bot = context?.bot
+        return ["type": "init", "protocol": 1, "plugin": .string(id), "config": configuration,
+                "bot": bot.map { b -> JSONValue in
+                    ["name": .string(b.name), "appkey": .string(b.appKey), "username": .string(b.username),
+                     "command_prefix": .string(b.commandPrefix)]
+                } ?? .null]
     }
 
     private func readHello(_ reply: JSONValue) throws(ProtocolError) {
@@ -269,16 +354,17 @@ public actor ExternalPlugin: BotPlugin {
         declaredSchedules = schedules
     }
 
-    /// Reads the program's stdout until it closes.
-    private func read(_ child: ChildProcess, generation: Int) async {
-        for await line in child.lines {
-            guard generation == self.generation else { return }
-            await received(line, from: child)
+    private func received(_ line: LineSplitter.Line, from child: ChildRun, pid: Int32) async {
+        guard child.generation == generation else { return }
+        let text: String
+        switch line {
+        case .text(let t): text = t
+        case .overlong(let prefix):
+            logger.warning("plugin wrote a line longer than \(Self.maxLineBytes) bytes; ignored",
+                           metadata: ["line": "\(prefix)…"])
+            return
         }
-    }
-
-    private func received(_ line: String, from child: ChildProcess) async {
-        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
         if trimmed.isEmpty { return }
         guard let message = try? JSONValue.parse(trimmed), let type = message["type"]?.stringValue else {
             logger.warning("plugin wrote a line that is not a protocol message; ignored",
@@ -287,14 +373,11 @@ public actor ExternalPlugin: BotPlugin {
         }
         switch type {
         case "hello", "error":
-            if let hello {
-                hello.resume(returning: message)
-                self.hello = nil
-            } else if case .running = status {
+            guard !handshaken else {
                 logger.error("plugin reported an error", metadata: ["message": "\(message["message"] ?? .null)"])
-            } else {
-                earlyHello = message
+                return
             }
+            shakeHands(message, child: child, pid: pid)
         case "actions":
             guard let pending, message["id"]?.stringValue == pending.id else {
                 logger.warning("answer to no pending event; ignored", metadata: ["id": "\(message["id"] ?? .null)"])
@@ -320,22 +403,34 @@ public actor ExternalPlugin: BotPlugin {
         }
     }
 
-    /// The program exited: fail what waits for it, count the failure, restart after the backoff or quarantine.
-    private func exited(generation: Int, status code: Int32) {
-        guard generation == self.generation else { return }
-        process = nil
-        hello?.resume(throwing: BotError("plugin exited with status \(code) during the handshake"))
-        hello = nil
-        failPending(BotError("plugin exited with status \(code)"))
-        if stopped { return }
-        if case .quarantined = status { return }
-        failed("exited with status \(code)")
+    /// The program's answer to `init`: its declarations, or a refusal of its configuration (quarantined).
+    private func shakeHands(_ reply: JSONValue, child: ChildRun, pid: Int32) {
+        attempts += 1
+        if reply["type"]?.stringValue == "error" {
+            let message = reply["message"]?.stringValue ?? "configuration refused"
+            logger.error("plugin refused its configuration", metadata: ["error": "\(message)"])
+            lastReason = "refused its configuration: \(message)"
+            setStatus(.quarantined(reason: message))
+            child.kill("refused its configuration")
+            return
+        }
+        do {
+            try readHello(reply)
+        } catch {
+            logger.error("invalid handshake", metadata: ["error": "\(error)"])
+            lastReason = "invalid handshake: \(error)"
+            setStatus(.quarantined(reason: "invalid handshake: \(error)"))
+            child.kill("invalid handshake")
+            return
+        }
+        handshaken = true
+        logger.info("plugin running", metadata: ["pid": "\(pid)"])
+        setStatus(.running(pid: pid))
     }
 
-    /// Counts a failure; restarts in the background after the backoff, or quarantines.
+    /// Counts a failure: the supervisor restarts the program after the backoff, or it is quarantined.
     private func failed(_ reason: String) {
         failures += 1
-        lastFailure = .now
         if failures >= supervision.quarantineAfter {
             logger.error("plugin quarantined after \(failures) failures in a row", metadata: ["reason": "\(reason)"])
             setStatus(.quarantined(reason: "\(failures) failures in a row; last: \(reason)"))
@@ -344,27 +439,65 @@ public actor ExternalPlugin: BotPlugin {
         logger.warning("plugin failed; restarting", metadata: ["reason": "\(reason)", "failures": "\(failures)",
                                                                 "backoff": "\(backoffDelay())"])
         setStatus(.stopped)
-        Task { await self.restart() }
-    }
-
-    /// Starts the program again unless it runs, stopped or is quarantined.
-    private func restart() async {
-        while !stopped, process == nil {
-            if case .quarantined = status { return }
-            do {
-                try await ensureRunning()
-                return
-            } catch {
-                if case .quarantined = status { return }
-                await Task.yield()
-            }
-        }
     }
 
     private func failPending(_ error: BotError) {
         pending?.continuation.resume(throwing: error)
         pending = nil
     }
+}
+
+/// One run of an external program as its supervisor and ``ExternalPlugin/handle(_:context:)`` share it: the
+/// lines waiting for its stdin, and a kill switch that works from anywhere (a cancellation handler too).
+final class ChildRun: Sendable {
+    /// Which run of the plugin this is.
+    let generation: Int
+    /// Lines for the program's stdin, in order.
+    let outbox: AsyncStream<[UInt8]>
+    private let outboxInput: AsyncStream<[UInt8]>.Continuation
+    /// Fires once when the program must die.
+    let kills: AsyncStream<Void>
+    private let killInput: AsyncStream<Void>.Continuation
+    private let killed = Mutex<(done: Bool, reason: String?)>((false, nil))
+
+    init(generation: Int) {
+        self.generation = generation
+        (outbox, outboxInput) = AsyncStream.makeStream(of: [UInt8].self)
+        (kills, killInput) = AsyncStream.makeStream(of: Void.self)
+    }
+
+    /// Queues one JSON line for the program's stdin.
+    func send(_ value: JSONValue) {
+        var bytes = value.serialized()
+        bytes.append(UInt8(ascii: "\n"))
+        outboxInput.yield(bytes)
+    }
+
+    /// Kills the program (SIGKILL, which it cannot ignore); the first reason given is why the run ended.
+    func kill(_ reason: String?) {
+        killed.withLock { k in
+            k.done = true
+            if k.reason == nil { k.reason = reason }
+        }
+        killInput.yield(())
+    }
+
+    /// Whether the program has been told to die.
+    var isKilled: Bool { killed.withLock { $0.done } }
+
+    /// Why the run was ended by the daemon, if it was.
+    var reason: String? { killed.withLock { $0.reason } }
+
+    /// Ends the stdin writer and the kill switch once the program is gone.
+    func close() {
+        outboxInput.finish()
+        killInput.finish()
+    }
+
+    private static let sigpipe: Void = { signal(SIGPIPE, SIG_IGN) }()
+
+    /// A write to a program that has exited fails instead of killing the daemon.
+    static func ignoreSIGPIPE() { _ = sigpipe }
 }
 
 extension Array {

@@ -71,6 +71,16 @@ import MynahTesting
         }
     }
 
+    @Test func aVeryLongLineAndManyLinesAreReadAndTheAnswerAfterThemArrives() async throws {
+        let bot = Demo.bot(plugins: [Demo.python(Self.misbehaving)])
+        try await Demo.withDaemon(configure: { $0.bots = [bot] }) { daemon, port in
+            let alice = Inbox(try await Demo.user(daemon, port: port, "alice"))
+            // A 13 MB line (over the limit: skipped), 100000 blank lines, then a 5 MB answer line.
+            #expect(try await alice.ask("helper_bot", "flood") == "flooded")
+            #expect(try await alice.ask("helper_bot", "ping") == "pong")
+        }
+    }
+
     @Test func aPluginThatKeepsCrashingIsQuarantined() async throws {
         let bot = Demo.bot(plugins: [Demo.plugin("echo"),
                                      Demo.python(Self.misbehaving, id: "bad", config: ["crash_at_start": true],

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A test plugin that misbehaves on request: `crash` exits, `hang` stops answering, `garbage` prints lines that
-are not protocol messages before answering, `ping` answers `pong`. With config `crash_at_start`, it exits before
+are not protocol messages before answering, `flood` writes a 13 MB line, 100000 blank lines and a 5 MB answer,
+`ping` answers `pong`. With config `crash_at_start`, it exits before
 its handshake every time."""
 import json
 import sys
@@ -29,6 +30,11 @@ for line in sys.stdin:
     if text == "garbage":
         sys.stdout.write("this is not JSON\n{\"no_type\": 1}\n[1, 2\n")
         sys.stdout.flush()
+    if text == "flood":
+        sys.stdout.write("x" * (13 << 20) + "\n" + "   \n" * 100000)
+        send({"type": "actions", "id": request["id"], "actions": [{"type": "reply", "text": "flooded"}],
+              "padding": "p" * (5 << 20)})
+        continue
     actions = []
     if text in ("ping", "garbage"):
         actions.append({"type": "reply", "text": "pong"})
