@@ -89,6 +89,23 @@ import Testing
         }
     }
 
+    @Test func anExternalPluginsDeclaredScheduleFiresOnTheTestsClockInItsTimeZone() async throws {
+        let greeter = TestPlugin.exec(["python3", Demo.repository.appendingPathComponent("Plugins/examples/greeter.py").path],
+                                      config: ["morning": ["type": "single", "id": "alice"], "time_zone": "Europe/Berlin"])
+        try await TestHub.run(bots: [TestBot("greeter", plugins: [greeter])]) { hub in
+            let alice = try await hub.user("alice")
+            // Monday 09:00 UTC is 10:00 in Berlin: the next 08:00 there is Tuesday 07:00 UTC.
+            try await hub.advance(by: .seconds(21 * 3600 + 59 * 60))
+            try await hub.settle()
+            try await hub.advance(by: .seconds(60))
+            #expect(try await alice.next() == "good morning")
+            // Tuesday to Saturday morning: Wednesday, Thursday and Friday, not Saturday.
+            try await hub.advance(by: .seconds(4 * 86_400))
+            for _ in 0..<3 { #expect(try await alice.next() == "good morning") }
+            #expect(try await alice.ask("hello", to: "greeter_bot") == "hello, alice")   // and nothing else came
+        }
+    }
+
     @Test func outgoingMessagesAreRateLimitedPerBot() async throws {
         let bot = TestBot("helper", plugins: [.builtIn("echo")], options: .init(rateLimit: 2, ratePeriod: .seconds(60)))
         try await TestHub.run(bots: [bot]) { hub in
