@@ -219,11 +219,14 @@ public actor ExternalPlugin: BotPlugin {
             if let key = Environment.Key(rawValue: key) { environment[key] = value }
         }
         ChildRun.ignoreSIGPIPE()
+        // Its own process group, so that the kill reaches whatever it started too and its stdout surely closes.
+        var options = PlatformOptions()
+        options.processGroupID = 0
         let outcome: TerminationStatus
         do {
             outcome = try await Subprocess.run(
                 .name("env"), arguments: Arguments(command), environment: .inherit.updating(environment),
-                input: .inputWriter, output: .sequence, error: .sequence
+                platformOptions: options, input: .inputWriter, output: .sequence, error: .sequence
             ) { execution in
                 await self.serve(execution, child: child)
             }.terminationStatus
@@ -284,7 +287,7 @@ public actor ExternalPlugin: BotPlugin {
             }
             group.addTask {
                 for await _ in child.kills {
-                    try? execution.send(signal: .kill)
+                    try? execution.send(signal: .kill, toProcessGroup: true)
                     break
                 }
             }

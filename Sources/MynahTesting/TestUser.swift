@@ -27,8 +27,9 @@ public struct TestGroup: Sendable, Hashable {
 /// #expect(try await alice.ask("/help", to: "greeter_bot") == "Commands: ...")
 /// ```
 public final class TestUser: Sendable {
-    /// How long ``next(within:)`` and its kin wait by default.
-    public static let defaultDeadline: Duration = .seconds(10)
+    /// How long ``next(within:)`` and its kin wait by default: long, since a deadline only turns a hang into a
+    /// failure that says what was awaited, and a loaded machine (a whole suite in parallel on two cores) is slow.
+    public static let defaultDeadline: Duration = .seconds(60)
 
     /// The user's username.
     public let username: String
