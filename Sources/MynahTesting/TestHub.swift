@@ -29,8 +29,8 @@ public final class TestHub: Sendable {
     public let daemon: Daemon
     /// The port the HTTP server and gateway listen on (on `127.0.0.1`).
     public let port: Int
-    /// The bots' clock: it reads ``defaultStart`` (or the `now` given to ``run(bots:apps:now:dataDirectory:logLevel:configure:_:)``)
-    /// until the test advances it.
+    /// The bots' clock: it reads ``defaultStart`` (or the `now` given to
+    /// ``run(bots:plugins:apps:now:dataDirectory:logLevel:configure:_:)``) until the test advances it.
     public let clock: ManualBotClock
     private let current: Mutex<MynahConfiguration>
     private let logger: Logger
@@ -144,8 +144,9 @@ public final class TestHub: Sendable {
 
     /// Replaces the running bots with `bots` as a reload of `bots.yaml` does: changed and removed bots stop, new
     /// and changed ones start, unchanged ones run on. Returns once every one is online. Their Swift plugin types
-    /// must be built in or known to the hub from the start (`bots` or `plugins` of ``run(bots:plugins:apps:now:dataDirectory:logLevel:configure:_:)``):
-    /// this is how a test configures a bot with the id of a group it created.
+    /// must be built in or known to the hub from the start (`bots` or `plugins` of
+    /// ``run(bots:plugins:apps:now:dataDirectory:logLevel:configure:_:)``): this is how a test configures a bot with
+    /// the id of a group it created.
     public func reconfigure(bots: [TestBot], within limit: Duration = TestUser.defaultDeadline) async throws {
         var configuration = self.configuration
         let before = Dictionary(configuration.bots.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
