@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A test plugin that misbehaves on request: `crash` exits, `hang` stops answering, `garbage` prints lines that
-are not protocol messages before answering, `flood` writes a 13 MB line, 100000 blank lines and a 5 MB answer,
+are not protocol messages before answering, `flood` writes 100000 blank lines and a 5 MB answer,
 `ping` answers `pong`. With config `crash_at_start`, it exits before
 its handshake every time."""
 import json
@@ -31,7 +31,7 @@ for line in sys.stdin:
         sys.stdout.write("this is not JSON\n{\"no_type\": 1}\n[1, 2\n")
         sys.stdout.flush()
     if text == "flood":
-        sys.stdout.write("x" * (13 << 20) + "\n" + "   \n" * 100000)
+        sys.stdout.write("   \n" * 100000)
         send({"type": "actions", "id": request["id"], "actions": [{"type": "reply", "text": "flooded"}],
               "padding": "p" * (5 << 20)})
         continue
