@@ -157,6 +157,7 @@ import FoundationNetworking
                         master_secret: \(Demo.secret)
                         callbacks:
                           - url: \(Self.hook(rport))
+                            events: true
                             retry: { backoff: 10ms, max_backoff: 50ms }
                             dead_after: 1000
                             batch: { max: 10, wait: 50ms }
@@ -171,6 +172,11 @@ import FoundationNetworking
                 [{"username":"alice","password":"alice-pass"},{"username":"bob_b","password":"bob-pass"}]
                 """)
             #expect(registered.status == 201)
+            // An event first: it goes before the messages, so once they are in, it must be too.
+            let group = try await REST(port: first.port).call("POST", "/v1/groups/", body: """
+                {"owner_username":"alice","name":"g","members_username":["bob_b"]}
+                """)
+            let gid = try #require(group.json?["gid"]?.intValue)
             var sent: [Int64] = []
             let alice = try await Demo.client(port: first.port, username: "alice", password: "alice-pass")
             for i in 0..<30 { sent.append(try await alice.send(.init(targetID: "bob_b", body: .text("a\(i)"))).msgID) }
@@ -194,6 +200,8 @@ import FoundationNetworking
             again.close()
             let ids = try await log.accepted(until: Set(sent))
             #expect(ids.firstOccurrences == sent)
+            let events = log.all.filter { $0.answer == .ok }.flatMap { (try? JSONValue.parse($0.body))?["events"]?.arrayValue ?? [] }
+            #expect(events.contains { $0["kind"]?.stringValue == "group_created" && $0["gid"]?.intValue == gid })
             withExtendedLifetime(dir) {}
         }
     }
