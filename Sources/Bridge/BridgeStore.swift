@@ -92,6 +92,15 @@ public protocol BridgeStore: Sendable {
 
     /// The escalations of a push, in order.
     func escalations(pushID: Int64) async throws -> [EscalationRecord]
+
+    /// Whether pushes keep their `callback` here (see the extension's default).
+    var keepsReceiptCallbacks: Bool { get }
+}
+
+extension BridgeStore {
+    /// Whether the store keeps a push's `callback` (receipt callbacks): a push carrying one is refused (1009) by a
+    /// store that would drop it. Only `SQLiteBridgeStore` keeps them so far.
+    public var keepsReceiptCallbacks: Bool { false }
 }
 
 /// A device as the device API shows it.

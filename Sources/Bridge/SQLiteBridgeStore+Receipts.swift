@@ -5,6 +5,9 @@ import IMProtocol
 /// push in the push's own transaction, and what was reported is recorded here once the receiver answered 200, so
 /// every report goes out at least once, across restarts and kill -9.
 extension SQLiteBridgeStore {
+    /// Receipt callbacks are kept with their push.
+    public var keepsReceiptCallbacks: Bool { true }
+
     static func registerReceiptMigration(_ m: inout DatabaseMigrator) {
         m.registerMigration("v2: receipt callbacks") { db in
             try db.execute(sql: """
