@@ -2,6 +2,7 @@ import Foundation
 import Hub
 import IMClient
 import IMProtocol
+import Logging
 import Testing
 @testable import Mynah
 
@@ -120,6 +121,48 @@ import Testing
                 targetID: try #require(item["target_id"]?.stringValue), appKeys: [event.appKey], event: event)
             #expect(RoutingFormat.event(logged) == item)
             #expect(MynahConfiguration.Callback.EventFilter.known.contains(event.kind))
+        }
+    }
+
+    @Test func aReloadedFileAddsCallbacksToADaemonThatStartedWithNone() async throws {
+        let receiver = RoutingReceiver()
+        try await receiver.run { rport in
+            let dir = try TemporaryDirectory()
+            let path = dir.path + "/bots.yaml"
+            let file = """
+                listen: { host: 127.0.0.1, port: 0 }
+                data_dir: \(dir.path)/data
+                apps:
+                  - appkey: \(Demo.appKey)
+                    master_secret: \(Demo.secret)
+
+                """
+            try file.write(toFile: path, atomically: true, encoding: .utf8)
+            var options = Daemon.Options(passwordCost: 4)
+            options.configurationPath = path
+            var logger = Logger(label: "mynah.test")
+            logger.logLevel = .critical
+            let daemon = try await Daemon(configuration: try ConfigurationLoader.load(path: path), options: options,
+                                          logger: logger)
+            try await daemon.withRunning { port in
+                let log = ReceivedLog(receiver)
+                let alice = try await Demo.user(daemon, port: port, "alice")
+                try await Demo.register(daemon, "bob_b", password: "bob-pass")
+                let before = try await alice.send(.init(targetID: "bob_b", body: .text("before"))).msgID
+                try (file + """
+                        callbacks:
+                          - url: \(Self.hook(rport, "new"))
+                            batch: { wait: 20ms }
+
+                    """).write(toFile: path, atomically: true, encoding: .utf8)
+                #expect((try? await daemon.reload().get()) != nil)
+                let after = try await alice.send(.init(targetID: "bob_b", body: .text("after"))).msgID
+                alice.close()
+                // A new callback starts at the log's end: what was sent before the reload is not routed.
+                #expect(try await log.accepted(until: [after]) == [after])
+                #expect(before < after)
+            }
+            withExtendedLifetime(dir) {}
         }
     }
 
