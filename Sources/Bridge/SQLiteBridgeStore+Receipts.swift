@@ -34,12 +34,12 @@ extension SQLiteBridgeStore {
         public var deliveredReported: Set<Int64>
     }
 
-    /// Up to `limit` pushes with receipts still to report, oldest first.
-    public func pendingReceipts(limit: Int) async throws -> [PendingReceipts] {
+    /// Up to `limit` pushes with receipts still to report and a msg_id above `after`, oldest first.
+    public func pendingReceipts(after: Int64 = 0, limit: Int) async throws -> [PendingReceipts] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT * FROM push WHERE callback IS NOT NULL AND callback_done = 0 ORDER BY msg_id LIMIT ?
-                """, arguments: [limit]).map { row in
+                SELECT * FROM push WHERE callback IS NOT NULL AND callback_done = 0 AND msg_id > ? ORDER BY msg_id LIMIT ?
+                """, arguments: [after, limit]).map { row in
                 let id: Int64 = row["msg_id"]
                 let sent = try Int64.fetchAll(db, sql: "SELECT user_id FROM receipt_sent WHERE push_id = ?", arguments: [id])
                 return PendingReceipts(push: try Self.pushRecord(from: row), acceptedReported: row["callback_accepted"],

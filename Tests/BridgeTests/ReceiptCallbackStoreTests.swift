@@ -37,4 +37,22 @@ import Testing
             #expect(store.keepsReceiptCallbacks == (backend == .sqlite))
         }
     }
+
+    @Test func pendingReceiptsArePagedSoOldPushesNeverHideNewOnes() async throws {
+        let f = try await Fixture.open(rules: [BridgeRule(
+            name: "shop", pushAppKey: Fixture.shop.appKey, accountsAppKey: Fixture.chat.appKey,
+            alias: .template(prefix: "uid_", suffix: ""), robot: "order_bot")])
+        try await f.register("alice")
+        var ids: [Int64] = []
+        for i in 0..<3 {
+            var request = PushRequest(audience: .filter(.init(alias: ["uid_alice"])), content: PushContent(alert: "p\(i)"))
+            request.callback = ReceiptCallback(url: "http://127.0.0.1:9/hook", type: 1)
+            ids.append(try await f.bridge.push(request, appKey: Fixture.shop.appKey).msgID)
+        }
+        let store = try #require(f.bridge.store as? SQLiteBridgeStore)
+        #expect(try await store.pendingReceipts(limit: 2).map(\.push.msgID) == Array(ids.prefix(2)))
+        #expect(try await store.pendingReceipts(after: ids[1], limit: 2).map(\.push.msgID) == [ids[2]])
+        try await store.receiptsDone(pushID: ids[0])
+        #expect(try await store.pendingReceipts(limit: 2).map(\.push.msgID) == Array(ids.suffix(2)))
+    }
 }

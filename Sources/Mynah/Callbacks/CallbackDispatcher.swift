@@ -116,12 +116,19 @@ final class CallbackDispatcher: Service, Sendable {
         }
         for task in stopping { task.cancel() }
         for task in stopping { await task.value }
-        for key in removed { try await outbox.removeCursor(key) }
         state.withLock { s in
             for key in removed { s.destinations[key] = nil }
             for (key, destination) in added {
                 s.destinations[key] = destination
                 if s.running { s.loops[key] = Task { await self.route(destination) } }
+            }
+        }
+        for key in removed {
+            do {
+                try await outbox.removeCursor(key)
+            } catch {
+                // Kept, it only means that the URL, added again later, resumes where it stopped.
+                logger.error("cannot forget a removed callback's cursor", metadata: ["callback": "\(key)", "error": "\(error)"])
             }
         }
         if !removed.isEmpty || !added.isEmpty {

@@ -58,16 +58,24 @@ final class ReceiptDispatcher: Service {
     /// Per push: failures in a row and when to try again (in memory: a restart retries at once).
     private struct Backoff { var failures = 0; var next = ContinuousClock.now }
 
+    /// How many pending pushes one round looks at.
+    static let pageSize = 100
+
     /// The dead letters' destination for an app's receipt reports.
     static func destination(appKey: String) -> String { "receipts \(appKey)" }
 
     func run() async throws {
         var backoff: [Int64: Backoff] = [:]
+        // Pages through the pending pushes, one page per round, so that pushes waiting long for their accounts
+        // (delivered reports) never keep newer ones from being reported.
+        var after: Int64 = 0
         await refreshDeadLetters()
         while !Task.isCancelledOrShuttingDown {
             do {
                 try await replayDeadLetters()
-                for pending in try await store.pendingReceipts(limit: 100) {
+                let page = try await store.pendingReceipts(after: after, limit: Self.pageSize)
+                after = page.count == Self.pageSize ? page[page.count - 1].push.msgID : 0
+                for pending in page {
                     let id = pending.push.msgID
                     if let b = backoff[id], b.next > .now { continue }
                     guard let failed = await report(pending) else {
