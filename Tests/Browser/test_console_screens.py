@@ -1,0 +1,348 @@
+"""The console's Chatrooms screen, group silence, ending a user's sessions, the Bots screen's per-plugin state, the
+Bridge screen's recent pushes, and the chat's older messages, in a real headless Chromium against a real daemon."""
+import json
+
+from selenium.webdriver.common.by import By
+
+from conftest import APPKEY, OPERATOR, OPERATOR_PASSWORD, SECRET, Daemon, bots_yaml
+from helpers import (Gateway, chat_sign_in, console_sign_in_app, console_sign_in_operator, fill, find, message_texts,
+                     open_conversation, text_in, wait)
+
+
+def register(daemon, *names):
+    _, results = daemon.rest("POST", "/v1/users", [{"username": u, "password": f"{u}-pass"} for u in names], expect=201)
+    assert all("error" not in r for r in results), results
+
+
+def member_row(driver, table, name):
+    return driver.find_element(By.CSS_SELECTOR, f'#{table} tr[data-member="{name}"]')
+
+
+def test_chatrooms_create_members_silence_owner_and_delete(daemon, browser, screenshots):
+    register(daemon, "rhea", "saul", "tara", "uwe_")
+    console_sign_in_app(browser, daemon, APPKEY, SECRET)
+    browser.find_element(By.ID, "nav-chatrooms").click()
+    form = find(browser, "#create-room")
+    fill(form, owner_username="rhea", name="Lobby", members="saul", description="<b>all</b> welcome")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    text_in(browser, "#rooms-result", "created chatroom")
+    row = find(browser, "#rooms-table tbody tr")
+    room_id = int(row.get_attribute("data-room"))
+    assert "Lobby" in row.text and "<b>all</b> welcome" in row.text  # shown as text
+    row.find_element(By.XPATH, ".//button[text()='Members']").click()
+    find(browser, '#room-members tr[data-member="saul"]')
+    members = find(browser, "#room-members-form")
+    fill(members, add="tara, uwe_", remove="saul")
+    members.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    find(browser, '#room-members tr[data-member="uwe_"]')
+    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, '#room-members tr[data-member="saul"]'))
+    _, body = daemon.rest("GET", f"/v1/chatroom/{room_id}/members?start=0&count=10", expect=200)
+    assert {u["username"] for u in body["users"]} >= {"tara", "uwe_"} and "saul" not in {u["username"] for u in body["users"]}
+    # Silence a member: the REST API's forbidden call; the member's send is then refused by the hub.
+    member_row(browser, "room-members", "tara").find_element(By.CSS_SELECTOR, "button.silence").click()
+    wait(browser, lambda d: member_row(d, "room-members", "tara").find_element(By.CSS_SELECTOR, ".silenced").text == "yes")
+    tara = Gateway(daemon, APPKEY, "tara", "tara-pass")
+    try:
+        tara.n += 1
+        tara.ws.send(json.dumps({"op": "send", "id": "x1", "request_id": "r-x1", "target_type": "chatroom",
+                                 "target_id": str(room_id), "msg_type": "text", "msg_body": {"text": "hi"}}))
+        while True:
+            frame = json.loads(tara.ws.recv())
+            if frame.get("id") == "x1":
+                break
+        assert frame["op"] == "error" and frame["code"] == 847002, frame
+    finally:
+        tara.close()
+    # Transfer the owner.
+    owner = find(browser, "#room-owner-form")
+    fill(owner, owner_username="uwe_")
+    owner.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    text_in(browser, "#rooms-result", "uwe_ owns chatroom")
+    _, rooms = daemon.rest("POST", "/v1/chatroom/batch", [room_id], expect=200)
+    assert rooms[0]["owner_username"] == "uwe_"
+    screenshots(browser, "console-chatrooms")
+    # An unknown member: the hub's error, shown.
+    members = find(browser, "#room-members-form")
+    fill(members, add="nobody_here", remove="")
+    members.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    text_in(browser, "#rooms-result", "899002")
+    # Delete.
+    browser.execute_script("window.confirm = () => true")
+    find(browser, f'#rooms-table tr[data-room="{room_id}"]').find_element(By.XPATH, ".//button[text()='Delete']").click()
+    text_in(browser, "#rooms-result", f"chatroom {room_id} deleted")
+    assert not browser.find_elements(By.CSS_SELECTOR, f'#rooms-table tr[data-room="{room_id}"]')
+    assert daemon.rest("POST", "/v1/chatroom/batch", [room_id])[1] == []
+
+
+def test_group_member_silence_and_owner_transfer(daemon, browser):
+    register(daemon, "vera", "walt")
+    _, group = daemon.rest("POST", "/v1/groups", {"owner_username": "vera", "name": "Crew", "members_username": ["walt"]},
+                           expect=201)
+    gid = group["gid"]
+    console_sign_in_app(browser, daemon, APPKEY, SECRET)
+    browser.find_element(By.ID, "nav-groups").click()
+    find(browser, f'#groups-table tr[data-gid="{gid}"]').find_element(By.XPATH, ".//button[text()='Members']").click()
+    member_row(browser, "group-members", "walt").find_element(By.CSS_SELECTOR, "button.silence").click()
+    wait(browser, lambda d: member_row(d, "group-members", "walt").find_element(By.CSS_SELECTOR, ".silenced").text == "yes")
+    _, members = daemon.rest("GET", f"/v1/groups/{gid}/members", expect=200)
+    assert [m["silenced"] for m in members if m["username"] == "walt"] == [True]
+    member_row(browser, "group-members", "walt").find_element(By.CSS_SELECTOR, "button.silence").click()
+    wait(browser, lambda d: member_row(d, "group-members", "walt").find_element(By.CSS_SELECTOR, ".silenced").text == "no")
+    owner = find(browser, "#group-owner-form")
+    fill(owner, username="walt")
+    owner.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait(browser, lambda d: "owner" in member_row(d, "group-members", "walt").text)
+    _, body = daemon.rest("GET", f"/v1/groups/{gid}", expect=200)
+    assert body["owner_username"] == "walt"
+
+
+def test_a_users_devices_and_ending_its_session(daemon, browser, screenshots):
+    register(daemon, "mona")
+    # The user's session: the chat in one tab.
+    chat_sign_in(browser, daemon, APPKEY, "mona", "mona-pass")
+    chat_tab = browser.current_window_handle
+    # Another device of hers, through the gateway.
+    phone = Gateway(daemon, APPKEY, "mona", "mona-pass", device="phone")
+    browser.switch_to.new_window("tab")
+    console_sign_in_app(browser, daemon, APPKEY, SECRET)
+    browser.find_element(By.ID, "nav-users").click()
+    find(browser, '#users-table tr[data-username="mona"]').find_element(By.XPATH, ".//button[text()='Status']").click()
+    find(browser, '#user-devices tr[data-device="phone"]')
+    web = [r for r in browser.find_elements(By.CSS_SELECTOR, "#user-devices tbody tr")
+           if r.get_attribute("data-device").startswith("web-")]
+    assert len(web) == 1 and web[0].find_element(By.CSS_SELECTOR, ".online").text == "yes"
+    screenshots(browser, "console-users-sessions")
+    # End the web session only: the chat is told, and does not log in again by itself.
+    web[0].find_element(By.CSS_SELECTOR, "button.end-session").click()
+    text_in(browser, "#sessions-result", "1 session of mona ended")
+
+    def web_online(d):  # the Status button reads userstat again
+        d.find_element(By.CSS_SELECTOR, '#users-table tr[data-username="mona"]').find_element(
+            By.XPATH, ".//button[text()='Status']").click()
+        return [r.find_element(By.CSS_SELECTOR, ".online").text for r in d.find_elements(By.CSS_SELECTOR, "#user-devices tbody tr")
+                if r.get_attribute("data-device").startswith("web-")]
+    wait(browser, lambda d: web_online(d) == ["no"])
+    browser.switch_to.window(chat_tab)
+    wait(browser, lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == "closed")
+    text_in(browser, "#notice", "session ended by an administrator")
+    # The phone is still online; "End all sessions" ends it: its socket gets the fatal error, then the close.
+    _, stat = daemon.rest("GET", "/v1/users/mona/userstat", expect=200)
+    assert stat["online"] is True
+    browser.switch_to.window(browser.window_handles[1])
+    find(browser, "#end-all-sessions").click()
+    text_in(browser, "#sessions-result", "1 session of mona ended")
+    frame = json.loads(phone.ws.recv())
+    assert frame["op"] == "error" and frame["fatal"] is True and frame["code"] == 899007, frame
+    phone.close()
+    wait(browser, lambda d: daemon.rest("GET", "/v1/users/mona/userstat")[1]["online"] is False)
+
+
+def test_ending_sessions_needs_the_csrf_token_and_the_app(daemon):
+    import urllib.request
+    import urllib.error
+
+    def call(method, path, body=None, headers=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(daemon.url + path, data=data, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.headers, response.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read().decode()
+
+    register(daemon, "nora")
+    status, headers, text = call("POST", "/console/api/session", {"appkey": APPKEY, "master_secret": SECRET})
+    cookie = headers["Set-Cookie"].split(";")[0]
+    csrf = json.loads(text)["csrf"]
+    path = f"/console/api/apps/{APPKEY}/users/nora/sessions"
+    assert call("DELETE", path, headers={"Cookie": cookie})[0] == 403
+    assert call("DELETE", path)[0] == 401
+    assert call("DELETE", "/console/api/apps/otherappkey000000000000/users/nora/sessions",
+                headers={"Cookie": cookie, "X-CSRF-Token": csrf})[0] == 403
+    status, _, text = call("DELETE", path, headers={"Cookie": cookie, "X-CSRF-Token": csrf})
+    assert status == 200 and json.loads(text) == {"ended": 0}
+    status, _, text = call("DELETE", f"/console/api/apps/{APPKEY}/users/nobody_here/sessions",
+                           headers={"Cookie": cookie, "X-CSRF-Token": csrf})
+    assert status == 404 and json.loads(text)["error"]["code"] == 899002, text
+
+
+FLAKY_BOT = f"""
+  - name: flaky
+    appkey: {APPKEY}
+    username: flaky_bot
+    password: flaky-bot-secret
+    plugins:
+      - swift: echo
+      - exec: ["false"]
+        id: broken
+        restart: {{ backoff: 1s, max_backoff: 1s, quarantine_after: 2 }}
+"""
+
+
+def test_bots_screen_shows_connection_events_plugin_states_and_failures(mynah_bin, operator_hash, tmp_path, browser,
+                                                                       screenshots):
+    daemon = Daemon(mynah_bin, tmp_path, operator_hash)
+    daemon.config.write_text(bots_yaml(daemon.directory / "data", operator_hash).replace("console:", FLAKY_BOT.strip("\n")
+                                                                                          + "\nconsole:", 1))
+    daemon.start()
+    try:
+        register(daemon, "xena")
+        console_sign_in_operator(browser, daemon, OPERATOR, OPERATOR_PASSWORD)
+        browser.find_element(By.ID, "nav-bots").click()
+        echo = find(browser, '#bots-table tr[data-bot="echo"]')
+        assert "since" in echo.find_element(By.CSS_SELECTOR, ".bot-state").text
+        assert echo.find_element(By.CSS_SELECTOR, 'li[data-plugin="echo"]').get_attribute("data-state") == "running"
+
+        # The program that exits at once is restarted, then quarantined after 2 failures.
+        def shown_again(d):
+            d.find_element(By.ID, "nav-bots").click()  # the current tab shows the screen again, read afresh
+            find(d, "#bots-table")
+
+        def broken_state(d):
+            shown_again(d)
+            cells = d.find_elements(By.CSS_SELECTOR, '#bots-table tr[data-bot="flaky"] li[data-plugin="broken"]')
+            return cells and cells[0].get_attribute("data-state")
+        wait(browser, lambda d: broken_state(d) == "quarantined")
+        # Events: a message to each bot; the quarantined plugin fails on it, the echo plugin answers.
+        xena = Gateway(daemon, APPKEY, "xena", "xena-pass")
+        try:
+            xena.send_text("echo_bot", "one")
+            xena.send_text("flaky_bot", "two")
+
+            def refreshed(d):
+                shown_again(d)
+                rows = d.find_elements(By.CSS_SELECTOR, "#bot-failures tbody tr")
+                events = d.find_elements(By.CSS_SELECTOR, '#bots-table tr[data-bot="flaky"] .events')
+                return rows and events and int(events[0].text) >= 1 and rows
+            rows = wait(browser, refreshed)
+            assert any("broken" in r.text and "quarantined" in r.text for r in rows), [r.text for r in rows]
+            echo_events = browser.find_element(By.CSS_SELECTOR, '#bots-table tr[data-bot="echo"] .events').text
+            assert int(echo_events) >= 1
+        finally:
+            xena.close()
+        screenshots(browser, "console-bots")
+    finally:
+        daemon.stop()
+
+
+BRIDGE = f"""
+bridge:
+  rules:
+    - name: orders
+      push_appkey: {APPKEY}
+      alias: equal
+      robot: order_bot
+      receipt:
+        within: 1s
+        escalate:
+          - resend
+"""
+
+
+def push(daemon, alias, alert):
+    status, body = daemon.rest("POST", "/v3/push", {"platform": "all", "audience": {"alias": [alias]},
+                                                    "notification": {"alert": alert}, "options": {"time_to_live": 600}})
+    assert status == 200, body
+    return int(body["msg_id"])
+
+
+def test_bridge_recent_pushes_receipts_deadlines_escalations_and_dashboard(mynah_bin, operator_hash, tmp_path, browser,
+                                                                           screenshots):
+    daemon = Daemon(mynah_bin, tmp_path, operator_hash)
+    daemon.config.write_text(bots_yaml(daemon.directory / "data", operator_hash, BRIDGE))
+    daemon.start()
+    try:
+        register(daemon, "yara", "zeke")
+        received = push(daemon, "yara", "Order 1 shipped")
+        unreceived = push(daemon, "zeke", "Order 2 <b>shipped</b>")
+        # yara's phone reads and acknowledges its message: received.
+        phone = Gateway(daemon, APPKEY, "yara", "yara-pass", device="phone")
+        try:
+            while True:
+                frame = json.loads(phone.ws.recv())
+                if frame.get("op") == "msg":
+                    phone.ws.send(json.dumps({"op": "ack", "seq": frame["seq"]}))
+                    break
+            wait(browser, lambda d: daemon.rest("GET", f"/v3/messages?msg_ids={received}")[1][0]["bridge"]["received"] == 1)
+        finally:
+            phone.close()
+        # zeke never reads: the deadline passes and the resend escalation runs.
+        wait(browser, lambda d: daemon.rest("GET", f"/v3/messages?msg_ids={unreceived}")[1][0]["bridge"]["escalations"] >= 1)
+        console_sign_in_app(browser, daemon, APPKEY, SECRET)
+        stats = find(browser, "#stats")
+        assert "Pushes received\n1" in stats.text and "Pushes not yet received\n1" in stats.text, stats.text
+        browser.find_element(By.ID, "nav-bridge").click()
+        find(browser, '#bridge-rules tr[data-rule="orders"]')
+        row = find(browser, f'#recent-pushes tr[data-push="{received}"]')
+        assert "yara: received" in row.text and "1 received" in row.find_element(By.CSS_SELECTOR, ".receipts").text
+        row = browser.find_element(By.CSS_SELECTOR, f'#recent-pushes tr[data-push="{unreceived}"]')
+        assert "Order 2 <b>shipped</b>" in row.text  # as text
+        assert "zeke: delivered" in row.text and "1 not yet" in row.text
+        assert "resend for zeke" in row.find_element(By.CSS_SELECTOR, ".escalations").text
+        waiting = find(browser, f'#open-deliveries tr[data-push="{unreceived}"]')
+        assert "zeke" in waiting.text
+        assert not browser.find_elements(By.CSS_SELECTOR, f'#open-deliveries tr[data-push="{received}"]')
+        screenshots(browser, "console-bridge")
+    finally:
+        daemon.stop()
+
+
+def test_chat_shows_older_messages_of_a_conversation_beyond_the_live_session(daemon, browser):
+    register(daemon, "olga", "pete")
+    chat_sign_in(browser, daemon, APPKEY, "pete", "pete-pass")
+    olga = Gateway(daemon, APPKEY, "olga", "olga-pass")
+    try:
+        olga.send_text("pete", "earlier 1")
+        olga.send_text("pete", "earlier 2")
+        # This session receives them (and acknowledges them).
+        find(browser, '#conversations li[data-conversation="single:olga"]').find_element(By.TAG_NAME, "button").click()
+        wait(browser, lambda d: message_texts(d) == ["earlier 1", "earlier 2"])
+        find(browser, "#text").send_keys("my answer\n")
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#messages li.msg.mine:not(.pending)"))
+        # A new page: nothing waits unacknowledged, so no conversation appears by itself...
+        browser.execute_script("window.mynah.close()")
+        # Closed: its acknowledgements are stored before the session leaves userstat.
+        wait(browser, lambda d: daemon.rest("GET", "/v1/users/pete/userstat")[1]["online"] is False)
+        chat_sign_in(browser, daemon, APPKEY, "pete", "pete-pass")
+        assert not browser.find_elements(By.CSS_SELECTOR, '#conversations li[data-conversation="single:olga"]')
+        # ...and opening it shows the older messages, from the history API, in order, then live ones after them.
+        open_conversation(browser, "single", "olga")
+        wait(browser, lambda d: message_texts(d) == ["earlier 1", "earlier 2", "my answer"])
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#messages li.msg.history")) == 3
+        olga.send_text("pete", "live again")
+        wait(browser, lambda d: message_texts(d) == ["earlier 1", "earlier 2", "my answer", "live again"])
+    finally:
+        olga.close()
+
+
+def test_chat_history_is_the_signed_in_users_own(daemon):
+    import urllib.request
+    import urllib.error
+
+    def call(method, path, body=None, headers=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(daemon.url + path, data=data, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.headers, response.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read().decode()
+
+    register(daemon, "quin", "ruth", "sven")
+    _, group = daemon.rest("POST", "/v1/groups", {"owner_username": "ruth", "name": "Private", "members_username": ["sven"]},
+                           expect=201)
+    ruth = Gateway(daemon, APPKEY, "ruth", "ruth-pass")
+    try:
+        ruth.send_text("sven", "for sven only")
+        ruth.send_text(group["gid"], "group secret", target_type="group")
+    finally:
+        ruth.close()
+    status, headers, text = call("POST", "/chat/api/session", {"appkey": APPKEY, "username": "quin", "password": "quin-pass"})
+    cookie = headers["Set-Cookie"].split(";")[0]
+    assert call("GET", "/chat/api/history?type=single&id=ruth")[0] == 401
+    status, _, text = call("GET", "/chat/api/history?type=single&id=ruth", headers={"Cookie": cookie})
+    assert status == 200 and json.loads(text) == {"messages": []}
+    status, _, text = call("GET", f"/chat/api/history?type=group&id={group['gid']}", headers={"Cookie": cookie})
+    assert status == 400 and json.loads(text)["error"]["code"] == 899014, text
+    status, _, text = call("GET", "/chat/api/history?type=chatroom&id=1", headers={"Cookie": cookie})
+    assert status == 400 and "type" in json.loads(text)["error"]["message"]
