@@ -60,6 +60,9 @@ def test_chatrooms_create_members_silence_owner_and_delete(daemon, browser, scre
     text_in(browser, "#rooms-result", "uwe_ owns chatroom")
     _, rooms = daemon.rest("POST", "/v1/chatroom/batch", [room_id], expect=200)
     assert rooms[0]["owner_username"] == "uwe_"
+    row = browser.find_element(By.CSS_SELECTOR, f'#rooms-table tr[data-room="{room_id}"]')
+    assert row.find_element(By.CSS_SELECTOR, ".room-owner").text == "uwe_"
+    assert row.find_element(By.CSS_SELECTOR, ".room-count").text == str(rooms[0]["total_member_count"])
     screenshots(browser, "console-chatrooms")
     # An unknown member: the hub's error, shown.
     members = find(browser, "#room-members-form")
@@ -94,6 +97,7 @@ def test_group_member_silence_and_owner_transfer(daemon, browser):
     wait(browser, lambda d: "owner" in member_row(d, "group-members", "walt").text)
     _, body = daemon.rest("GET", f"/v1/groups/{gid}", expect=200)
     assert body["owner_username"] == "walt"
+    text_in(browser, f'#groups-table tr[data-gid="{gid}"] .group-owner', "walt")
 
 
 def test_a_users_devices_and_ending_its_session(daemon, browser, screenshots):
@@ -346,3 +350,24 @@ def test_chat_history_is_the_signed_in_users_own(daemon):
     assert status == 400 and json.loads(text)["error"]["code"] == 899014, text
     status, _, text = call("GET", "/chat/api/history?type=chatroom&id=1", headers={"Cookie": cookie})
     assert status == 400 and "type" in json.loads(text)["error"]["message"]
+
+
+def test_every_screen_fits_a_phone_and_chatrooms_work_by_keyboard(daemon, browser):
+    from selenium.webdriver.common.keys import Keys
+    register(daemon, "kay_owner")
+    browser.set_window_size(390, 844)
+    console_sign_in_operator(browser, daemon, OPERATOR, OPERATOR_PASSWORD)
+    find(browser, "#stats")
+    for screen in ("apps", "users", "groups", "chatrooms", "messages", "words", "bots", "bridge", "dashboard"):
+        browser.find_element(By.ID, f"nav-{screen}").send_keys(Keys.ENTER)
+        wait(browser, lambda d: d.current_url.endswith(f"#{screen}") and "Loading" not in d.find_element(By.ID, "screen").text
+             and d.find_element(By.ID, "screen").text.strip())
+        width = browser.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 390, f"the {screen} screen is {width}px wide at phone width"
+    # Keyboard only: the Chatrooms tab, then the create form, field by field, submitted with Enter.
+    browser.find_element(By.ID, "nav-chatrooms").send_keys(Keys.ENTER)
+    owner = find(browser, "#create-room input[name=owner_username]")
+    owner.click()
+    browser.switch_to.active_element.send_keys("kay_owner", Keys.TAB, "By keyboard", Keys.ENTER)
+    text_in(browser, "#rooms-result", "created chatroom")
+    text_in(browser, "#rooms-table", "By keyboard")

@@ -409,7 +409,7 @@ async function groups(main, start = 0) {
   const out = status('groups-result');
   const detail = el('div', { id: 'group-detail' });
   const rows = page.groups.map((g) => el('tr', { 'data-gid': g.gid },
-    el('td', {}, String(g.gid)), el('td', { class: 'group-name' }, g.name), el('td', {}, g.owner_username),
+    el('td', {}, String(g.gid)), el('td', { class: 'group-name' }, g.name), el('td', { class: 'group-owner' }, g.owner_username),
     el('td', {}, g.desc || ''),
     el('td', { class: 'actions' },
       el('button', { type: 'button', onclick: action(out, () => groupMembers(detail, g, out)) }, 'Members'),
@@ -454,6 +454,9 @@ async function groupMembers(detail, g, out) {
     field('New owner', { name: 'username', required: true }), el('button', { type: 'submit' }, 'Transfer'));
   owner.addEventListener('submit', action(out, async () => {
     await rest('PUT', `/v1/groups/owner/${g.gid}`, { username: formValues(owner).username });
+    const fresh = await rest('GET', `/v1/groups/${g.gid}`);
+    const cell = document.querySelector(`#groups-table tr[data-gid="${g.gid}"] .group-owner`);
+    if (cell) cell.textContent = fresh.owner_username;
     await groupMembers(detail, g, out);
   }));
   const silence = (m) => action(out, async () => {
@@ -479,8 +482,8 @@ async function chatrooms(main, start = 0) {
   const out = status('rooms-result');
   const detail = el('div', { id: 'room-detail' });
   const rows = page.rooms.map((r) => el('tr', { 'data-room': r.id },
-    el('td', {}, String(r.id)), el('td', { class: 'room-name' }, r.name), el('td', {}, r.owner_username),
-    el('td', {}, String(r.total_member_count)), el('td', {}, r.description || ''),
+    el('td', {}, String(r.id)), el('td', { class: 'room-name' }, r.name), el('td', { class: 'room-owner' }, r.owner_username),
+    el('td', { class: 'room-count' }, String(r.total_member_count)), el('td', {}, r.description || ''),
     el('td', { class: 'actions' },
       el('button', { type: 'button', onclick: action(out, () => roomMembers(detail, r, out)) }, 'Members'),
       el('button', { type: 'button', onclick: action(out, async () => {
@@ -510,6 +513,17 @@ async function chatrooms(main, start = 0) {
     { id: 'rooms-table' }), pager, detail), section('Create a chatroom', form));
 }
 
+/** Reads a chatroom again and shows its owner and member count in its row of the list. */
+async function refreshRoomRow(r) {
+  const [fresh] = await rest('POST', '/v1/chatroom/batch', [r.id]);
+  if (!fresh) return;
+  Object.assign(r, fresh);
+  const row = document.querySelector(`#rooms-table tr[data-room="${r.id}"]`);
+  if (!row) return;
+  row.querySelector('.room-owner').textContent = fresh.owner_username;
+  row.querySelector('.room-count').textContent = String(fresh.total_member_count);
+}
+
 async function roomMembers(detail, r, out) {
   const page = await rest('GET', `/v1/chatroom/${r.id}/members?start=0&count=500`);
   const split = (x) => (x ? x.split(',').map((y) => y.trim()).filter(Boolean) : []);
@@ -520,6 +534,7 @@ async function roomMembers(detail, r, out) {
     const v = formValues(change);
     if (split(v.add).length) await rest('PUT', `/v1/chatroom/${r.id}/members`, split(v.add));
     if (split(v.remove).length) await rest('DELETE', `/v1/chatroom/${r.id}/members`, split(v.remove));
+    await refreshRoomRow(r);
     await roomMembers(detail, r, out);
     show(out, `members of chatroom ${r.id} changed`);
   }));
@@ -528,7 +543,7 @@ async function roomMembers(detail, r, out) {
   owner.addEventListener('submit', action(out, async () => {
     const name = formValues(owner).owner_username;
     await rest('PUT', `/v1/chatroom/${r.id}`, { owner_username: name });
-    r.owner_username = name;
+    await refreshRoomRow(r);
     await roomMembers(detail, r, out);
     show(out, `${name} owns chatroom ${r.id}`);
   }));
