@@ -371,3 +371,113 @@ def test_every_screen_fits_a_phone_and_chatrooms_work_by_keyboard(daemon, browse
     browser.switch_to.active_element.send_keys("kay_owner", Keys.TAB, "By keyboard", Keys.ENTER)
     text_in(browser, "#rooms-result", "created chatroom")
     text_in(browser, "#rooms-table", "By keyboard")
+
+
+def test_user_reset_password_allow_and_delete(daemon, browser):
+    register(daemon, "finn")
+    daemon.rest("PUT", "/v1/users/finn/forbidden?disable=true", expect=204)
+    console_sign_in_app(browser, daemon, APPKEY, SECRET)
+    browser.find_element(By.ID, "nav-users").click()
+    row = find(browser, '#users-table tr[data-username="finn"]')
+    row.find_element(By.XPATH, ".//button[text()='Allow']").click()
+    text_in(browser, "#users-result", "finn may log in")
+    row.find_element(By.XPATH, ".//button[text()='Reset password']").click()
+    form = find(browser, "#reset-password")
+    fill(form, new_password="finn-new-pass")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    text_in(browser, "#users-result", "password of finn changed")
+    Gateway(daemon, APPKEY, "finn", "finn-new-pass").close()  # allowed again, with the new password
+    browser.execute_script("window.confirm = () => true")
+    find(browser, '#users-table tr[data-username="finn"]').find_element(By.XPATH, ".//button[text()='Delete']").click()
+    text_in(browser, "#users-result", "finn deleted")
+    assert not browser.find_elements(By.CSS_SELECTOR, '#users-table tr[data-username="finn"]')
+    assert daemon.rest("GET", "/v1/users/finn")[0] == 404
+
+
+def test_send_as_admin_to_a_group_and_a_chatroom_browse_by_group_and_retract(daemon, browser):
+    register(daemon, "gwen", "hugo")
+    daemon.rest("POST", "/v1/admins", {"username": "ops_admin", "password": "admin-pass"}, expect=201)
+    _, group = daemon.rest("POST", "/v1/groups", {"owner_username": "gwen", "name": "Ops", "members_username": ["hugo"]},
+                           expect=201)
+    _, room = daemon.rest("POST", "/v1/chatroom", {"owner_username": "gwen", "name": "Hall", "members_username": ["hugo"]},
+                          expect=201)
+    hugo = Gateway(daemon, APPKEY, "hugo", "hugo-pass")
+    try:
+        console_sign_in_app(browser, daemon, APPKEY, SECRET)
+        browser.find_element(By.ID, "nav-messages").click()
+        send = find(browser, "#send-message")
+        for kind, target, text in (("group", group["gid"], "to the group"), ("chatroom", room["chatroom_id"], "to the room")):
+            fill(send, from_id="ops_admin", target_id=str(target), text=text)
+            send.find_element(By.NAME, "target_type").send_keys(kind)
+            send.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+            text_in(browser, "#send-result", "msg_id")
+            browser.execute_script("document.getElementById('send-result').textContent = ''")
+        # hugo, online in the room, gets both.
+        texts = []
+        while len(texts) < 2:
+            frame = json.loads(hugo.ws.recv())
+            if frame.get("op") == "msg":
+                texts.append(frame["message"]["msg_body"]["text"])
+        assert sorted(texts) == ["to the group", "to the room"]
+        history = browser.find_element(By.ID, "history-form")
+        history.find_element(By.NAME, "kind").send_keys("group")
+        fill(history, id=str(group["gid"]))
+        history.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        text_in(browser, "#history-table", "to the group")
+        assert "to the room" not in browser.find_element(By.ID, "history-table").text
+        browser.find_element(By.CSS_SELECTOR, "#history-table tbody tr").find_element(
+            By.XPATH, ".//button[text()='Retract']").click()
+        text_in(browser, "#history-result", "retracted")
+        history.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        text_in(browser, "#history-result", "0 of 0 messages")
+    finally:
+        hugo.close()
+
+
+def test_sensitive_words_edit_and_remove(daemon, browser):
+    daemon.rest("POST", "/v1/sensitiveword", ["oldword"], expect=201)
+    console_sign_in_app(browser, daemon, APPKEY, SECRET)
+    browser.find_element(By.ID, "nav-words").click()
+    text_in(browser, "#words-table", "oldword")
+    browser.execute_script("window.prompt = () => 'newword'")
+    browser.find_element(By.XPATH, "//table[@id='words-table']//button[text()='Edit']").click()
+    text_in(browser, "#words-table", "newword")
+    assert "oldword" not in browser.find_element(By.ID, "words-table").text
+    browser.find_element(By.XPATH, "//table[@id='words-table']//button[text()='Remove']").click()
+    wait(browser, lambda d: "newword" not in d.find_element(By.ID, "words-table").text)
+    assert daemon.rest("GET", "/v1/sensitiveword?start=0&count=10")[1]["total"] == 0
+
+
+TABLE_BRIDGE = f"""
+bridge:
+  rules:
+    - name: tickets
+      push_appkey: {APPKEY}
+      alias: table
+      robot: ticket_bot
+"""
+
+
+def test_bridge_alias_bindings_add_and_remove(mynah_bin, operator_hash, tmp_path, browser):
+    daemon = Daemon(mynah_bin, tmp_path, operator_hash)
+    daemon.config.write_text(bots_yaml(daemon.directory / "data", operator_hash, TABLE_BRIDGE))
+    daemon.start()
+    try:
+        register(daemon, "iris")
+        console_sign_in_app(browser, daemon, APPKEY, SECRET)
+        browser.find_element(By.ID, "nav-bridge").click()
+        form = find(browser, "#binding-form")
+        fill(form, alias="customer-7", username="iris")
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        text_in(browser, "#bindings-table", "customer-7")
+        _, body = daemon.rest("GET", "/v3/bridge/bindings/customer-7")
+        assert body["username"] == "iris", body
+        # A push to the alias reaches iris's account, and shows among the recent pushes.
+        msg_id = push(daemon, "customer-7", "Ticket answered")
+        browser.find_element(By.ID, "nav-bridge").click()
+        text_in(browser, f'#recent-pushes tr[data-push="{msg_id}"]', "iris (customer-7)")
+        browser.find_element(By.XPATH, "//table[@id='bindings-table']//button[text()='Remove']").click()
+        wait(browser, lambda d: "customer-7" not in d.find_element(By.ID, "bindings-table").text)
+        assert daemon.rest("GET", "/v3/bridge/bindings")[1]["bindings"] == []
+    finally:
+        daemon.stop()
