@@ -315,6 +315,19 @@ def test_chat_shows_older_messages_of_a_conversation_beyond_the_live_session(dae
         assert len(browser.find_elements(By.CSS_SELECTOR, "#messages li.msg.history")) == 3
         olga.send_text("pete", "live again")
         wait(browser, lambda d: message_texts(d) == ["earlier 1", "earlier 2", "my answer", "live again"])
+        # A group's older messages, for a member.
+        _, group = daemon.rest("POST", "/v1/groups", {"owner_username": "olga", "name": "Book club",
+                                                      "members_username": ["pete"]}, expect=201)
+        olga.send_text(group["gid"], "group before", target_type="group")
+        find(browser, f'#conversations li[data-conversation="group:{group["gid"]}"] button').click()
+        wait(browser, lambda d: "group before" in message_texts(d))  # received live, and acknowledged
+        browser.execute_script("window.mynah.close()")
+        wait(browser, lambda d: daemon.rest("GET", "/v1/users/pete/userstat")[1]["online"] is False)
+        chat_sign_in(browser, daemon, APPKEY, "pete", "pete-pass")
+        open_conversation(browser, "group", group["gid"])
+        wait(browser, lambda d: "group before" in message_texts(d))
+        assert message_texts(browser).count("group before") == 1
+        assert browser.find_elements(By.CSS_SELECTOR, "#messages li.msg.history")
     finally:
         olga.close()
 
