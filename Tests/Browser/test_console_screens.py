@@ -303,14 +303,16 @@ def test_chat_shows_older_messages_of_a_conversation_beyond_the_live_session(dae
         wait(browser, lambda d: message_texts(d) == ["earlier 1", "earlier 2"])
         find(browser, "#text").send_keys("my answer\n")
         wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#messages li.msg.mine:not(.pending)"))
-        # A new page: nothing waits unacknowledged, so no conversation appears by itself...
+        # A new page: nothing waits unacknowledged, yet the conversation is listed (from the history API), unread 0...
         browser.execute_script("window.mynah.close()")
         # Closed: its acknowledgements are stored before the session leaves userstat.
         wait(browser, lambda d: daemon.rest("GET", "/v1/users/pete/userstat")[1]["online"] is False)
         chat_sign_in(browser, daemon, APPKEY, "pete", "pete-pass")
-        assert not browser.find_elements(By.CSS_SELECTOR, '#conversations li[data-conversation="single:olga"]')
+        item = find(browser, '#conversations li[data-conversation="single:olga"]')
+        assert not item.find_elements(By.CSS_SELECTOR, ".unread")
         # ...and opening it shows the older messages, from the history API, in order, then live ones after them.
-        open_conversation(browser, "single", "olga")
+        item.find_element(By.TAG_NAME, "button").click()
+        text_in(browser, "#conversation-title", "olga")
         wait(browser, lambda d: message_texts(d) == ["earlier 1", "earlier 2", "my answer"])
         assert len(browser.find_elements(By.CSS_SELECTOR, "#messages li.msg.history")) == 3
         olga.send_text("pete", "live again")
@@ -324,6 +326,7 @@ def test_chat_shows_older_messages_of_a_conversation_beyond_the_live_session(dae
         browser.execute_script("window.mynah.close()")
         wait(browser, lambda d: daemon.rest("GET", "/v1/users/pete/userstat")[1]["online"] is False)
         chat_sign_in(browser, daemon, APPKEY, "pete", "pete-pass")
+        text_in(browser, f'#conversations li[data-conversation="group:{group["gid"]}"]', "Book club")
         open_conversation(browser, "group", group["gid"])
         wait(browser, lambda d: "group before" in message_texts(d))
         assert message_texts(browser).count("group before") == 1
@@ -363,6 +366,14 @@ def test_chat_history_is_the_signed_in_users_own(daemon):
     assert status == 400 and json.loads(text)["error"]["code"] == 899014, text
     status, _, text = call("GET", "/chat/api/history?type=chatroom&id=1", headers={"Cookie": cookie})
     assert status == 400 and "type" in json.loads(text)["error"]["message"]
+    # The conversation list is quin's own too: nothing of ruth's; sven's lists ruth and the group.
+    assert call("GET", "/chat/api/conversations")[0] == 401
+    status, _, text = call("GET", "/chat/api/conversations", headers={"Cookie": cookie})
+    assert status == 200 and json.loads(text) == {"conversations": []}
+    _, headers, _ = call("POST", "/chat/api/session", {"appkey": APPKEY, "username": "sven", "password": "sven-pass"})
+    status, _, text = call("GET", "/chat/api/conversations", headers={"Cookie": headers["Set-Cookie"].split(";")[0]})
+    listed = [(c["type"], c["id"], c["title"]) for c in json.loads(text)["conversations"]]
+    assert sorted(listed) == [("group", str(group["gid"]), "Private"), ("single", "ruth", None)], listed
 
 
 def test_every_screen_fits_a_phone_and_chatrooms_work_by_keyboard(daemon, browser):

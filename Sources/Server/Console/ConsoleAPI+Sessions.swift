@@ -97,4 +97,66 @@ extension ConsoleAPI {
         }
         return json(.ok, ["messages": .array(messages.map { $0.historyJSON(appKey: appKey) })])
     }
+
+    /// GET /chat/api/conversations: the signed-in user's conversations of the last 7 days (the users it exchanged
+    /// messages with, newest first, from the history API) and its groups, so that the chat lists them after a reload
+    /// even when nothing new arrived. Reads at most 10 pages of 1000 messages.
+    func chatConversations(_ request: Request) async throws -> Response {
+        let (_, session) = try self.session(request, cookie: Self.chatCookie, change: false)
+        guard case .user(let appKey, let username) = session.principal else { throw Self.signedOut }
+        let found: RecentConversations
+        do {
+            found = try await recentConversations(appKey: appKey, username: username)
+        } catch {
+            throw APIError(error)
+        }
+        var list: [(json: JSONValue, ctime: Int64)] = found.peers.map { peer, info in
+            (["type": "single", "id": .string(peer), "title": info.title.map(JSONValue.string) ?? .null,
+              "last_ctime": .int(info.ctime)], info.ctime)
+        }
+        for group in found.groups {
+            let id = String(group.gid)
+            let ctime = found.groupTimes[id]
+            list.append((["type": "group", "id": .string(id), "title": .string(group.name),
+                          "last_ctime": ctime.map(JSONValue.int) ?? .null], ctime ?? 0))
+        }
+        list.sort { $0.ctime > $1.ctime }
+        return json(.ok, ["conversations": .array(list.map(\.json))])
+    }
+
+    /// What ``chatConversations(_:)`` lists, read from the hub.
+    struct RecentConversations {
+        var peers: [String: (title: String?, ctime: Int64)] = [:]
+        var groupTimes: [String: Int64] = [:]
+        var groups: [Group] = []
+    }
+
+    func recentConversations(appKey: String, username: String) async throws(HubError) -> RecentConversations {
+        var found = RecentConversations()
+        let me = try await hub.user(appKey: appKey, username: username)
+        found.groups = try await hub.groups(of: me)
+        let now = hub.now()
+        var query = HistoryQuery(appKey: appKey, username: username, beginTime: now - 7 * 86_400_000, endTime: now,
+                                 count: 1000)
+        for _ in 0..<10 {
+            let page = try await hub.history(query)
+            for stored in page.messages {
+                let m = stored.message
+                switch m.targetType {
+                case .single:
+                    let mine = m.fromID == username && (m.fromAppKey ?? appKey) == appKey
+                    let peer = mine ? m.targetID : m.fromID
+                    let named = (mine ? m.targetName : m.fromName).flatMap { $0.isEmpty ? nil : $0 }
+                    found.peers[peer] = (named ?? found.peers[peer]?.title, stored.msgCtime)
+                case .group:
+                    found.groupTimes[m.targetID] = stored.msgCtime
+                case .chatroom:
+                    break
+                }
+            }
+            guard page.messages.count == query.count, let last = page.messages.last else { break }
+            query.afterMsgID = last.msgID
+        }
+        return found
+    }
 }

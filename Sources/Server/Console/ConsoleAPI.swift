@@ -71,6 +71,9 @@ struct ConsoleAPI<Context: RequestContext>: Sendable {
             try await guarded(request) { try await recentPushes(request, context) }
         }
         router.get("/chat/api/history") { request, context in try await guarded(request) { try await chatHistory(request) } }
+        router.get("/chat/api/conversations") { request, context in
+            try await guarded(request) { try await chatConversations(request) }
+        }
         for method in [HTTPRequest.Method.get, .post, .put, .delete, .patch] {
             router.on("/console/api/apps/:appkey/rest/**", method: method) { request, context in
                 try await proxy(request, context)

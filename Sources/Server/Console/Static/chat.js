@@ -90,6 +90,24 @@ async function start(password) {
   } catch (e) {
     client.close();
     showSignIn(`Could not log in to the gateway: ${e.message}`);
+    return;
+  }
+  loadConversations();
+}
+
+/** The conversations of the last 7 days and the user's groups (from the history API), listed with the ones the
+ *  session received, so that a reload keeps the list. Their messages load when one is opened. */
+async function loadConversations() {
+  try {
+    const { conversations } = await api('GET', '/chat/api/conversations');
+    for (const item of conversations) {
+      const c = conversation(item.type, item.id);
+      if (item.title) c.title = item.type === 'group' ? `${item.title} (group ${item.id})` : `${item.title} (${item.id})`;
+      c.lastCtime = Math.max(c.lastCtime || 0, item.last_ctime || 0);
+    }
+    renderList();
+  } catch (e) {
+    notice(`Could not list older conversations: ${e.message}`);
   }
 }
 
@@ -214,7 +232,8 @@ function renderList() {
 }
 
 function lastTime(c) {
-  return c.messages.length ? c.messages[c.messages.length - 1].ctime || 0 : Number.MAX_SAFE_INTEGER;
+  if (c.messages.length) return Math.max(c.messages[c.messages.length - 1].ctime || 0, c.lastCtime || 0);
+  return c.lastCtime !== undefined ? c.lastCtime : Number.MAX_SAFE_INTEGER; // just opened: on top
 }
 
 function open(c) {
