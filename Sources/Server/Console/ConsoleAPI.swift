@@ -12,7 +12,8 @@ import NIOCore
 /// session, its CSRF token and that the session may manage that app, then hands the request, rewritten to
 /// `/v1/...` with the app's Basic credentials, to a responder of the very routes the REST API serves. So the
 /// console has the REST API's rules, answers and error codes, by construction. What REST has no call for (the
-/// apps, statistics, the bots and their reload) is here, on hub methods.
+/// apps, statistics, the bots and their reload, ending a user's sessions, the bridge's recent pushes, the chat's
+/// history and conversations) is here, on hub and bridge methods.
 struct ConsoleAPI<Context: RequestContext>: Sendable {
     let hub: Hub
     let bridge: Bridge?

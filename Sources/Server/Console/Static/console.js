@@ -158,16 +158,22 @@ async function route() {
     if (link) link.setAttribute('aria-current', name === known ? 'page' : 'false');
   }
   const render = { dashboard, apps, users, groups, chatrooms, messages, words, bots, bridge }[known];
+  // Each visit renders into its own box, shown once ready and only if no later visit started meanwhile: a slow
+  // screen left for another cannot overwrite it when its answers finally come.
+  const visit = (state.visit || 0) + 1;
+  state.visit = visit;
   replace(state.main, el('p', {}, 'Loading…'));
+  const box = el('div', { class: 'screen-box' });
   try {
     if (!state.appkey && !['apps', 'bots', 'bridge'].includes(known)) {
-      replace(state.main, section('No app', el('p', {}, 'There is no app yet. Create one on the Apps screen.')));
-      return;
+      replace(box, section('No app', el('p', {}, 'There is no app yet. Create one on the Apps screen.')));
+    } else {
+      await render(box);
     }
-    await render(state.main);
   } catch (e) {
-    replace(state.main, el('p', { class: 'error', role: 'alert' }, e.message));
+    replace(box, el('p', { class: 'error', role: 'alert' }, e.message));
   }
+  if (state.visit === visit) replace(state.main, box);
 }
 
 // MARK: Dashboard
@@ -738,7 +744,7 @@ async function bridge(main) {
     : el('p', { id: 'recent-pushes-none' }, 'No push to this app yet.')));
   children.push(section('Waiting for a receipt', open.length
     ? table(['msg_id', 'Account', 'Next deadline (UTC)', 'Escalation steps run'], open.map((d) => el('tr', { 'data-push': d.msg_id },
-      el('td', {}, String(d.msg_id)), el('td', {}, d.username), el('td', {}, d.due_at || 'none (no receipt rule)'),
+      el('td', {}, String(d.msg_id)), el('td', {}, d.username), el('td', {}, d.due_at || 'none: no step left'),
       el('td', {}, String(d.step)))), { id: 'open-deliveries' })
     : el('p', { id: 'open-deliveries-none' }, 'Nothing waits for a receipt.')));
   if (rules.some((r) => r.alias === 'table' && r.push_appkey === state.appkey)) {
