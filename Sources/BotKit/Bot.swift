@@ -116,6 +116,8 @@ public final class Bot: Sendable {
     /// Outgoing messages: concurrent across conversations, in order within one, so a plugin's worker moves on to
     /// its next event without waiting for each send to be stored.
     let sends = OrderedLanes<Conversation>(limit: 256)
+    /// What the bot has been doing lately, for ``status()``.
+    let activity = BotActivity()
 
     private struct State {
         var connection: (any BotConnection)?
@@ -257,11 +259,14 @@ public final class Bot: Sendable {
         if announce { broadcast(.started) }
         online.forEach { $0.resume() }
         metrics.connection(up: true)
+        activity.connection(up: true, now: clock.now())
         for await event in connection.inbox {
+            activity.event(now: clock.now())
             await dispatch(event)
             connection.ack(event.seq)
         }
         metrics.connection(up: false)
+        activity.connection(up: false, now: clock.now())
         state.withLock { s in
             if let current = s.connection, current as AnyObject === connection as AnyObject { s.connection = nil }
         }
@@ -429,6 +434,7 @@ public final class Bot: Sendable {
         } catch {
             metrics.handled(Self.kind(of: event), plugin: index, duration: start.duration(to: .now), failed: true)
             context.logger.error("plugin failed", metadata: ["error": "\(error)", "event": "\(Self.kind(of: event))"])
+            activity.failure(plugin: slot.plugin.id, message: "\(Self.kind(of: event)): \(error)", now: clock.now())
             return true
         }
         for action in actions {
@@ -437,6 +443,7 @@ public final class Bot: Sendable {
             } catch {
                 metrics.action(plugin: index, failed: true)
                 context.logger.error("action failed", metadata: ["error": "\(error)"])
+                activity.failure(plugin: slot.plugin.id, message: "action: \(error)", now: clock.now())
             }
         }
         return true
@@ -577,7 +584,10 @@ public final class Bot: Sendable {
     }
 
     /// Reports the bot's connection to its hub going up or down (the client reconnects on its own in between).
-    public func connectionChanged(up: Bool) { metrics.connection(up: up) }
+    public func connectionChanged(up: Bool) {
+        metrics.connection(up: up)
+        activity.connection(up: up, now: clock.now())
+    }
 
     /// Drops the bot's metrics series: for a bot removed from the configuration, whose series would otherwise
     /// report it as disconnected forever.

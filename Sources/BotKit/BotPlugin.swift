@@ -16,6 +16,8 @@ public protocol BotPlugin: Sendable {
     func handle(_ event: BotEvent, context: PluginContext) async throws -> [BotAction]
     /// Releases what `start` acquired.
     func stop() async
+    /// Where the plugin is in its life (the console's Bots screen); in-process plugins are always running.
+    func state() async -> PluginState
 }
 
 /// A Swift ``Plugin`` as a ``BotPlugin``.

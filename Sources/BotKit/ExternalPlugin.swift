@@ -93,6 +93,8 @@ public actor ExternalPlugin: BotPlugin {
 
     /// The plugin's status now.
     public var currentStatus: Status { status }
+    /// Failures in a row since the program last ran well (0 once it answers again).
+    var failureCount: Int { failures }
 
     /// Returns once the status satisfies `predicate` (for tests and the admin's tools).
     public func waitForStatus(_ predicate: @escaping @Sendable (Status) -> Bool) async {

@@ -138,6 +138,9 @@ public final class Bridge: Sendable {
     public func push(_ request: PushRequest, appKey: String, validateOnly: Bool = false)
         async throws(BridgeError) -> PushAccepted {
         guard let rule = rulesByAppKey[appKey] else { throw .noRule(appKey) }
+        if request.callback != nil && !store.keepsReceiptCallbacks {
+            throw .unsupported("callback", "receipt callbacks need the embedded SQLite store (not storage.postgres yet)")
+        }
         if !validateOnly, let cid = request.cid,
            let earlier = try await storing({ try await store.push(appKey: appKey, cid: cid) }) {
             return PushAccepted(msgID: earlier.msgID, sendno: earlier.push.sendno)

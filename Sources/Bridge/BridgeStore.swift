@@ -55,6 +55,15 @@ public protocol BridgeStore: Sendable {
     /// The push of an app with this `cid`, if any.
     func push(appKey: String, cid: String) async throws -> PushRecord?
 
+    /// The latest `limit` pushes of an app, newest first (the console's Bridge screen).
+    func recentPushes(appKey: String, limit: Int) async throws -> [PushRecord]
+
+    /// How many deliveries of an app's pushes are in each status (the console's dashboard).
+    func deliveryCounts(appKey: String) async throws -> [DeliveryStatus: Int]
+
+    /// Up to `limit` deliveries of an app's pushes in the hub and not yet received, earliest receipt deadline first.
+    func openDeliveries(appKey: String, limit: Int) async throws -> [DeliveryRecord]
+
     /// A push by its `msg_id`.
     func push(msgID: Int64) async throws -> PushRecord?
 
@@ -92,6 +101,15 @@ public protocol BridgeStore: Sendable {
 
     /// The escalations of a push, in order.
     func escalations(pushID: Int64) async throws -> [EscalationRecord]
+
+    /// Whether pushes keep their `callback` here (see the extension's default).
+    var keepsReceiptCallbacks: Bool { get }
+}
+
+extension BridgeStore {
+    /// Whether the store keeps a push's `callback` (receipt callbacks): a push carrying one is refused (1009) by a
+    /// store that would drop it. Only `SQLiteBridgeStore` keeps them so far.
+    public var keepsReceiptCallbacks: Bool { false }
 }
 
 /// A device as the device API shows it.

@@ -5,6 +5,9 @@ import IMProtocol
 /// push in the push's own transaction, and what was reported is recorded here once the receiver answered 200, so
 /// every report goes out at least once, across restarts and kill -9.
 extension SQLiteBridgeStore {
+    /// Receipt callbacks are kept with their push.
+    public var keepsReceiptCallbacks: Bool { true }
+
     static func registerReceiptMigration(_ m: inout DatabaseMigrator) {
         m.registerMigration("v2: receipt callbacks") { db in
             try db.execute(sql: """
@@ -31,12 +34,12 @@ extension SQLiteBridgeStore {
         public var deliveredReported: Set<Int64>
     }
 
-    /// Up to `limit` pushes with receipts still to report, oldest first.
-    public func pendingReceipts(limit: Int) async throws -> [PendingReceipts] {
+    /// Up to `limit` pushes with receipts still to report and a msg_id above `after`, oldest first.
+    public func pendingReceipts(after: Int64 = 0, limit: Int) async throws -> [PendingReceipts] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT * FROM push WHERE callback IS NOT NULL AND callback_done = 0 ORDER BY msg_id LIMIT ?
-                """, arguments: [limit]).map { row in
+                SELECT * FROM push WHERE callback IS NOT NULL AND callback_done = 0 AND msg_id > ? ORDER BY msg_id LIMIT ?
+                """, arguments: [after, limit]).map { row in
                 let id: Int64 = row["msg_id"]
                 let sent = try Int64.fetchAll(db, sql: "SELECT user_id FROM receipt_sent WHERE push_id = ?", arguments: [id])
                 return PendingReceipts(push: try Self.pushRecord(from: row), acceptedReported: row["callback_accepted"],

@@ -207,11 +207,13 @@ public final class Hub: Sendable {
 
     // MARK: Messages
 
-    /// Records that a device of `user` logged in over the gateway and is online until `sessionClosed`.
-    public func sessionOpened(_ user: User, device: String, platform: String) async throws(HubError) -> Presence.Token {
+    /// Records that a device of `user` logged in over the gateway and is online until `sessionClosed`; `end` closes
+    /// the session's connection when an administrator ends it (``endSessions(appKey:username:device:)``).
+    public func sessionOpened(_ user: User, device: String, platform: String,
+                              end: (@Sendable () -> Void)? = nil) async throws(HubError) -> Presence.Token {
         try await storing { try await store.recordLogin(userID: user.id, device: device, platform: platform, now: now()) }
         configuration.metrics.sessionOpened()
-        return presence.open(userID: user.id, device: device, platform: platform)
+        return presence.open(userID: user.id, device: device, platform: platform, end: end)
     }
 
     /// Records that a gateway session ended.

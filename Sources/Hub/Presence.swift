@@ -3,8 +3,11 @@ import Synchronization
 /// Which accounts have a session open, and from which device and platform; `userstat` reads it. A seam for
 /// scale-out: ``Presence`` is the in-process registry of one node; several nodes share one through their store.
 public protocol PresenceRegistry: Sendable {
-    /// Records an open session of `userID`; the token removes it.
-    func open(userID: Int64, device: String, platform: String) -> Presence.Token
+    /// Records an open session of `userID`; the token removes it. `end`, when given, closes the session's connection
+    /// (the console's "end session").
+    func open(userID: Int64, device: String, platform: String, end: (@Sendable () -> Void)?) -> Presence.Token
+    /// Ends the open sessions of `userID` (of `device` only, when given) that can be ended; how many were.
+    func end(userID: Int64, device: String?) -> Int
     /// Forgets a session.
     func close(_ token: Presence.Token)
     /// The open sessions of `userID`.
@@ -46,6 +49,7 @@ public final class Presence: PresenceRegistry {
     private struct State {
         var nextID = 0
         var sessions: [Int64: [Int: Session]] = [:]
+        var enders: [Int: @Sendable () -> Void] = [:]
     }
 
     private let state = Mutex(State())
@@ -53,18 +57,32 @@ public final class Presence: PresenceRegistry {
     /// Creates an empty registry.
     public init() {}
 
-    /// Records an open session of `userID`.
-    public func open(userID: Int64, device: String, platform: String) -> Token {
+    /// Records an open session of `userID`; `end` closes its connection.
+    public func open(userID: Int64, device: String, platform: String, end: (@Sendable () -> Void)? = nil) -> Token {
         state.withLock { s in
             s.nextID += 1
             s.sessions[userID, default: [:]][s.nextID] = Session(device: device, platform: platform)
+            if let end { s.enders[s.nextID] = end }
             return Token(userID: userID, id: s.nextID)
         }
+    }
+
+    /// Ends the sessions of `userID` (of `device` only, when given) that registered a way to end them; the connection
+    /// closes, and the session's own `close` removes it.
+    public func end(userID: Int64, device: String?) -> Int {
+        let enders = state.withLock { s -> [@Sendable () -> Void] in
+            (s.sessions[userID] ?? [:]).compactMap { id, session in
+                device == nil || session.device == device ? s.enders.removeValue(forKey: id) : nil
+            }
+        }
+        enders.forEach { $0() }
+        return enders.count
     }
 
     /// Forgets a session.
     public func close(_ token: Token) {
         state.withLock { s in
+            s.enders[token.id] = nil
             s.sessions[token.userID]?[token.id] = nil
             if s.sessions[token.userID]?.isEmpty == true { s.sessions[token.userID] = nil }
         }

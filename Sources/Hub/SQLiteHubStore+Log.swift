@@ -12,6 +12,10 @@ public protocol MessageLogStore: Sendable {
     func messages(after msgID: Int64, limit: Int) async throws -> [StoredMessage]
     /// The highest message id stored so far (0 when none).
     func lastMessageID() async throws -> Int64
+    /// Messages and gateway events after `position`, in commit order (see ``LoggedEvent``).
+    func log(after position: LogPosition, limit: Int) async throws -> LogScan
+    /// The end of the combined log of messages and events.
+    func logHead() async throws -> LogPosition
 }
 
 extension SQLiteHubStore: MessageLogStore {

@@ -769,6 +769,7 @@ extension SQLiteHubStore {
                 try insert.execute(arguments: [userID, seq, expiresAt, blob])
                 entries.append((userID, seq))
             }
+            try Self.logEvent(db, event, recipients: recipients, blob: blob)
             return entries
         }
     }

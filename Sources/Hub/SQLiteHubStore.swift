@@ -84,6 +84,7 @@ public final class SQLiteHubStore: HubStore {
         }
         registerSocialMigration(&m)
         registerRuntimeAppsMigration(&m)
+        registerEventLogMigration(&m)
         return m
     }
 

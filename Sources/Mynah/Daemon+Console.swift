@@ -1,3 +1,4 @@
+import BotKit
 import Hub
 import Server
 import Synchronization
@@ -31,8 +32,26 @@ extension Daemon {
             if spec.options.hubURL == nil, let user = try? await hub.user(appKey: spec.appKey, username: spec.username) {
                 connected = !hub.presence.sessions(userID: user.id).isEmpty
             }
-            states.append(.init(name: spec.name, appKey: spec.appKey, username: spec.username,
-                                plugins: spec.plugins.map(\.swift), connected: connected))
+            var state = ConsoleOptions.BotState(name: spec.name, appKey: spec.appKey, username: spec.username,
+                                                plugins: spec.plugins.map(\.swift), connected: connected)
+            if let bot = botRuntime.service.withLock({ $0 })?.bot(named: spec.name) {
+                let status = await bot.status()
+                if spec.options.hubURL != nil { state.connected = status.connectedSince != nil }
+                state.connectedSince = status.connectedSince
+                state.eventsPerMinute = status.eventsLastMinute
+                state.plugins = status.plugins.map(\.id)
+                state.pluginStates = status.plugins.map { plugin in
+                    switch plugin.state {
+                    case .running: .init(id: plugin.id, state: "running")
+                    case .starting: .init(id: plugin.id, state: "starting")
+                    case .restarting(let failures): .init(id: plugin.id, state: "restarting",
+                                                          detail: "\(failures) failures in a row")
+                    case .quarantined(let reason): .init(id: plugin.id, state: "quarantined", detail: reason)
+                    }
+                }
+                state.failures = status.failures.map { .init(at: $0.at, plugin: $0.plugin, message: $0.message) }
+            }
+            states.append(state)
         }
         return states
     }

@@ -10,14 +10,16 @@ extension Daemon {
     /// Applies the bots of `configuration` atomically: it is validated and every bot built first, and only then
     /// do removed and changed bots stop and new ones start; on any error the running bots stay as they were.
     ///
-    /// Listening address, data directory and apps need a restart; changes to them are logged and ignored.
+    /// Message routing (`callbacks:`) follows too, after the bots (docs/callbacks.md). Listening address, data
+    /// directory and apps need a restart; changes to them are logged and ignored.
     public func apply(_ configuration: MynahConfiguration) async throws(ConfigurationError) {
         try BotRuntime.validate(configuration, registry: botRuntime.registry)
         let current = self.configuration
         if configuration.apps != current.apps || configuration.listen != current.listen
             || configuration.dataDirectory != current.dataDirectory {
-            logger.warning("reload applies bots only; listen, data_dir and apps changes need a restart")
+            logger.warning("reload applies bots and callbacks only; listen, data_dir and apps changes need a restart")
         }
+        try routing.validate(configuration, running: current)
         for spec in configuration.bots
         where spec.options.hubURL == nil && spec.options.jmessage == nil && hub.app(spec.appKey) == nil {
             throw ConfigurationError(location: spec.location, path: "bots", message:
@@ -29,6 +31,7 @@ extension Daemon {
             throw ConfigurationError(location: nil, path: "", message: "the daemon is not running")
         }
         service.apply(entries)
+        try await routing.apply(configuration)
     }
 
     /// Re-reads the configuration file and applies it (SIGHUP and `mynah reload`); a file that does not validate

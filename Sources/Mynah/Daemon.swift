@@ -149,8 +149,10 @@ public final class Daemon: Sendable {
                                          configuredPort: configuration.listen.port)
         var callbacks: [ServiceGroupConfiguration.ServiceConfiguration] = routing.dispatcher.map { [.init(service: $0)] } ?? []
         if let store = bridge.store as? SQLiteBridgeStore, !configuration.bridge.configuration.rules.isEmpty {
-            callbacks.append(.init(service: ReceiptDispatcher(bridge: bridge, store: store, apps: configuration.apps,
-                                                             logger: logger)))
+            callbacks.append(.init(service: ReceiptDispatcher(
+                bridge: bridge, store: store, outbox: routing.outbox, apps: configuration.apps,
+                policy: configuration.bridge.receiptCallbacks, factory: PrometheusMetricsFactory(registry: metrics),
+                logger: logger)))
         }
         return [.init(service: listening), .init(service: janitor, serviceName: "InboxJanitor"),
                 .init(service: deadlines, serviceName: "BridgeService")] + callbacks + [

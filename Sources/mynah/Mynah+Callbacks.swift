@@ -2,10 +2,10 @@ import ArgumentParser
 import Foundation
 import Mynah
 
-/// `mynah callbacks list | replay`: the dead letters of message routing (docs/callbacks.md).
+/// `mynah callbacks list | replay`: the dead letters of message routing and push receipts (docs/callbacks.md).
 struct Callbacks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show or replay message-routing batches kept as dead letters.",
+        abstract: "Show or replay message-routing batches and push receipt reports kept as dead letters.",
         subcommands: [List.self, Replay.self])
 
     /// Options of both subcommands.

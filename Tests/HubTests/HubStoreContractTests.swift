@@ -50,7 +50,7 @@ struct HubStoreContractTests {
             }
             #expect(mode == "wal")
             #expect(migrations == ["v1", "v2: inbox expiry", "v3: devices", "v4: groups, relations, chatrooms, moderation, events",
-                                  "console: runtime apps"])
+                                  "console: runtime apps", "routing: event log"])
         }
     }
 

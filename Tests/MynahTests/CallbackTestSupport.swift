@@ -22,6 +22,20 @@ final class RoutingReceiver: Sendable {
         var signature: String?
         var body: [UInt8]
         var answer: Answer
+        /// The request's URI (path and query).
+        var uri = ""
+        /// `X-Mynah-Delivery`.
+        var delivery: String?
+        /// The batch as `m<msgid>` and `e<event_id>:<kind>` in order (messages first, then events; a batch holds
+        /// one or the other).
+        var items: [String] {
+            guard let json = try? JSONValue.parse(body) else { return [] }
+            let messages = json["messages"]?.arrayValue?.compactMap { $0["msgid"]?.intValue }.map { "m\($0)" } ?? []
+            let events = json["events"]?.arrayValue?.compactMap { e in
+                e["event_id"]?.intValue.map { "e\($0):\(e["kind"]?.stringValue ?? "")" }
+            } ?? []
+            return messages + events
+        }
         /// The batch's msgids in order (empty when the body did not parse).
         var msgIDs: [Int64] {
             guard let json = try? JSONValue.parse(body), case .array(let items)? = json["messages"] else { return [] }
@@ -34,6 +48,10 @@ final class RoutingReceiver: Sendable {
     private let continuation: AsyncStream<Request>.Continuation
     /// Answers for the next requests, in order; then `standing`.
     private let script: Mutex<(next: [Answer], standing: Answer)>
+    private let received = Mutex(0)
+
+    /// How many requests arrived so far.
+    var count: Int { received.withLock { $0 } }
 
     init(script: [Answer] = [], then standing: Answer = .ok) {
         (requests, continuation) = AsyncStream.makeStream(of: Request.self)
@@ -49,11 +67,14 @@ final class RoutingReceiver: Sendable {
         router.post("/hook") { [continuation, self] request, _ -> Response in
             let buffer = try await request.body.collect(upTo: 8 << 20)
             let answer = self.script.withLock { s in s.next.isEmpty ? s.standing : s.next.removeFirst() }
+            self.received.withLock { $0 += 1 }
             continuation.yield(Request(authorization: request.headers[.authorization],
                                        contentType: request.headers[.contentType],
                                        timestamp: request.headers[.init("X-Mynah-Timestamp")!],
                                        signature: request.headers[.init("X-Mynah-Signature")!],
-                                       body: Array(buffer.readableBytesView), answer: answer))
+                                       body: Array(buffer.readableBytesView), answer: answer,
+                                       uri: request.uri.description,
+                                       delivery: request.headers[.init("X-Mynah-Delivery")!]))
             switch answer {
             case .ok: return Response(status: .ok)
             case .fail: return Response(status: .internalServerError)
@@ -100,6 +121,22 @@ final class ReceivedLog: @unchecked Sendable {
             if request.answer == .ok { ids += request.msgIDs }
         }
         return ids
+    }
+
+    /// Reads requests until `count` items (messages and events) were answered 200; returns them in arrival order,
+    /// repeats removed.
+    func acceptedItems(count: Int) async throws -> [String] {
+        var items: [String] = []
+        var seen = Set<String>()
+        for request in all where request.answer == .ok {
+            for item in request.items where seen.insert(item).inserted { items.append(item) }
+        }
+        while items.count < count {
+            let request = try await next()
+            guard request.answer == .ok else { continue }
+            for item in request.items where seen.insert(item).inserted { items.append(item) }
+        }
+        return items
     }
 }
 

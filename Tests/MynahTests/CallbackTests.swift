@@ -158,6 +158,7 @@ import FoundationNetworking
                         master_secret: \(Demo.secret)
                         callbacks:
                           - url: \(Self.hook(rport))
+                            events: true
                             retry: { backoff: 10ms, max_backoff: 50ms }
                             dead_after: 1000
                             batch: { max: 10, wait: 50ms }
@@ -172,6 +173,11 @@ import FoundationNetworking
                 [{"username":"alice","password":"alice-pass"},{"username":"bob_b","password":"bob-pass"}]
                 """)
             #expect(registered.status == 201)
+            // An event first: it goes before the messages, so once they are in, it must be too.
+            let group = try await REST(port: first.port).call("POST", "/v1/groups/", body: """
+                {"owner_username":"alice","name":"g","members_username":["bob_b"]}
+                """)
+            let gid = try #require(group.json?["gid"]?.intValue)
             var sent: [Int64] = []
             let alice = try await Demo.client(port: first.port, username: "alice", password: "alice-pass")
             for i in 0..<30 { sent.append(try await alice.send(.init(targetID: "bob_b", body: .text("a\(i)"))).msgID) }
@@ -195,6 +201,8 @@ import FoundationNetworking
             again.close()
             let ids = try await log.accepted(until: Set(sent))
             #expect(ids.firstOccurrences == sent)
+            let events = log.all.filter { $0.answer == .ok }.flatMap { (try? JSONValue.parse($0.body))?["events"]?.arrayValue ?? [] }
+            #expect(events.contains { $0["kind"]?.stringValue == "group_created" && $0["gid"]?.intValue == gid })
             withExtendedLifetime(dir) {}
         }
     }
@@ -322,6 +330,11 @@ import FoundationNetworking
                     retry: { backoff: 100ms, max_backoff: 10s }
                     dead_after: 3
                     batch: { max: 20, wait: 250ms }
+                    events: [group_members_added, message_retracted]
+                  - url: http://127.0.0.1:9000/all
+                    events: true
+            bridge:
+              receipt_callbacks: { timeout: 2s, retry: { backoff: 50ms, max_backoff: 1s }, dead_after: 3 }
             bots:
               - name: helper
                 appkey: jm_app
@@ -334,13 +347,21 @@ import FoundationNetworking
                 plugins: [{ swift: echo }]
             """
         let c = try ConfigurationLoader.parse(yaml: yaml, fileName: "bots.yaml")
-        #expect(c.callbacks.count == 2)
+        #expect(c.callbacks.count == 3)
+        #expect(c.callbacks[2].events == .all && c.callbacks[0].events == .none)
+        var receipts = MynahConfiguration.ReceiptCallbacks()
+        receipts.timeout = .seconds(2)
+        receipts.backoff = .milliseconds(50)
+        receipts.maxBackoff = .seconds(1)
+        receipts.deadAfter = 3
+        #expect(c.bridge.receiptCallbacks == receipts)
         #expect(c.callbacks[0] == .init(appKey: "k1", url: "https://example.com/jmessage"))
         var second = MynahConfiguration.Callback(appKey: "k1", url: "http://127.0.0.1:9000/hook",
                                                  conversations: [.group, .chatroom], secret: "hmac-key",
                                                  timeout: .seconds(2), backoff: .milliseconds(100),
                                                  maxBackoff: .seconds(10), deadAfter: 3, batchMax: 20)
         second.batchWait = .milliseconds(250)
+        second.events = .kinds([.groupMembersAdded, .messageRetracted])
         #expect(c.callbacks[1] == second)
         let jm = try #require(c.bots.first?.options.jmessage)
         #expect(jm == .init(appKey: "jm_app", masterSecret: "jm-secret", callbackPath: "/hooks/jm"))
@@ -353,8 +374,10 @@ import FoundationNetworking
          "bots.yaml:6:24: apps[0].callbacks[0].conversations: expected single, group or chatroom, got 'room'"),
         ("    callbacks:\n      - url: http://x/a\n        batch: { max: 101 }\n",
          "bots.yaml:6:23: apps[0].callbacks[0].batch.max: expected 1 to 100 messages, got 101"),
-        ("    callbacks:\n      - url: http://x/a\n        events: true\n",
-         "bots.yaml:6:17: apps[0].callbacks[0].events: routing gateway events is not supported yet"),
+        ("    callbacks:\n      - url: http://x/a\n        events: [group_created, typing]\n",
+         "bots.yaml:6:17: apps[0].callbacks[0].events: expected true, false or a list of group_created"),
+        ("    callbacks:\n      - url: http://x/a\n        events: []\n",
+         "bots.yaml:6:17: apps[0].callbacks[0].events: expected at least one event kind"),
         ("    callbacks:\n      - url: http://x/a\n        dead_after: 0\n",
          "bots.yaml:6:21: apps[0].callbacks[0].dead_after: expected 1 to 1000"),
         ("    callbacks:\n      - url: http://x/a\n        retries: 3\n",

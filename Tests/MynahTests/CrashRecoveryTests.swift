@@ -4,6 +4,9 @@ import IMProtocol
 import Logging
 import Testing
 import MynahTesting
+#if canImport(Glibc)
+import Glibc
+#endif
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -41,10 +44,11 @@ import FoundationNetworking
             process.standardOutput = FileHandle.nullDevice
             try process.run()
             // The daemon logs `address=127.0.0.1:PORT [Mynah] listening` once it accepts connections.
+            let fd = stderr.fileHandleForReading.fileDescriptor
             var buffer = ""
             var found: Int?
             while found == nil {
-                let chunk = stderr.fileHandleForReading.availableData
+                let chunk = Self.read(fd)
                 guard !chunk.isEmpty else { break }
                 buffer += String(decoding: chunk, as: UTF8.self)
                 for line in buffer.split(separator: "\n") where line.contains("listening") {
@@ -59,7 +63,21 @@ import FoundationNetworking
             }
             port = found
             // Keep draining the log so the child never blocks on a full pipe.
-            stderr.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
+            Thread.detachNewThread {
+                while !Self.read(fd).isEmpty {}
+                withExtendedLifetime(stderr) {}
+            }
+        }
+
+        /// The next bytes of `fd` (empty at its end), with read(2) rather than FileHandle.availableData, which traps
+        /// on EINTR (a child's SIGCHLD arriving while it reads).
+        static func read(_ fd: Int32) -> Data {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                return n > 0 ? Data(buffer[..<n]) : Data()
+            }
         }
 
         func kill9() {

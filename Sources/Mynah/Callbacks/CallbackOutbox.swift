@@ -20,6 +20,15 @@ final class CallbackOutbox: Sendable {
         var lastError: String
         var replay: Bool
         var body: [UInt8]
+        /// What the batch carries.
+        var kind: Kind
+        /// Where a receipt report goes (routing letters go to their destination's URL).
+        var url: String?
+
+        /// What a dead letter carries: routed messages, routed gateway events, or one push receipt report.
+        enum Kind: String, Sendable {
+            case messages, events, receipt
+        }
     }
 
     let pool: DatabasePool
@@ -69,6 +78,14 @@ final class CallbackOutbox: Sendable {
                 );
                 """)
         }
+        m.registerMigration("v2: events and receipts") { db in
+            // NULL: the destination predates the event log; it starts at the log's end.
+            try db.execute(sql: """
+                ALTER TABLE cursor ADD COLUMN event_id INTEGER;
+                ALTER TABLE dead_letter ADD COLUMN kind TEXT NOT NULL DEFAULT 'messages';
+                ALTER TABLE dead_letter ADD COLUMN url TEXT;
+                """)
+        }
         return m
     }
 
@@ -76,50 +93,68 @@ final class CallbackOutbox: Sendable {
 
     /// The cursor of `destination`, created at `head` (the log's end: a new destination starts with what comes
     /// next, not with the history) when it has none.
-    func cursor(_ destination: String, startingAt head: Int64) async throws -> Int64 {
+    func cursor(_ destination: String, startingAt head: LogPosition) async throws -> LogPosition {
         try await pool.write { db in
-            try db.execute(sql: "INSERT INTO cursor (destination, msg_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                           arguments: [destination, head])
-            return try Int64.fetchOne(db, sql: "SELECT msg_id FROM cursor WHERE destination = ?",
-                                      arguments: [destination]) ?? head
+            try db.execute(sql: "INSERT INTO cursor (destination, msg_id, event_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                           arguments: [destination, head.msgID, head.eventID])
+            try db.execute(sql: "UPDATE cursor SET event_id = ? WHERE destination = ? AND event_id IS NULL",
+                           arguments: [head.eventID, destination])
+            guard let row = try Row.fetchOne(db, sql: "SELECT msg_id, event_id FROM cursor WHERE destination = ?",
+                                             arguments: [destination]) else { return head }
+            return LogPosition(msgID: row["msg_id"], eventID: row["event_id"])
         }
     }
 
-    /// Moves the cursor of `destination` forward to `msgID`.
-    func advance(_ destination: String, to msgID: Int64) async throws {
+    /// Moves the cursor of `destination` forward to `position`.
+    func advance(_ destination: String, to position: LogPosition) async throws {
         try await pool.write { db in
-            try db.execute(sql: "UPDATE cursor SET msg_id = MAX(msg_id, ?) WHERE destination = ?",
-                           arguments: [msgID, destination])
+            try db.execute(sql: "UPDATE cursor SET msg_id = MAX(msg_id, ?), event_id = MAX(event_id, ?) WHERE destination = ?",
+                           arguments: [position.msgID, position.eventID, destination])
         }
     }
 
-    /// Keeps a batch as a dead letter and moves the cursor past it, in one transaction.
-    func bury(_ destination: String, body: [UInt8], firstMsgID: Int64, lastMsgID: Int64, count: Int, attempts: Int,
-              error: String, now: Int64) async throws {
+    /// Forgets the cursor of a destination that is no longer configured (its dead letters stay): added again, it
+    /// starts at the log's end like any new one.
+    func removeCursor(_ destination: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM cursor WHERE destination = ?", arguments: [destination])
+        }
+    }
+
+    /// Keeps a batch as a dead letter and moves the cursor past it (to `position`), in one transaction. `first` and
+    /// `last` are msgids, or event ids for a batch of events.
+    func bury(_ destination: String, kind: DeadLetter.Kind = .messages, body: [UInt8], first: Int64, last: Int64,
+              count: Int, attempts: Int, error: String, position: LogPosition?, url: String? = nil, now: Int64) async throws {
         try await pool.write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO dead_letter (destination, first_msg_id, last_msg_id, count, attempts, last_error, created, body)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO dead_letter (destination, kind, url, first_msg_id, last_msg_id, count, attempts, last_error,
+                                             created, body)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [destination, firstMsgID, lastMsgID, count, attempts, error, now, Data(body)])
-            try db.execute(sql: "UPDATE cursor SET msg_id = MAX(msg_id, ?) WHERE destination = ?",
-                           arguments: [lastMsgID, destination])
+                arguments: [destination, kind.rawValue, url, first, last, count, attempts, error, now, Data(body)])
+            if let position {
+                try db.execute(
+                    sql: "UPDATE cursor SET msg_id = MAX(msg_id, ?), event_id = MAX(event_id, ?) WHERE destination = ?",
+                    arguments: [position.msgID, position.eventID, destination])
+            }
         }
     }
 
     // MARK: Dead letters
 
-    /// The dead letters, oldest first; of one destination when `destination` is set.
-    func deadLetters(destination: String? = nil) async throws -> [DeadLetter] {
+    /// The dead letters, oldest first; of one destination when `destination` is set, only those marked for replay
+    /// with `replayOnly`.
+    func deadLetters(destination: String? = nil, replayOnly: Bool = false) async throws -> [DeadLetter] {
         try await pool.read { db in
             let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM dead_letter WHERE ? IS NULL OR destination = ? ORDER BY id",
-                arguments: [destination, destination])
+                db, sql: "SELECT * FROM dead_letter WHERE (? IS NULL OR destination = ?) AND replay >= ? ORDER BY id",
+                arguments: [destination, destination, replayOnly ? 1 : 0])
             return rows.map { row in
                 DeadLetter(id: row["id"], destination: row["destination"], firstMsgID: row["first_msg_id"],
                            lastMsgID: row["last_msg_id"], count: row["count"], attempts: row["attempts"],
-                           lastError: row["last_error"], replay: row["replay"], body: [UInt8](row["body"] as Data))
+                           lastError: row["last_error"], replay: row["replay"], body: [UInt8](row["body"] as Data),
+                           kind: DeadLetter.Kind(rawValue: row["kind"]) ?? .messages, url: row["url"])
             }
         }
     }
@@ -151,7 +186,12 @@ final class CallbackOutbox: Sendable {
 
     /// The oldest dead letter of `destination` marked for replay.
     func nextReplay(_ destination: String) async throws -> DeadLetter? {
-        try await deadLetters(destination: destination).first(where: \.replay)
+        try await deadLetters(destination: destination, replayOnly: true).first
+    }
+
+    /// The dead letters of one kind marked for replay, oldest first (push receipts: their destinations vary).
+    func replays(kind: DeadLetter.Kind) async throws -> [DeadLetter] {
+        try await deadLetters(replayOnly: true).filter { $0.kind == kind }
     }
 
     /// Records the outcome of a replay: delivered (the dead letter is gone) or failed again (it stays, unmarked).

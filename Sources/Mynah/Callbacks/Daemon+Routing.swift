@@ -16,7 +16,12 @@ struct Routing: Sendable {
     static func open(_ configuration: MynahConfiguration, hub: Hub, factory: any MetricsFactory,
                      logger: Logger) async throws(ConfigurationError) -> Routing {
         let jmessageBots = configuration.bots.contains { $0.options.jmessage != nil }
-        guard !configuration.callbacks.isEmpty || jmessageBots else {
+        // On SQLite routing is always ready, so that a reload can add callbacks; PostgreSQL has no message log yet.
+        let log = hub.store as? any MessageLogStore
+        if log == nil && !configuration.callbacks.isEmpty {
+            throw ConfigurationError(location: nil, path: "apps", message: "callbacks need the embedded SQLite store")
+        }
+        guard log != nil || jmessageBots else {
             return Routing(outbox: nil, dispatcher: nil, inbound: nil)
         }
         let outbox: CallbackOutbox
@@ -27,10 +32,7 @@ struct Routing: Sendable {
                 "cannot open '\(CallbackOutbox.path(dataDirectory: configuration.dataDirectory))': \(error)")
         }
         var dispatcher: CallbackDispatcher?
-        if !configuration.callbacks.isEmpty {
-            guard let log = hub.store as? any MessageLogStore else {
-                throw ConfigurationError(location: nil, path: "apps", message: "callbacks need the embedded SQLite store")
-            }
+        if let log {
             do {
                 dispatcher = try await CallbackDispatcher(callbacks: configuration.callbacks, apps: configuration.apps,
                                                           log: log, outbox: outbox, factory: factory, logger: logger)
@@ -40,5 +42,29 @@ struct Routing: Sendable {
         }
         let inbound = jmessageBots ? JMessageInbound(bots: configuration.bots, outbox: outbox, logger: logger) : nil
         return Routing(outbox: outbox, dispatcher: dispatcher, inbound: inbound)
+    }
+
+    /// Checks that a reloaded configuration's callbacks can be applied: routing runs (SQLite) and every callback's
+    /// app is one the daemon started with (apps need a restart).
+    func validate(_ configuration: MynahConfiguration, running: MynahConfiguration) throws(ConfigurationError) {
+        guard !configuration.callbacks.isEmpty else { return }
+        guard dispatcher != nil else {
+            throw ConfigurationError(location: nil, path: "apps", message: "callbacks need the embedded SQLite store")
+        }
+        let apps = Set(running.apps.map(\.appKey))
+        for callback in configuration.callbacks where !apps.contains(callback.appKey) {
+            throw ConfigurationError(location: nil, path: "apps", message:
+                "callback \(callback.url): appkey '\(callback.appKey)' is not an app of the running daemon (apps need a restart)")
+        }
+    }
+
+    /// Applies a reloaded configuration's callbacks (see ``CallbackDispatcher/apply(_:)``).
+    func apply(_ configuration: MynahConfiguration) async throws(ConfigurationError) {
+        guard let dispatcher else { return }
+        do {
+            try await dispatcher.apply(configuration.callbacks)
+        } catch {
+            throw ConfigurationError(location: nil, path: "apps", message: "cannot apply the callbacks: \(error)")
+        }
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The dead letters of message routing, for `mynah callbacks list` and `mynah callbacks replay`: they work on the
+/// The dead letters of message routing and of push receipt callbacks, for `mynah callbacks list` and `mynah callbacks replay`: they work on the
 /// data directory of a running or stopped daemon (a running one picks marked letters up within its poll interval).
 public enum DeadLetters {
     /// One dead letter as the command line shows it.
@@ -21,11 +21,21 @@ public enum DeadLetters {
         public var lastError: String
         /// Whether it is marked for replay.
         public var replay: Bool
+        /// What it carries: `messages`, `events` (then the ids are event ids) or `receipt` (one push receipt report;
+        /// the ids are the push's msg_id).
+        public var kind: String
+        /// Where a receipt report goes (`nil` for routing, whose URL is in `destination`).
+        public var url: String?
 
-        /// `id  destination  count msgids a-b  attempts  last error`.
+        /// `id  destination  what (ids a-b)  attempts  last error`.
         public var description: String {
-            "\(id)\t\(destination)\t\(count) messages (msgid \(firstMsgID)-\(lastMsgID))\t\(attempts) attempts"
-                + (replay ? "\treplay pending" : "") + "\t\(lastError)"
+            let what = switch kind {
+            case "events": "\(count) events (event_id \(firstMsgID)-\(lastMsgID))"
+            case "receipt": "receipt of push \(firstMsgID) to \(url ?? "")"
+            default: "\(count) messages (msgid \(firstMsgID)-\(lastMsgID))"
+            }
+            return "\(id)\t\(destination)\t\(what)\t\(attempts) attempts" + (replay ? "\treplay pending" : "")
+                + "\t\(lastError)"
         }
     }
 
@@ -35,7 +45,8 @@ public enum DeadLetters {
         let outbox = try CallbackOutbox(dataDirectory: dataDirectory)
         return try await outbox.deadLetters().map {
             Summary(id: $0.id, destination: $0.destination, count: $0.count, firstMsgID: $0.firstMsgID,
-                    lastMsgID: $0.lastMsgID, attempts: $0.attempts, lastError: $0.lastError, replay: $0.replay)
+                    lastMsgID: $0.lastMsgID, attempts: $0.attempts, lastError: $0.lastError, replay: $0.replay,
+                    kind: $0.kind.rawValue, url: $0.url)
         }
     }
 

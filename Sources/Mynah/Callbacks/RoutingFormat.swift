@@ -1,4 +1,5 @@
 import Foundation
+import Hub
 import IMProtocol
 
 /// JMessage's real-time message routing format: a POST of `{"total": N, "messages": [...]}` whose messages have the
@@ -11,6 +12,27 @@ enum RoutingFormat {
             "total": .int(Int64(messages.count)),
             "messages": .array(messages.map { $0.historyJSON(appKey: appKey) }),
         ]).serialized()
+    }
+
+    /// The body of one POST of gateway events (Mynah's extension, `events:` of a callback): `total` counts the
+    /// messages as in JMessage (none), `events` holds the events in the order they happened.
+    static func events(_ events: [LoggedEvent]) -> [UInt8] {
+        JSONValue.object([
+            "total": .int(0),
+            "messages": .array([]),
+            "events": .array(events.map(event)),
+        ]).serialized()
+    }
+
+    /// One routed event: the gateway's event object plus `event_id` (increasing; drop repeats by it), the
+    /// conversation (`target_type`, `target_id`) and `after_msgid`, the last message committed before it.
+    static func event(_ logged: LoggedEvent) -> JSONValue {
+        guard case .object(var o) = logged.event.json else { return logged.event.json }
+        o["event_id"] = .int(logged.id)
+        o["target_type"] = .string(logged.targetType.rawValue)
+        o["target_id"] = .string(logged.targetID)
+        o["after_msgid"] = .int(logged.afterMsgID)
+        return .object(o)
     }
 
     /// Reads a routing POST's body; the error names the first bad field (`messages[2].msg_body.text`).

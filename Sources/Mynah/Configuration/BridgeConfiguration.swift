@@ -11,6 +11,8 @@ public struct BridgeSection: Sendable, Equatable {
     public var configuration: Bridge.Configuration
     /// Where each rule starts, parallel to `configuration.rules`.
     public var ruleLocations: [SourceLocation]
+    /// How push receipt callbacks are retried (`receipt_callbacks:`; docs/bridge.md).
+    public var receiptCallbacks = MynahConfiguration.ReceiptCallbacks()
 
     /// Creates a section; no rules by default.
     public init(configuration: Bridge.Configuration = .init(), ruleLocations: [SourceLocation] = []) {
@@ -22,7 +24,7 @@ public struct BridgeSection: Sendable, Equatable {
 extension ConfigurationReader {
     /// The keys of the bridge's mappings.
     enum BridgeKeys {
-        static let section = ["rate_limit", "rules"]
+        static let section = ["rate_limit", "rules", "receipt_callbacks"]
         static let rateLimit = ["requests", "per"]
         static let rule = ["name", "push_appkey", "accounts_appkey", "alias", "robot", "message", "receipt"]
         static let receipt = ["within", "escalate"]
@@ -42,6 +44,7 @@ extension ConfigurationReader {
             }
             if let f = limit["per"], let per = try duration(f) { result.configuration.rateLimit.per = per }
         }
+        if let f = section["receipt_callbacks"] { result.receiptCallbacks = try receiptCallbacks(f) }
         guard let rulesField = section["rules"], let items = try optionalSequence(rulesField) else { return result }
         let appKeys = apps.map(\.appKey)
         var byName: [String: Int] = [:]

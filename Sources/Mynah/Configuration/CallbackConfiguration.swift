@@ -25,6 +25,34 @@ extension MynahConfiguration {
         public var batchMax: Int
         /// How long the first message of a batch waits for more (`batch.wait`, default 1s).
         public var batchWait: Duration
+        /// Which gateway events are routed too (`events:`); none by default.
+        public var events: EventFilter = .none
+
+        /// Which gateway events a destination gets (`events: false | true | [kind, ...]`).
+        public enum EventFilter: Sendable, Equatable {
+            /// Messages only (JMessage's routing).
+            case none
+            /// Every event of the routed conversations.
+            case all
+            /// Only these kinds.
+            case kinds(Set<ChatEvent.Kind>)
+
+            /// Whether an event of `kind` goes.
+            public func admits(_ kind: ChatEvent.Kind) -> Bool {
+                switch self {
+                case .none: false
+                case .all: true
+                case .kinds(let kinds): kinds.contains(kind)
+                }
+            }
+
+            /// The kinds the hub emits, the values `events:` may list.
+            public static let known: [ChatEvent.Kind] = [
+                .groupCreated, .groupUpdated, .groupDeleted, .groupMembersAdded, .groupMembersRemoved,
+                .groupOwnerChanged, .groupMembersSilenced, .groupMembersUnsilenced, .friendAdded, .friendRemoved,
+                .messageRetracted,
+            ]
+        }
 
         /// Creates a destination with the documented defaults.
         public init(appKey: String, url: String, conversations: Set<TargetType> = Set(TargetType.allCases),
@@ -45,6 +73,22 @@ extension MynahConfiguration {
 
         /// The destination's durable name: its cursor and dead letters are kept under it.
         public var key: String { "\(appKey) \(url)" }
+    }
+
+    /// How the receipt callbacks of bridged pushes are retried (`bridge.receipt_callbacks`): failures wait `backoff`,
+    /// doubling up to `max_backoff`; after `dead_after` failed attempts in a row a report is kept as a dead letter.
+    public struct ReceiptCallbacks: Sendable, Equatable {
+        /// The limit of one POST (`timeout:`, default 5s).
+        public var timeout: Duration = .seconds(5)
+        /// The first retry delay (`retry.backoff`, default 1s).
+        public var backoff: Duration = .seconds(1)
+        /// The longest retry delay (`retry.max_backoff`, default 5m).
+        public var maxBackoff: Duration = .seconds(300)
+        /// Failed attempts after which a report becomes a dead letter (`dead_after:`, 1 to 1000, default 10).
+        public var deadAfter = 10
+
+        /// The documented defaults.
+        public init() {}
     }
 
     /// A bot that lives on the real JMessage (`hub.jmessage`): hears the app's routing callbacks and sends through

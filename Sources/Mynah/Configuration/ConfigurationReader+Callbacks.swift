@@ -7,6 +7,7 @@ extension ConfigurationReader.Keys {
     static let callback = ["url", "conversations", "events", "secret", "timeout", "retry", "dead_after", "batch"]
     static let callbackRetry = ["backoff", "max_backoff"]
     static let callbackBatch = ["max", "wait"]
+    static let receiptCallbacks = ["timeout", "retry", "dead_after"]
     static let jmessage = ["appkey", "master_secret", "api", "report", "callback_path"]
 }
 
@@ -49,10 +50,7 @@ extension ConfigurationReader {
             guard !kinds.isEmpty else { throw error("expected at least one of single, group, chatroom", at: f) }
             callback.conversations = kinds
         }
-        if let f = entry["events"], let events = try boolean(f), events {
-            // Gateway events live in each member's inbox, not in the message log routing follows.
-            throw error("routing gateway events is not supported yet; only messages are routed (use false)", at: f)
-        }
+        if let f = entry["events"] { callback.events = try eventFilter(f) }
         if let f = entry["secret"], let secret = try string(f) {
             try requireNonEmpty(secret, f)
             callback.secret = secret
@@ -80,6 +78,45 @@ extension ConfigurationReader {
             }
         }
         return callback
+    }
+
+    /// Reads `bridge.receipt_callbacks`: how push receipt callbacks are retried.
+    func receiptCallbacks(_ f: Field) throws(ConfigurationError) -> MynahConfiguration.ReceiptCallbacks {
+        var result = MynahConfiguration.ReceiptCallbacks()
+        guard let section = try optionalSection(f, keys: Keys.receiptCallbacks) else { return result }
+        if let f = section["timeout"], let d = try preciseDuration(f) { result.timeout = d }
+        if let f = section["retry"], let retry = try optionalSection(f, keys: Keys.callbackRetry) {
+            if let b = retry["backoff"], let d = try preciseDuration(b) { result.backoff = d }
+            if let b = retry["max_backoff"], let d = try preciseDuration(b) {
+                guard d >= result.backoff else { throw error("expected at least retry.backoff", at: b) }
+                result.maxBackoff = d
+            }
+        }
+        if let f = section["dead_after"], let n = try integer(f) {
+            guard (1...1000).contains(n) else { throw error("expected 1 to 1000 failed attempts, got \(n)", at: f) }
+            result.deadAfter = n
+        }
+        return result
+    }
+
+    /// Reads `events:` of a callback: a boolean, or a list of event kinds.
+    func eventFilter(_ f: Field) throws(ConfigurationError) -> MynahConfiguration.Callback.EventFilter {
+        if case .scalar = f.value {
+            guard let all = try boolean(f) else { return .none }
+            return all ? .all : .none
+        }
+        let known = MynahConfiguration.Callback.EventFilter.known
+        var kinds: Set<ChatEvent.Kind> = []
+        for word in try stringList(f) {
+            let kind = ChatEvent.Kind(rawValue: word)
+            guard known.contains(kind) else {
+                throw error("expected true, false or a list of \(known.map(\.rawValue).joined(separator: ", ")); "
+                            + "got \(quoted(word))", at: f)
+            }
+            kinds.insert(kind)
+        }
+        guard !kinds.isEmpty else { throw error("expected at least one event kind (or false)", at: f) }
+        return .kinds(kinds)
     }
 
     /// Reads `hub.jmessage` of the bot `bot`: the bot's app on the real JMessage.

@@ -12,7 +12,8 @@ import NIOCore
 /// session, its CSRF token and that the session may manage that app, then hands the request, rewritten to
 /// `/v1/...` with the app's Basic credentials, to a responder of the very routes the REST API serves. So the
 /// console has the REST API's rules, answers and error codes, by construction. What REST has no call for (the
-/// apps, statistics, the bots and their reload) is here, on hub methods.
+/// apps, statistics, the bots and their reload, ending a user's sessions, the bridge's recent pushes, the chat's
+/// history and conversations) is here, on hub and bridge methods.
 struct ConsoleAPI<Context: RequestContext>: Sendable {
     let hub: Hub
     let bridge: Bridge?
@@ -61,6 +62,19 @@ struct ConsoleAPI<Context: RequestContext>: Sendable {
         router.get("/console/api/bots") { request, context in try await guarded(request) { try await bots(request) } }
         router.get("/console/api/bridge") { request, context in try await guarded(request) { try bridgeRules(request) } }
         router.post("/console/api/bots/reload") { request, context in try await guarded(request) { try await reload(request) } }
+        router.get("/console/api/apps/:appkey/users/:username/sessions") { request, context in
+            try await guarded(request) { try await userSessions(request, context) }
+        }
+        router.delete("/console/api/apps/:appkey/users/:username/sessions") { request, context in
+            try await guarded(request) { try await endSessions(request, context) }
+        }
+        router.get("/console/api/apps/:appkey/bridge/pushes") { request, context in
+            try await guarded(request) { try await recentPushes(request, context) }
+        }
+        router.get("/chat/api/history") { request, context in try await guarded(request) { try await chatHistory(request) } }
+        router.get("/chat/api/conversations") { request, context in
+            try await guarded(request) { try await chatConversations(request) }
+        }
         for method in [HTTPRequest.Method.get, .post, .put, .delete, .patch] {
             router.on("/console/api/apps/:appkey/rest/**", method: method) { request, context in
                 try await proxy(request, context)
@@ -185,7 +199,17 @@ struct ConsoleAPI<Context: RequestContext>: Sendable {
         } ?? 14
         let stats = try await hub.stats(appKey: appKey, days: days)
         let bots = await options.bots().filter { $0.appKey == appKey }
+        var pushes: JSONValue = .null
+        if let bridge, bridge.rule(pushAppKey: appKey) != nil {
+            do {
+                let totals = try await bridge.receiptTotals(appKey: appKey)
+                pushes = ["received": .int(Int64(totals.received)), "not_yet_received": .int(Int64(totals.notYetReceived))]
+            } catch {
+                throw APIError(.internalError, "the bridge's store failed: \(error)", status: .internalServerError)
+            }
+        }
         return json(.ok, [
+            "bridge_receipts": pushes,
             "users": .int(Int64(stats.users)), "active_today": .int(Int64(stats.activeToday)),
             "active_7d": .int(Int64(stats.active7Days)), "groups": .int(Int64(stats.groups)),
             "sessions_online": .int(Int64(hub.presence.sessionCount)),
@@ -202,7 +226,15 @@ struct ConsoleAPI<Context: RequestContext>: Sendable {
         let bots = await options.bots().filter { session.principal.manages($0.appKey) }
         return json(.ok, ["bots": .array(bots.map { bot in
             ["name": .string(bot.name), "appkey": .string(bot.appKey), "username": .string(bot.username),
-             "plugins": .array(bot.plugins.map(JSONValue.string)), "connected": .bool(bot.connected)]
+             "plugins": .array(bot.plugins.map(JSONValue.string)), "connected": .bool(bot.connected),
+             "connected_since": bot.connectedSince.map { .string(WireTime.format(millis: $0)) } ?? .null,
+             "events_per_minute": .int(Int64(bot.eventsPerMinute)),
+             "plugin_states": .array(bot.pluginStates.map { p in
+                 ["id": .string(p.id), "state": .string(p.state), "detail": p.detail.map(JSONValue.string) ?? .null]
+             }),
+             "failures": .array(bot.failures.map { f in
+                 ["at": .string(WireTime.format(millis: f.at)), "plugin": .string(f.plugin), "message": .string(f.message)]
+             })]
         })])
     }
 

@@ -43,14 +43,62 @@ public struct ConsoleOptions: Sendable {
         public var plugins: [String]
         /// Whether it has a gateway session open right now (robots of a remote hub: unknown, false).
         public var connected: Bool
+        /// Since when its current connection is up (milliseconds since 1970), when the bot runs and is connected.
+        public var connectedSince: Int64?
+        /// Events it received in the last 60 seconds.
+        public var eventsPerMinute: Int
+        /// Each plugin's id and state (`running`, `starting`, `restarting`, `quarantined`) with a detail.
+        public var pluginStates: [PluginState]
+        /// Its most recent failures, newest first.
+        public var failures: [Failure]
+
+        /// One plugin's state.
+        public struct PluginState: Sendable {
+            /// The plugin's id in its bot.
+            public var id: String
+            /// `running`, `starting`, `restarting` or `quarantined`.
+            public var state: String
+            /// Why it is quarantined, or how many failures in a row it restarts after.
+            public var detail: String?
+
+            /// Creates a plugin's state.
+            public init(id: String, state: String, detail: String? = nil) {
+                self.id = id
+                self.state = state
+                self.detail = detail
+            }
+        }
+
+        /// One failure of a plugin on an event or an action.
+        public struct Failure: Sendable {
+            /// When, in milliseconds since 1970.
+            public var at: Int64
+            /// The plugin's id.
+            public var plugin: String
+            /// What went wrong.
+            public var message: String
+
+            /// Creates a failure.
+            public init(at: Int64, plugin: String, message: String) {
+                self.at = at
+                self.plugin = plugin
+                self.message = message
+            }
+        }
 
         /// Creates a bot's state.
-        public init(name: String, appKey: String, username: String, plugins: [String], connected: Bool) {
+        public init(name: String, appKey: String, username: String, plugins: [String], connected: Bool,
+                    connectedSince: Int64? = nil, eventsPerMinute: Int = 0, pluginStates: [PluginState] = [],
+                    failures: [Failure] = []) {
             self.name = name
             self.appKey = appKey
             self.username = username
             self.plugins = plugins
             self.connected = connected
+            self.connectedSince = connectedSince
+            self.eventsPerMinute = eventsPerMinute
+            self.pluginStates = pluginStates
+            self.failures = failures
         }
     }
 

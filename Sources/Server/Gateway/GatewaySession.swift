@@ -67,7 +67,14 @@ struct GatewaySession {
 
         let presence: Presence.Token
         do {
-            presence = try await hub.sessionOpened(user, device: login.device, platform: login.platform)
+            // The console's "end session": a fatal error frame, then the close.
+            presence = try await hub.sessionOpened(user, device: login.device, platform: login.platform) { [outbound] in
+                Task {
+                    try? await GatewaySession.fail(ServerFrame.Failure(
+                        code: .missingAuthentication, message: "session ended by an administrator", fatal: true),
+                        on: outbound)
+                }
+            }
         } catch {
             return try await fail(ServerFrame.Failure(id: login.id, code: error.code, message: error.message, fatal: true))
         }

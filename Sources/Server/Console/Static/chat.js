@@ -84,12 +84,30 @@ async function start(password) {
   client.addEventListener('state', (e) => showState(e.detail));
   client.addEventListener('message', (e) => receive(e.detail));
   client.addEventListener('event', (e) => receiveEvent(e.detail));
-  client.addEventListener('error', (e) => notice(`Error ${e.detail.message}`));
+  client.addEventListener('error', (e) => notice(`Error ${e.detail.code}: ${e.detail.message}`));
   try {
     await client.connect();
   } catch (e) {
     client.close();
     showSignIn(`Could not log in to the gateway: ${e.message}`);
+    return;
+  }
+  loadConversations();
+}
+
+/** The conversations of the last 7 days and the user's groups (from the history API), listed with the ones the
+ *  session received, so that a reload keeps the list. Their messages load when one is opened. */
+async function loadConversations() {
+  try {
+    const { conversations } = await api('GET', '/chat/api/conversations');
+    for (const item of conversations) {
+      const c = conversation(item.type, item.id);
+      if (item.title) c.title = item.type === 'group' ? `${item.title} (group ${item.id})` : `${item.title} (${item.id})`;
+      c.lastCtime = Math.max(c.lastCtime || 0, item.last_ctime || 0);
+    }
+    renderList();
+  } catch (e) {
+    notice(`Could not list older conversations: ${e.message}`);
   }
 }
 
@@ -214,7 +232,8 @@ function renderList() {
 }
 
 function lastTime(c) {
-  return c.messages.length ? c.messages[c.messages.length - 1].ctime || 0 : Number.MAX_SAFE_INTEGER;
+  if (c.messages.length) return Math.max(c.messages[c.messages.length - 1].ctime || 0, c.lastCtime || 0);
+  return c.lastCtime !== undefined ? c.lastCtime : Number.MAX_SAFE_INTEGER; // just opened: on top
 }
 
 function open(c) {
@@ -226,6 +245,37 @@ function open(c) {
   renderList();
   scrollDown();
   ui.text.focus();
+  if (!c.history && (c.type === 'single' || c.type === 'group')) loadHistory(c);
+}
+
+/** Older messages of a conversation (the last 7 days, from the history API): the ones this page has not seen are
+ *  merged in by time, so a conversation opened after a reload shows what came before this session. */
+async function loadHistory(c) {
+  c.history = 'loading';
+  try {
+    const { messages } = await api('GET', `/chat/api/history?type=${c.type}&id=${encodeURIComponent(c.id)}`);
+    let added = 0;
+    for (const m of messages) {
+      if (c.seen.has(m.msgid)) continue;
+      c.seen.add(m.msgid);
+      c.messages.push({ msgID: m.msgid, ctime: m.msg_ctime, message: m, mine: m.from_id === state.me.username,
+        history: true });
+      if (m.from_id !== state.me.username && m.from_name && c.type === 'single') c.title = `${m.from_name} (${c.id})`;
+      added += 1;
+    }
+    c.history = 'loaded';
+    if (!added) return;
+    c.messages.sort((a, b) => (a.ctime || 0) - (b.ctime || 0) || (Number(a.msgID) || 0) - (Number(b.msgID) || 0));
+    if (state.current === c) {
+      ui.title.textContent = c.title;
+      replace(ui.messages, c.messages.map(renderMessage));
+      scrollDown();
+    }
+    renderList();
+  } catch (e) {
+    c.history = null;
+    notice(`Could not load older messages: ${e.message}`);
+  }
 }
 
 function scrollDown() {
@@ -240,7 +290,8 @@ function renderMessage(entry) {
   else if (m.msg_type === 'image') body.append(imageOf(m.msg_body));
   else body.textContent = `[${m.msg_type}]`;
   const time = entry.ctime ? new Date(entry.ctime).toLocaleTimeString() : '';
-  const item = el('li', { class: `msg ${entry.mine ? 'mine' : 'theirs'}`, 'data-msgid': entry.msgID, 'data-seq': entry.seq },
+  const item = el('li', { class: `msg ${entry.mine ? 'mine' : 'theirs'}${entry.history ? ' history' : ''}`,
+    'data-msgid': entry.msgID, 'data-seq': entry.seq },
     el('div', { class: 'meta' }, el('span', { class: 'from' }, m.from_name || m.from_id), ' ', el('time', {}, time)),
     body);
   if (entry.pending) item.classList.add('pending');

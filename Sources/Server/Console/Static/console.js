@@ -7,7 +7,7 @@ import { usersFromCSV } from './csv.js';
 const root = document.getElementById('app');
 const state = { session: null, apps: [], appkey: null };
 const screens = [
-  ['dashboard', 'Dashboard'], ['apps', 'Apps'], ['users', 'Users'], ['groups', 'Groups'],
+  ['dashboard', 'Dashboard'], ['apps', 'Apps'], ['users', 'Users'], ['groups', 'Groups'], ['chatrooms', 'Chatrooms'],
   ['messages', 'Messages'], ['words', 'Sensitive words'], ['bots', 'Bots'], ['bridge', 'Bridge'],
 ];
 
@@ -132,7 +132,10 @@ async function enter() {
   select.addEventListener('change', () => { state.appkey = select.value; route(); });
   state.refreshApps = async () => { await loadApps(); fillSelect(); };
   const nav = el('nav', { class: 'tabs', 'aria-label': 'Screens' },
-    screens.map(([id, label]) => el('a', { href: `#${id}`, id: `nav-${id}` }, label)));
+    screens.map(([id, label]) => el('a', { href: `#${id}`, id: `nav-${id}`, onclick: (e) => {
+      // The current screen's tab shows it again, with fresh numbers.
+      if (location.hash === `#${id}`) { e.preventDefault(); route(); }
+    } }, label)));
   const signOut = el('button', { type: 'button', id: 'sign-out' }, 'Sign out');
   signOut.addEventListener('click', action(null, async () => {
     try { await call('DELETE', '/console/api/session'); } finally { signedOut('Signed out.'); }
@@ -154,17 +157,23 @@ async function route() {
     const link = document.getElementById(`nav-${name}`);
     if (link) link.setAttribute('aria-current', name === known ? 'page' : 'false');
   }
-  const render = { dashboard, apps, users, groups, messages, words, bots, bridge }[known];
+  const render = { dashboard, apps, users, groups, chatrooms, messages, words, bots, bridge }[known];
+  // Each visit renders into its own box, shown once ready and only if no later visit started meanwhile: a slow
+  // screen left for another cannot overwrite it when its answers finally come.
+  const visit = (state.visit || 0) + 1;
+  state.visit = visit;
   replace(state.main, el('p', {}, 'Loading…'));
+  const box = el('div', { class: 'screen-box' });
   try {
     if (!state.appkey && !['apps', 'bots', 'bridge'].includes(known)) {
-      replace(state.main, section('No app', el('p', {}, 'There is no app yet. Create one on the Apps screen.')));
-      return;
+      replace(box, section('No app', el('p', {}, 'There is no app yet. Create one on the Apps screen.')));
+    } else {
+      await render(box);
     }
-    await render(state.main);
   } catch (e) {
-    replace(state.main, el('p', { class: 'error', role: 'alert' }, e.message));
+    replace(box, el('p', { class: 'error', role: 'alert' }, e.message));
   }
+  if (state.visit === visit) replace(state.main, box);
 }
 
 // MARK: Dashboard
@@ -175,6 +184,9 @@ async function dashboard(main) {
     ['Users', s.users], ['Active today', s.active_today], ['Active in 7 days', s.active_7d], ['Groups', s.groups],
     ['Sessions online', s.sessions_online], ['Bots connected', `${s.bots_connected} of ${s.bots}`],
   ];
+  if (s.bridge_receipts) {
+    cards.push(['Pushes received', s.bridge_receipts.received], ['Pushes not yet received', s.bridge_receipts.not_yet_received]);
+  }
   replace(main,
     el('div', { class: 'stats', id: 'stats' }, cards.map(([label, value]) =>
       el('div', { class: 'stat card' }, el('span', { class: 'label' }, label), el('span', { class: 'value' }, String(value))))),
@@ -375,12 +387,24 @@ function resetPassword(detail, name, out) {
 }
 
 async function userStat(detail, name) {
-  const [stat] = await rest('POST', '/v1/users/userstat', [name]);
+  const sessions = `/console/api/apps/${encodeURIComponent(state.appkey)}/users/${encodeURIComponent(name)}/sessions`;
+  const stat = await call('GET', sessions);
   const devices = stat.devices || [];
-  replace(detail, section(`Devices of ${name}`, devices.length
-    ? table(['Platform', 'Logged in', 'Online'], devices.map((d) =>
-      el('tr', {}, el('td', {}, d.platform), el('td', {}, d.login ? 'yes' : 'no'), el('td', {}, d.online ? 'yes' : 'no'))))
-    : el('p', {}, 'Never logged in.')));
+  const out = status('sessions-result');
+  const end = (device) => action(out, async () => {
+    const { ended } = await call('DELETE', device ? `${sessions}?device=${encodeURIComponent(device)}` : sessions);
+    await userStat(detail, name);
+    show(document.getElementById('sessions-result'), `${ended} session${ended === 1 ? '' : 's'} of ${name} ended`);
+  });
+  replace(detail, section(`Devices and sessions of ${name}`, out, devices.length
+    ? table(['Device', 'Platform', 'Logged in', 'Online', ''], devices.map((d) =>
+      el('tr', { 'data-device': d.device || '' }, el('td', {}, d.device || ''), el('td', {}, d.platform),
+        el('td', {}, d.login ? 'yes' : 'no'), el('td', { class: 'online' }, d.online ? 'yes' : 'no'),
+        el('td', { class: 'actions' }, d.online && d.device
+          ? el('button', { type: 'button', class: 'end-session', onclick: end(d.device) }, 'End session') : null))),
+    { id: 'user-devices' })
+    : el('p', {}, 'Never logged in.'),
+  stat.online ? el('button', { type: 'button', id: 'end-all-sessions', onclick: end(null) }, 'End all sessions') : null));
 }
 
 // MARK: Groups
@@ -391,7 +415,7 @@ async function groups(main, start = 0) {
   const out = status('groups-result');
   const detail = el('div', { id: 'group-detail' });
   const rows = page.groups.map((g) => el('tr', { 'data-gid': g.gid },
-    el('td', {}, String(g.gid)), el('td', { class: 'group-name' }, g.name), el('td', {}, g.owner_username),
+    el('td', {}, String(g.gid)), el('td', { class: 'group-name' }, g.name), el('td', { class: 'group-owner' }, g.owner_username),
     el('td', {}, g.desc || ''),
     el('td', { class: 'actions' },
       el('button', { type: 'button', onclick: action(out, () => groupMembers(detail, g, out)) }, 'Members'),
@@ -436,12 +460,111 @@ async function groupMembers(detail, g, out) {
     field('New owner', { name: 'username', required: true }), el('button', { type: 'submit' }, 'Transfer'));
   owner.addEventListener('submit', action(out, async () => {
     await rest('PUT', `/v1/groups/owner/${g.gid}`, { username: formValues(owner).username });
+    const fresh = await rest('GET', `/v1/groups/${g.gid}`);
+    const cell = document.querySelector(`#groups-table tr[data-gid="${g.gid}"] .group-owner`);
+    if (cell) cell.textContent = fresh.owner_username;
     await groupMembers(detail, g, out);
   }));
+  const silence = (m) => action(out, async () => {
+    await rest('PUT', `/v1/groups/messages/${g.gid}/silence?status=${m.silenced ? 0 : 1}`, [m.username]);
+    await groupMembers(detail, g, out);
+    show(out, `${m.username} ${m.silenced ? 'may speak' : 'is silenced'} in ${g.gid}`);
+  });
   replace(detail, section(`Members of ${g.name} (${g.gid})`,
-    el('ul', { id: 'group-members' }, members.map((m) =>
-      el('li', {}, m.username, m.nickname ? ` (${m.nickname})` : '', m.flag === 1 ? ' — owner' : ''))),
+    table(['Member', 'Role', 'Silenced', ''], members.map((m) => el('tr', { 'data-member': m.username },
+      el('td', {}, m.username, m.nickname ? ` (${m.nickname})` : ''), el('td', {}, m.flag === 1 ? 'owner' : 'member'),
+      el('td', { class: 'silenced' }, m.silenced ? 'yes' : 'no'),
+      el('td', { class: 'actions' }, m.flag === 1 ? null
+        : el('button', { type: 'button', class: 'silence', onclick: silence(m) }, m.silenced ? 'Let speak' : 'Silence')))),
+    { id: 'group-members' }),
     change, owner));
+}
+
+// MARK: Chatrooms
+
+async function chatrooms(main, start = 0) {
+  const count = 20;
+  const page = await rest('GET', `/v1/chatroom?start=${start}&count=${count}`);
+  const out = status('rooms-result');
+  const detail = el('div', { id: 'room-detail' });
+  const rows = page.rooms.map((r) => el('tr', { 'data-room': r.id },
+    el('td', {}, String(r.id)), el('td', { class: 'room-name' }, r.name), el('td', { class: 'room-owner' }, r.owner_username),
+    el('td', { class: 'room-count' }, String(r.total_member_count)), el('td', {}, r.description || ''),
+    el('td', { class: 'actions' },
+      el('button', { type: 'button', onclick: action(out, () => roomMembers(detail, r, out)) }, 'Members'),
+      el('button', { type: 'button', onclick: action(out, async () => {
+        if (!confirm(`Delete chatroom ${r.name}?`)) return;
+        await rest('DELETE', `/v1/chatroom/${r.id}`);
+        await chatrooms(main, start);
+        show(document.getElementById('rooms-result'), `chatroom ${r.id} deleted`);
+      }) }, 'Delete'))));
+  const form = el('form', { id: 'create-room', class: 'inline-form' },
+    field('Owner', { name: 'owner_username', required: true }), field('Name', { name: 'name', required: true }),
+    field('Members (comma-separated)', { name: 'members' }), field('Description', { name: 'description' }),
+    el('button', { type: 'submit' }, 'Create chatroom'));
+  form.addEventListener('submit', action(out, async () => {
+    const v = formValues(form);
+    const members = v.members ? v.members.split(',').map((x) => x.trim()).filter(Boolean) : [];
+    const body = { owner_username: v.owner_username, name: v.name, members_username: members };
+    if (v.description) body.description = v.description;
+    const created = await rest('POST', '/v1/chatroom', body);
+    await chatrooms(main, start);
+    show(document.getElementById('rooms-result'), `created chatroom ${created.chatroom_id} (${v.name})`);
+  }));
+  const pager = el('div', { class: 'pager' },
+    el('button', { type: 'button', disabled: start === 0, onclick: () => chatrooms(main, Math.max(0, start - count)) }, 'Previous'),
+    el('span', {}, `${page.total ? start + 1 : 0}–${start + page.rooms.length} of ${page.total}`),
+    el('button', { type: 'button', disabled: start + count >= page.total, onclick: () => chatrooms(main, start + count) }, 'Next'));
+  replace(main, section('Chatrooms', out, table(['Id', 'Name', 'Owner', 'Members', 'Description', ''], rows,
+    { id: 'rooms-table' }), pager, detail), section('Create a chatroom', form));
+}
+
+/** Reads a chatroom again and shows its owner and member count in its row of the list. */
+async function refreshRoomRow(r) {
+  const [fresh] = await rest('POST', '/v1/chatroom/batch', [r.id]);
+  if (!fresh) return;
+  Object.assign(r, fresh);
+  const row = document.querySelector(`#rooms-table tr[data-room="${r.id}"]`);
+  if (!row) return;
+  row.querySelector('.room-owner').textContent = fresh.owner_username;
+  row.querySelector('.room-count').textContent = String(fresh.total_member_count);
+}
+
+async function roomMembers(detail, r, out) {
+  const page = await rest('GET', `/v1/chatroom/${r.id}/members?start=0&count=500`);
+  const split = (x) => (x ? x.split(',').map((y) => y.trim()).filter(Boolean) : []);
+  const change = el('form', { id: 'room-members-form', class: 'inline-form' },
+    field('Add (comma-separated)', { name: 'add' }), field('Remove (comma-separated)', { name: 'remove' }),
+    el('button', { type: 'submit' }, 'Apply'));
+  change.addEventListener('submit', action(out, async () => {
+    const v = formValues(change);
+    if (split(v.add).length) await rest('PUT', `/v1/chatroom/${r.id}/members`, split(v.add));
+    if (split(v.remove).length) await rest('DELETE', `/v1/chatroom/${r.id}/members`, split(v.remove));
+    await refreshRoomRow(r);
+    await roomMembers(detail, r, out);
+    show(out, `members of chatroom ${r.id} changed`);
+  }));
+  const owner = el('form', { id: 'room-owner-form', class: 'inline-form' },
+    field('New owner', { name: 'owner_username', required: true }), el('button', { type: 'submit' }, 'Transfer'));
+  owner.addEventListener('submit', action(out, async () => {
+    const name = formValues(owner).owner_username;
+    await rest('PUT', `/v1/chatroom/${r.id}`, { owner_username: name });
+    await refreshRoomRow(r);
+    await roomMembers(detail, r, out);
+    show(out, `${name} owns chatroom ${r.id}`);
+  }));
+  const silence = (m) => action(out, async () => {
+    await rest('PUT', `/v1/chatroom/${r.id}/forbidden/${encodeURIComponent(m.username)}?status=${m.silenced ? 0 : 1}`);
+    await roomMembers(detail, r, out);
+    show(out, `${m.username} ${m.silenced ? 'may speak' : 'is silenced'} in chatroom ${r.id}`);
+  });
+  replace(detail, section(`Members of ${r.name} (${r.id}), owner ${r.owner_username}`,
+    table(['Member', 'Silenced', ''], page.users.map((m) => el('tr', { 'data-member': m.username },
+      el('td', {}, m.username, m.nickname ? ` (${m.nickname})` : ''), el('td', { class: 'silenced' }, m.silenced ? 'yes' : 'no'),
+      el('td', { class: 'actions' },
+        el('button', { type: 'button', class: 'silence', onclick: silence(m) }, m.silenced ? 'Let speak' : 'Silence')))),
+    { id: 'room-members' }),
+    el('p', {}, `${page.total} members`), change, owner));
 }
 
 // MARK: Messages
@@ -539,10 +662,22 @@ async function words(main) {
 async function bots(main) {
   const { bots: list } = await call('GET', '/console/api/bots');
   const out = el('div', { id: 'reload-result', role: 'status' });
-  const children = [section('Bots', table(['Name', 'Robot', 'App', 'Plugins', 'State'], list.map((b) =>
+  const pluginCell = (b) => (b.plugin_states && b.plugin_states.length
+    ? el('ul', { class: 'plugins' }, b.plugin_states.map((p) => el('li', { 'data-plugin': p.id, 'data-state': p.state },
+      `${p.id}: `, el('span', { class: `plugin-state ${p.state === 'running' ? 'ok' : 'error'}` }, p.state),
+      p.detail ? ` (${p.detail})` : '')))
+    : b.plugins.join(', '));
+  const children = [section('Bots', table(['Name', 'Robot', 'App', 'State', 'Events / min', 'Plugins'], list.map((b) =>
     el('tr', { 'data-bot': b.name }, el('td', {}, b.name), el('td', {}, b.username), el('td', {}, el('code', {}, b.appkey)),
-      el('td', {}, b.plugins.join(', ')),
-      el('td', { class: b.connected ? 'ok' : 'error' }, b.connected ? 'connected' : 'not connected'))), { id: 'bots-table' }))];
+      el('td', { class: `bot-state ${b.connected ? 'ok' : 'error'}` }, b.connected ? 'connected' : 'not connected',
+        b.connected_since ? el('div', { class: 'since' }, `since ${b.connected_since} UTC`) : null),
+      el('td', { class: 'events' }, String(b.events_per_minute ?? 0)),
+      el('td', {}, pluginCell(b)))), { id: 'bots-table' }))];
+  const failures = list.flatMap((b) => (b.failures || []).map((f) => ({ bot: b.name, ...f })));
+  children.push(section('Recent failures', failures.length
+    ? table(['Time (UTC)', 'Bot', 'Plugin', 'What'], failures.map((f) => el('tr', {}, el('td', {}, f.at), el('td', {}, f.bot),
+      el('td', {}, f.plugin), el('td', { class: 'failure' }, f.message))), { id: 'bot-failures' })
+    : el('p', { id: 'bot-failures-none' }, 'No plugin failed since the bots started.')));
   if (isOperator()) {
     const button = el('button', { type: 'button', id: 'reload' }, 'Reload bots.yaml');
     button.addEventListener('click', async () => {
@@ -591,6 +726,27 @@ async function bridge(main) {
         el('td', {}, n(b.failed)), el('td', {}, n(b.escalations))); })));
   }));
   children.push(section('Pushes and receipts', receipts, receiptList));
+  const { pushes, open } = await call('GET', `/console/api/apps/${encodeURIComponent(state.appkey)}/bridge/pushes?count=20`);
+  const receiptOf = (p) => {
+    const n = (s) => p.deliveries.filter((d) => d.status === s).length;
+    return `${n('received')} received, ${n('delivered')} not yet, ${n('pending')} pending, ${n('expired')} expired, ${n('failed')} failed`;
+  };
+  children.push(section('Recent pushes', pushes.length
+    ? table(['msg_id', 'Time (UTC)', 'Rule', 'Text', 'Accounts', 'Receipts', 'Escalations fired'], pushes.map((p) =>
+      el('tr', { 'data-push': p.msg_id }, el('td', {}, String(p.msg_id)), el('td', {}, p.ctime), el('td', {}, p.rule),
+        el('td', {}, p.text),
+        el('td', {}, el('ul', { class: 'plain' }, p.deliveries.map((d) => el('li', { 'data-status': d.status },
+          `${d.username}${d.alias && d.alias !== d.username ? ` (${d.alias})` : ''}: ${d.status}`, d.error ? ` — ${d.error}` : '')))),
+        el('td', { class: 'receipts' }, receiptOf(p)),
+        el('td', { class: 'escalations' }, p.escalations.length
+          ? el('ul', { class: 'plain' }, p.escalations.map((e) => el('li', {}, `${e.at} step ${e.step + 1} ${e.action} for ${e.username}: ${e.outcome}`)))
+          : 'none'))), { id: 'recent-pushes' })
+    : el('p', { id: 'recent-pushes-none' }, 'No push to this app yet.')));
+  children.push(section('Waiting for a receipt', open.length
+    ? table(['msg_id', 'Account', 'Next deadline (UTC)', 'Escalation steps run'], open.map((d) => el('tr', { 'data-push': d.msg_id },
+      el('td', {}, String(d.msg_id)), el('td', {}, d.username), el('td', {}, d.due_at || 'none: no step left'),
+      el('td', {}, String(d.step)))), { id: 'open-deliveries' })
+    : el('p', { id: 'open-deliveries-none' }, 'Nothing waits for a receipt.')));
   if (rules.some((r) => r.alias === 'table' && r.push_appkey === state.appkey)) {
     const { bindings } = await rest('GET', '/v3/bridge/bindings');
     const add = el('form', { id: 'binding-form', class: 'inline-form' }, field('Alias', { name: 'alias', required: true }),

@@ -209,6 +209,7 @@ export class MynahClient extends EventTarget {
       }
       case 'error': {
         const p = frame.id && this._pending.get(frame.id);
+        if (frame.fatal) this._closed = true; // the server ends the session (an administrator did): no reconnect
         if (p) { this._pending.delete(frame.id); p.reject(new GatewayError(frame)); }
         else this.dispatchEvent(new CustomEvent('error', { detail: new GatewayError(frame) }));
         break;
