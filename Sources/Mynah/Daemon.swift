@@ -88,7 +88,7 @@ public final class Daemon: Sendable {
             configuration: .init(
                 apps: configuration.apps,
                 passwordCost: options.passwordCost, clock: options.clock, metrics: HubMetrics(factory: factory)),
-            store: store, logger: logger)
+            store: store, bus: storage.bus, presence: storage.presence, logger: logger)
         let port = self.port
         let host = Self.loopbackHost(configuration.listen.host)
         let runtime = try BotRuntime(dataDirectory: configuration.dataDirectory, storage: storage.plugins,
