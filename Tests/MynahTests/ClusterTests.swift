@@ -1,6 +1,7 @@
 import Foundation
 import IMClient
 import IMProtocol
+import Synchronization
 import Testing
 
 /// Three `mynah run` child processes on one PostgreSQL database: users on different nodes chat 1:1, in a group and
@@ -208,6 +209,88 @@ import Testing
             #expect(all.map(\.seq) == Array(1...Int64(burst)))
             #expect(all.map(\.stored.msgID) == aliceSent)
             for client in [alice, carolAgain, bobAgain] { client.close() }
+        }
+    }
+}
+
+extension ClusterTests {
+    /// A node's `bots.yaml`: the demo app, the echo bot, data under `dir`, the shared database at `url`.
+    static func writeConfigWithBot(_ dir: TemporaryDirectory, url: String) throws -> String {
+        let path = dir.path + "/bots.yaml"
+        try """
+            listen: { host: 127.0.0.1, port: 0 }
+            data_dir: \(dir.path)/data
+            log_level: info
+            apps:
+              - appkey: \(Demo.appKey)
+                master_secret: \(Demo.secret)
+            bots:
+              - name: echo
+                appkey: \(Demo.appKey)
+                username: echo_bot
+                password: echo-bot-secret
+                plugins:
+                  - swift: echo
+            storage:
+              postgres:
+                url: \(url)
+                tls: disable
+
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func eachBotRunsOnOneNodeAndAnotherTakesItWhenItsNodeIsKilled() async throws {
+        try await TestPostgres.withFreshDatabase { _, url in
+            let dirs = try (0..<3).map { _ in try TemporaryDirectory() }
+            let configs = try dirs.map { try Self.writeConfigWithBot($0, url: url) }
+            // The first node is alone: it takes the bot's lease.
+            let first = try await Node.start(configPath: configs[0])
+            var nodes = [first]
+            do {
+                try await Self.register(["alice"], on: first)
+                let early = try await Self.client("alice", on: first)
+                _ = try await early.send(.init(targetID: "echo_bot", body: .text("ping")))
+                let pong = try await Self.take(1, from: early)[0]
+                #expect(pong.stored.message.fromID == "echo_bot" && pong.stored.message.body.text == "ping")
+                early.close()
+                nodes.append(try await Node.start(configPath: configs[1]))
+                nodes.append(try await Node.start(configPath: configs[2]))
+
+                // Alice on node 2; the bot on node 0 answers each ping once: no other node runs it.
+                let alice = try await Self.client("alice", on: nodes[2], since: pong.seq)
+                let replies = Mutex<[String]>([])
+                let reader = Task {
+                    for await delivery in alice.messages {
+                        if let text = delivery.stored.message.body.text { replies.withLock { $0.append(text) } }
+                    }
+                }
+                for i in 1...5 { _ = try await alice.send(.init(targetID: "echo_bot", body: .text("p\(i)"))) }
+                #expect(await Self.eventually(within: .seconds(10)) { replies.withLock { $0.count >= 5 } })
+                // A sentinel: any second copy of a reply would have come before its answer.
+                _ = try await alice.send(.init(targetID: "echo_bot", body: .text("sentinel")))
+                #expect(await Self.eventually(within: .seconds(10)) { replies.withLock { $0.contains("sentinel") } })
+                #expect(replies.withLock { $0 } == ["p1", "p2", "p3", "p4", "p5", "sentinel"])
+
+                // Node 0 dies in the middle of a burst of pings: another node takes the bot and answers them all.
+                var burst: [String] = []
+                for i in 0..<20 {
+                    let text = "b\(i)"
+                    _ = try await alice.send(.init(targetID: "echo_bot", body: .text(text)))
+                    burst.append(text)
+                    if i == 9 { first.kill9() }
+                }
+                #expect(await Self.eventually(within: .seconds(10)) {
+                    Set(replies.withLock { $0 }).isSuperset(of: burst)
+                }, "replies: \(replies.withLock { $0 })")
+                alice.close()
+                reader.cancel()
+            } catch {
+                for node in nodes where node.process.isRunning { node.stop() }
+                throw error
+            }
+            for node in nodes where node.process.isRunning { node.stop() }
+            withExtendedLifetime(dirs) {}
         }
     }
 }
