@@ -88,10 +88,29 @@ public actor PostgresLeases {
         guard generation == self.generation, let connection else { return false }
         if ContinuousClock.now - lastCheck >= interval / 2 {
             lastCheck = ContinuousClock.now
-            do {
-                try await connection.run("SELECT 1")
-            } catch {
-                await lose(error)
+            // A check that does not answer within 5 `interval`s counts as lost too (a network that drops packets).
+            let patience = self.interval * 5
+            let answered = await withTaskGroup(of: Result<Bool, any Error>.self) { group in
+                group.addTask {
+                    do {
+                        try await connection.run("SELECT 1")
+                        return .success(true)
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+                group.addTask {
+                    try? await Task.sleep(for: patience)
+                    return .success(false)
+                }
+                let first = await group.next() ?? .success(false)
+                group.cancelAll()
+                return first
+            }
+            switch answered {
+            case .success(true): break
+            case .success(false): await lose(LeaseCheckTimedOut())
+            case .failure(let error): await lose(error)
             }
         }
         return generation == self.generation
@@ -119,6 +138,12 @@ public actor PostgresLeases {
         }
         guard let generation = taken else { return false }
         logger.info("lease taken", metadata: ["lease": "\(name)"])
+        // A node whose session the server ended notices within `interval` (its next check fails) and stops the
+        // body; waiting twice that before starting keeps the two from running at once.
+        do { try await Task.sleep(for: interval * 2) } catch {
+            await give(name, generation: generation)
+            return false
+        }
         let lost = await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 await body()
@@ -140,4 +165,9 @@ public actor PostgresLeases {
         if lost { logger.warning("lease lost; stopped here", metadata: ["lease": "\(name)"]) }
         return lost
     }
+}
+
+/// The lease connection did not answer a check in time.
+struct LeaseCheckTimedOut: Error, CustomStringConvertible {
+    var description: String { "the lease connection did not answer a check in time" }
 }
