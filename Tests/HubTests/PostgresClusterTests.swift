@@ -119,6 +119,21 @@ import Testing
         }
     }
 
+    @Test func aSessionOnTheNodeThatStoredTheEntryGetsItWithoutTheDatabase() async throws {
+        try await TestPostgres.withFreshDatabase { settings in
+            let database = try await PostgresStorage.open(settings)
+            let node = try await PostgresCluster.start(database: database, interval: .seconds(3600))
+            var live = node.subscribe(userID: 5).makeAsyncIterator()
+            #expect(node.subscriberCount(userID: 5) == 1)
+            // With the pool closed, a local publish still reaches the local session at once.
+            await database.close()
+            let event = ChatEvent(kind: .groupCreated, appKey: TestApps.a.appKey, gid: 9, usernames: ["alice"], ctime: 1)
+            node.publish(userID: 5, entry: InboxEntry(seq: 1, event: event))
+            let got = try #require(await live.next())
+            #expect(got.seq == 1 && got.event == event)
+        }
+    }
+
     @Test func notificationsAreSplitUnderEightThousandBytes() {
         let entries = (0..<3000).map { (userID: Int64(1_000_000_000 + $0), seq: Int64(500_000 + $0)) }
         let payloads = PostgresCluster.inboxPayloads(node: "abcdef-123456", entries)

@@ -6,8 +6,9 @@ import Testing
 
 /// Three `mynah run` child processes on one PostgreSQL database: users on different nodes chat 1:1, in a group and
 /// in a chatroom; presence spans the nodes; a node killed with SIGKILL mid-burst loses nothing acknowledged, its
-/// clients resume on another node without repeats, and its sessions expire on the others.
-@Suite struct ClusterTests {
+/// clients resume on another node without repeats, and its sessions expire on the others. One test at a time: each
+/// runs three daemons.
+@Suite(.serialized) struct ClusterTests {
     typealias Node = CrashRecoveryTests.DaemonProcess
 
     /// Runs `body` with `count` nodes on a fresh database (each with its own data directory); stops the nodes
