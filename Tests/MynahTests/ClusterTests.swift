@@ -216,7 +216,7 @@ import Testing
 
 extension ClusterTests {
     /// A node's `bots.yaml`: the demo app, the echo bot, data under `dir`, the shared database at `url`.
-    static func writeConfigWithBot(_ dir: TemporaryDirectory, url: String) throws -> String {
+    static func writeConfigWithBot(_ dir: TemporaryDirectory, url: String, bot: String = "echo") throws -> String {
         let path = dir.path + "/bots.yaml"
         try """
             listen: { host: 127.0.0.1, port: 0 }
@@ -226,12 +226,12 @@ extension ClusterTests {
               - appkey: \(Demo.appKey)
                 master_secret: \(Demo.secret)
             bots:
-              - name: echo
+              - name: \(bot)
                 appkey: \(Demo.appKey)
-                username: echo_bot
-                password: echo-bot-secret
+                username: \(bot)_bot
+                password: \(bot)-bot-secret
                 plugins:
-                  - swift: echo
+                  - swift: \(bot)
             storage:
               postgres:
                 url: \(url)
@@ -286,6 +286,54 @@ extension ClusterTests {
                 }, "replies: \(replies.withLock { $0 })")
                 alice.close()
                 reader.cancel()
+            } catch {
+                for node in nodes where node.process.isRunning { node.stop() }
+                throw error
+            }
+            for node in nodes where node.process.isRunning { node.stop() }
+            withExtendedLifetime(dirs) {}
+        }
+    }
+
+    @Test func aReminderDueDuringAFailoverFiresOnceOnTheNodeThatTookTheBot() async throws {
+        try await TestPostgres.withFreshDatabase { _, url in
+            let dirs = try (0..<2).map { _ in try TemporaryDirectory() }
+            let configs = try dirs.map { try Self.writeConfigWithBot($0, url: url, bot: "reminder") }
+            let first = try await Node.start(configPath: configs[0])
+            var nodes = [first]
+            do {
+                try await Self.register(["alice"], on: first)
+                // Alice talks to the bot from node 0 while it is the only node, so node 0 runs the bot.
+                let alice = try await Self.client("alice", on: first)
+                let texts = Mutex<[String]>([])
+                let reader = Task {
+                    for await delivery in alice.messages {
+                        if let text = delivery.stored.message.body.text { texts.withLock { $0.append(text) } }
+                    }
+                }
+                _ = try await alice.send(.init(targetID: "reminder_bot", body: .text("/remind 1m failover")))
+                #expect(await Self.eventually(within: .seconds(20)) {
+                    texts.withLock { $0.contains { $0.hasPrefix("ok, I will remind you") } }
+                }, "\(texts.withLock { $0 })")
+                nodes.append(try await Node.start(configPath: configs[1]))
+                // Node 0 dies before the reminder is due; node 1 takes the bot and fires it, once.
+                first.kill9()
+                alice.close()
+                reader.cancel()
+                let again = try await Self.client("alice", on: nodes[1])
+                let after = Mutex<[String]>([])
+                let readerAgain = Task {
+                    for await delivery in again.messages {
+                        if let text = delivery.stored.message.body.text { after.withLock { $0.append(text) } }
+                    }
+                }
+                #expect(await Self.eventually(within: .seconds(150)) { after.withLock { $0.contains("⏰ failover") } },
+                        "\(after.withLock { $0 })")
+                _ = try await again.send(.init(targetID: "reminder_bot", body: .text("/reminders")))
+                #expect(await Self.eventually(within: .seconds(20)) { after.withLock { $0.contains("no pending reminders") } })
+                #expect(after.withLock { $0 }.filter { $0 == "⏰ failover" }.count == 1, "\(after.withLock { $0 })")
+                again.close()
+                readerAgain.cancel()
             } catch {
                 for node in nodes where node.process.isRunning { node.stop() }
                 throw error
