@@ -60,6 +60,11 @@ public final class InboxBus: InboxNotificationBus {
         for c in targets { c.yield(entry) }
     }
 
+    /// The accounts someone listens for now (a cluster's bus checks their inboxes for signals it missed).
+    public var subscribedUserIDs: [Int64] {
+        state.withLock { Array($0.subscribers.keys) }
+    }
+
     /// How many sessions currently listen to the inbox of `userID`.
     public func subscriberCount(userID: Int64) -> Int {
         state.withLock { $0.subscribers[userID]?.count ?? 0 }

@@ -208,15 +208,16 @@ public final class PostgresHubStore: HubStore {
                 AND (inbox.expires_at IS NULL OR inbox.expires_at > \(now))
                 AND (inbox.event IS NOT NULL OR message.retracted = false)
                 ORDER BY inbox.seq LIMIT \(Int64(limit))
-                """).map { row in
-                if let event = try row.get("event", as: ByteBuffer?.self) {
-                    return InboxEntry(seq: try row.get("seq"),
-                                      event: try ChatEvent(json: try JSONValue.parse(event.readableBytesView)))
-                }
-                return InboxEntry(seq: try row.get("seq"), stored: try Self.stored(from: row),
-                                  noNotification: try row.get("quiet"))
-            }
+                """).map { row in try Self.entry(from: row) }
         }
+    }
+
+    /// An inbox entry from a row of `seq`, `quiet`, `event` and, for a message, `msg_id`, `msg_ctime`, `body`.
+    static func entry(from row: PostgresRandomAccessRow) throws -> InboxEntry {
+        if let event = try row.get("event", as: ByteBuffer?.self) {
+            return InboxEntry(seq: try row.get("seq"), event: try ChatEvent(json: try JSONValue.parse(event.readableBytesView)))
+        }
+        return InboxEntry(seq: try row.get("seq"), stored: try Self.stored(from: row), noNotification: try row.get("quiet"))
     }
 
     /// Deletes expired inbox entries; the highest entry of each inbox is kept, as in the SQLite store.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// Where and how to reach PostgreSQL: parsed from `storage.postgres` (a `postgres://` URL, a pool size, a TLS mode).
 public struct PostgresSettings: Sendable, Equatable {
@@ -169,6 +170,7 @@ public final class PostgresStorage: Sendable {
     /// The logger of the pool's background work.
     public let logger: Logger
     private let runner: Task<Void, Never>
+    private let closers = Mutex<[@Sendable () async -> Void]>([])
 
     /// The advisory lock key migrations run under ("mynah" in ASCII).
     static let migrationLock: Int64 = 0x6D79_6E61_68
@@ -203,8 +205,18 @@ public final class PostgresStorage: Sendable {
         return PostgresStorage(settings: settings, logger: logger)
     }
 
-    /// Ends the pool; the stores fail afterwards.
+    /// Runs `body` when the pool closes, before it does (the cluster's listener and heartbeat stop there).
+    public func onClose(_ body: @escaping @Sendable () async -> Void) {
+        closers.withLock { $0.append(body) }
+    }
+
+    /// Ends the pool (after whatever ``onClose(_:)`` registered, newest first); the stores fail afterwards.
     public func close() async {
+        let pending = closers.withLock { c in
+            defer { c = [] }
+            return c
+        }
+        for body in pending.reversed() { await body() }
         runner.cancel()
         await runner.value
     }
@@ -319,7 +331,9 @@ public struct PostgresMigration: Sendable {
     }
 
     /// Every component's migrations, in order.
-    public static var all: [PostgresMigration] { PostgresHubStore.migrations + PostgresBridgeStore.migrations + plugins }
+    public static var all: [PostgresMigration] {
+        PostgresHubStore.migrations + PostgresBridgeStore.migrations + plugins + PostgresCluster.migrations
+    }
 
     /// The plugins' key-value table.
     public static let plugins = [

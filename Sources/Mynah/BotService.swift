@@ -1,5 +1,6 @@
 import BotKit
 import Hub
+import HubPostgres
 import IMClient
 import Logging
 import ServiceLifecycle
@@ -34,8 +35,16 @@ final class BotService: Service {
     private let requests: AsyncStream<[Entry]>
     private let requestsContinuation: AsyncStream<[Entry]>.Continuation
 
+    /// On PostgreSQL, the leases that keep each bot on exactly one node of the cluster (`nil`: run every bot here).
+    let leases: PostgresLeases?
+    /// Builds a fresh bot for a spec, to run it again after its lease was lost and taken back (a bot starts once).
+    let rebuild: (@Sendable (MynahConfiguration.Bot) -> BotKit.Bot?)?
+
     init(entries: [Entry], hub: Hub, ownGateway: (@Sendable () async throws -> String)? = nil, logger: Logger,
-         jmessage: JMessageInbound? = nil) {
+         jmessage: JMessageInbound? = nil, leases: PostgresLeases? = nil,
+         rebuild: (@Sendable (MynahConfiguration.Bot) -> BotKit.Bot?)? = nil) {
+        self.leases = leases
+        self.rebuild = rebuild
         self.hub = hub
         self.ownGateway = ownGateway
         self.logger = logger
@@ -100,6 +109,19 @@ final class BotService: Service {
     /// Logs the bot in, retrying with the client's backoff policy until it succeeds; once online, a remote hub's
     /// client itself reconnects and resumes. Stops the bot and returns on cancellation.
     func runBot(_ entry: Entry) async {
+        guard let leases else { return await runHere(entry) }
+        // In a cluster the bot runs on whichever node holds its lease; a node that loses it stops the bot, and
+        // runs a fresh one if it takes the lease again.
+        var entry = entry
+        while await leases.whileHolding("bot:\(entry.spec.name)", { [entry] in await self.runHere(entry) }) {
+            guard !Task.isCancelled, let fresh = rebuild?(entry.spec) else { return }
+            entry.bot = fresh
+            state.withLock { s in s.running[entry.spec.name]?.bot = fresh }
+        }
+    }
+
+    /// Runs the bot on this node until cancelled.
+    private func runHere(_ entry: Entry) async {
         var logger = logger
         logger[metadataKey: "bot"] = "\(entry.spec.name)"
         let policy = ReconnectPolicy.standard

@@ -13,6 +13,13 @@ extension Daemon {
         var hub: any HubStore
         /// The pool, when the node runs on PostgreSQL (`nil` on SQLite).
         var postgres: PostgresStorage?
+        /// The cluster's bus and presence registry on PostgreSQL (`nil` on SQLite: the in-process ones).
+        var cluster: PostgresCluster?
+
+        /// The inbox notification bus: the cluster's on PostgreSQL, the in-process one on SQLite.
+        var bus: any InboxNotificationBus { cluster ?? InboxBus() }
+        /// The presence registry: the cluster's on PostgreSQL, the in-process one on SQLite.
+        var presence: any PresenceRegistry { cluster ?? Presence() }
 
         /// The bridge's store on the pool, or `nil` on SQLite (the bridge opens its file itself).
         var bridge: (any BridgeStore)? { postgres.map { PostgresBridgeStore(database: $0) } }
@@ -26,7 +33,14 @@ extension Daemon {
         if let settings = configuration.storage.postgres {
             do {
                 let database = try await PostgresStorage.open(settings, logger: logger)
-                return Storage(hub: PostgresHubStore(database: database), postgres: database)
+                let cluster: PostgresCluster
+                do {
+                    cluster = try await PostgresCluster.start(database: database, logger: logger)
+                } catch {
+                    await database.close()
+                    throw error
+                }
+                return Storage(hub: PostgresHubStore(database: database), postgres: database, cluster: cluster)
             } catch let error as PostgresUnreachable {
                 throw ConfigurationError(location: configuration.storage.location, path: "storage.postgres.url",
                                          message: error.description)

@@ -71,6 +71,9 @@ public final class Daemon: Sendable {
     let routing: Routing
     /// The PostgreSQL pool when `storage.postgres` is set; closed when the daemon stops.
     let postgres: PostgresStorage?
+    /// The bots' leases when `storage.postgres` is set (each bot runs on one node of the cluster); released when
+    /// the pool closes.
+    let leases: PostgresLeases?
 
     /// Opens the store under `data_dir`, starts the hub, registers the bots' robot accounts and builds their plugins.
     public init(configuration: MynahConfiguration, options: Options = Options(),
@@ -83,12 +86,17 @@ public final class Daemon: Sendable {
         let storage = try await Self.openStorage(configuration, logger: logger)
         let store = storage.hub
         postgres = storage.postgres
+        leases = storage.postgres.map { database in
+            let leases = PostgresLeases(settings: database.settings, logger: logger)
+            database.onClose { await leases.stop() }
+            return leases
+        }
         let factory = PrometheusMetricsFactory(registry: metrics)
         hub = try await Hub(
             configuration: .init(
                 apps: configuration.apps,
                 passwordCost: options.passwordCost, clock: options.clock, metrics: HubMetrics(factory: factory)),
-            store: store, logger: logger)
+            store: store, bus: storage.bus, presence: storage.presence, logger: logger)
         let port = self.port
         let host = Self.loopbackHost(configuration.listen.host)
         let runtime = try BotRuntime(dataDirectory: configuration.dataDirectory, storage: storage.plugins,
@@ -140,8 +148,13 @@ public final class Daemon: Sendable {
             let host = Self.loopbackHost(configuration.listen.host), port = self.port
             ownGateway = { "ws://\(host):\(try await port.wait())\(Gateway.path)" }
         }
+        let runtime = botRuntime, configuration = self.configuration
         let botService = BotService(entries: bots, hub: hub, ownGateway: ownGateway, logger: logger,
-                                    jmessage: routing.inbound)
+                                    jmessage: routing.inbound, leases: leases, rebuild: { spec in
+                                        var single = configuration
+                                        single.bots = [spec]
+                                        return try? runtime.makeBots(single).first?.bot
+                                    })
         botRuntime.service.withLock { $0 = botService }
         let janitor = InboxJanitor.service(hub: hub, interval: .seconds(3600), logger: logger)
         let deadlines = BridgeService.service(bridge: bridge, interval: bridgeInterval, logger: logger)

@@ -26,6 +26,8 @@ enum WireProtocol: String, ExpressibleByArgument, Sendable {
 struct CommonOptions: ParsableArguments {
     @Option(help: "The daemon's base URL.")
     var url = "http://127.0.0.1:8080"
+    @Option(help: "Another node of the same cluster (one-to-one, fanout): every other session connects there, so deliveries cross nodes.")
+    var secondUrl: String?
     @Option(name: .customLong("protocol"), help: "mynah, or xmpp to drive a peer server (pairs and idle only).")
     var wire = WireProtocol.mynah
     @Option(help: "With --protocol xmpp: the server's address.")
@@ -62,6 +64,15 @@ struct CommonOptions: ParsableArguments {
         return Target(host: host, port: port, appKey: appkey, secret: secret)
     }
 
+    /// The second node of `--second-url`, if given.
+    func secondTarget() throws -> Target? {
+        guard let secondUrl else { return nil }
+        guard let u = URL(string: secondUrl), let host = u.host, let port = u.port else {
+            throw ValidationError("--second-url: expected http://HOST:PORT, got '\(secondUrl)'")
+        }
+        return Target(host: host, port: port, appKey: appkey, secret: secret)
+    }
+
     var namePrefix: String {
         prefix ?? "b" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
     }
@@ -72,10 +83,11 @@ struct CommonOptions: ParsableArguments {
 }
 
 /// Connects `sessions` (at most `parallel` connecting at once), each from its source address when given.
+/// With `second`, sessions of odd index connect to that node instead (a two-node cluster).
 func connectAll(_ sessions: [Session], target: Target, group: MultiThreadedEventLoopGroup, parallel: Int = 64,
-                source: @escaping @Sendable (Int) -> String? = { _ in nil }) async throws {
+                second: Target? = nil, source: @escaping @Sendable (Int) -> String? = { _ in nil }) async throws {
     try await forEachConcurrently(sessions, limit: parallel) { s in
-        try await s.connect(target, group: group, source: source(s.index))
+        try await s.connect(s.index % 2 == 1 ? second ?? target : target, group: group, source: source(s.index))
     }
 }
 
@@ -202,7 +214,7 @@ struct OneToOne: AsyncParsableCommand {
         let recorder = Recorder()
         let rest = RESTClient(target: target)
         let sessions = try await makeUsers(users, prefix: common.namePrefix, rest: rest, recorder: recorder)
-        try await connectAll(sessions, target: target, group: group)
+        try await connectAll(sessions, target: target, group: group, second: try common.secondTarget())
         let cpu = processCPUSeconds(), daemonCPU = common.daemonPid.flatMap { processCPUSeconds(pid: $0) }
         let n = users
         let names = sessions.map(\.username)
@@ -255,7 +267,7 @@ struct Fanout: AsyncParsableCommand {
                                              body: .object(["add": .array(batch.map { .string($0) })]))
             guard s == 204 || s == 200 else { throw BenchError("POST /v1/groups/\(gid)/members: HTTP \(s): \(b.prefix(300))") }
         }
-        try await connectAll(sessions, target: target, group: group)
+        try await connectAll(sessions, target: target, group: group, second: try common.secondTarget())
         let cpu = processCPUSeconds(), daemonCPU = common.daemonPid.flatMap { processCPUSeconds(pid: $0) }
         let fan = members - 1
         let result = try await runSends(

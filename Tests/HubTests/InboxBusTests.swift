@@ -87,6 +87,19 @@ struct InboxBusTests {
         #expect(r == Self.entry(1))
     }
 
+    @Test("subscribedUserIDs lists the accounts someone listens for, until their last session goes")
+    func subscribedUserIDsFollowTheSubscriptions() async {
+        let bus = InboxBus()
+        let stream = bus.subscribe(userID: 3)
+        let other = bus.subscribe(userID: 4)
+        #expect(Set(bus.subscribedUserIDs) == [3, 4])
+        let reader = Task { for await _ in stream {} }
+        reader.cancel()
+        await reader.value
+        #expect(bus.subscribedUserIDs == [4])
+        withExtendedLifetime(other) {}
+    }
+
     @Test("dropping a stream that was never iterated unsubscribes too")
     func droppingUnsubscribes() {
         let bus = InboxBus()
