@@ -61,6 +61,7 @@ public final class PostgresCluster: InboxNotificationBus, PresenceRegistry {
         var nextSessionID = 0
         var own: [Int: (userID: Int64, session: Presence.Session)] = [:]
         var ownByUser: [Int64: [Int: Presence.Session]] = [:]
+        var enders: [Int: @Sendable () -> Void] = [:]
         var remoteByNode: [String: [Int: Int64]] = [:]
         var remoteByUser: [Int64: [RemoteKey: Presence.Session]] = [:]
         var ticks = 0
@@ -169,13 +170,14 @@ public final class PostgresCluster: InboxNotificationBus, PresenceRegistry {
 
     // MARK: PresenceRegistry
 
-    /// Records an open session on this node and announces it to the others.
-    public func open(userID: Int64, device: String, platform: String) -> Presence.Token {
+    /// Records an open session on this node and announces it to the others; `end` closes its connection.
+    public func open(userID: Int64, device: String, platform: String, end: (@Sendable () -> Void)? = nil) -> Presence.Token {
         let (token, start) = state.withLock { s in
             s.nextSessionID += 1
             let id = s.nextSessionID
             let session = Presence.Session(device: device, platform: platform)
             s.own[id] = (userID, session)
+            if let end { s.enders[id] = end }
             s.ownByUser[userID, default: [:]][id] = session
             s.pendingOpens.append(.init(i: id, u: userID, d: device, p: platform))
             return (Presence.Token(userID: userID, id: id), takeFlush(&s))
@@ -184,9 +186,22 @@ public final class PostgresCluster: InboxNotificationBus, PresenceRegistry {
         return token
     }
 
+    /// Ends the sessions of `userID` on **this node** (of `device` only, when given) that registered a way to end
+    /// them; a session on another node is ended by that node (docs/scale-out.md: the console's "end session").
+    public func end(userID: Int64, device: String?) -> Int {
+        let enders = state.withLock { s -> [@Sendable () -> Void] in
+            (s.ownByUser[userID] ?? [:]).compactMap { id, session in
+                device == nil || session.device == device ? s.enders.removeValue(forKey: id) : nil
+            }
+        }
+        enders.forEach { $0() }
+        return enders.count
+    }
+
     /// Forgets a session of this node and announces it.
     public func close(_ token: Presence.Token) {
         let start = state.withLock { s in
+            s.enders[token.id] = nil
             guard s.own.removeValue(forKey: token.id) != nil else { return false }
             s.ownByUser[token.userID]?[token.id] = nil
             if s.ownByUser[token.userID]?.isEmpty == true { s.ownByUser[token.userID] = nil }
