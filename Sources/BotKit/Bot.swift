@@ -118,10 +118,18 @@ public final class Bot: Sendable {
     let sends = OrderedLanes<Conversation>(limit: 256)
     /// What the bot has been doing lately, for ``status()``.
     let activity = BotActivity()
+    /// The inbox entries still being handled: each is acknowledged once its plugins and sends are done.
+    let acks = EventAcks()
+
+    /// An event in a plugin's queue, with the inbox entry it came from (none for `started` and ticks).
+    struct Queued: Sendable {
+        var event: BotEvent
+        var seq: Int64?
+    }
 
     private struct State {
         var connection: (any BotConnection)?
-        var queues: [AsyncStream<BotEvent>.Continuation] = []
+        var queues: [AsyncStream<Queued>.Continuation] = []
         var tasks: [Task<Void, Never>] = []
         var contexts: [PluginContext] = []
         var commands: [String: DeclaredCommand] = [:]
@@ -205,10 +213,10 @@ public final class Bot: Sendable {
             context.commands = declared
             return context
         }
-        var queues: [AsyncStream<BotEvent>.Continuation] = []
+        var queues: [AsyncStream<Queued>.Continuation] = []
         var tasks: [Task<Void, Never>] = []
         for (index, slot) in slots.enumerated() {
-            let (stream, continuation) = AsyncStream.makeStream(of: BotEvent.self, bufferingPolicy: .bufferingOldest(1024))
+            let (stream, continuation) = AsyncStream.makeStream(of: Queued.self, bufferingPolicy: .bufferingOldest(1024))
             queues.append(continuation)
             let context = contexts[index]
             tasks.append(Task { await self.work(stream, slot: slot, index: index, context: context) })
@@ -247,8 +255,9 @@ public final class Bot: Sendable {
         }
     }
 
-    /// Serves one connection until it closes: each event goes to the plugins' queues, then is acknowledged.
-    /// The first connection also announces `started` to every plugin.
+    /// Serves one connection until it closes: each event goes to the plugins' queues and is acknowledged once
+    /// they have handled it and its replies are stored (``EventAcks``), so an entry in hand when the process
+    /// dies is delivered again. The first connection also announces `started` to every plugin.
     public func serve(_ connection: any BotConnection) async {
         await start()
         let (announce, online) = state.withLock { s in
@@ -261,9 +270,16 @@ public final class Bot: Sendable {
         metrics.connection(up: true)
         activity.connection(up: true, now: clock.now())
         for await event in connection.inbox {
+            switch acks.arrive(event.seq) {
+            case .new: break
+            case .pending: continue
+            case .done:
+                connection.ack(event.seq)
+                continue
+            }
             activity.event(now: clock.now())
             await dispatch(event)
-            connection.ack(event.seq)
+            acknowledge(acks.release(event.seq))
         }
         metrics.connection(up: false)
         activity.connection(up: false, now: clock.now())
@@ -272,33 +288,43 @@ public final class Bot: Sendable {
         }
     }
 
-    /// Sends `event` to every plugin's queue.
-    func broadcast(_ event: BotEvent) {
-        for index in slots.indices { enqueue(event, plugin: index) }
+    /// Sends `event` to every plugin's queue; `seq` is the inbox entry it came from, held until each is done.
+    func broadcast(_ event: BotEvent, seq: Int64? = nil) {
+        for index in slots.indices { enqueue(event, plugin: index, seq: seq) }
     }
 
-    func enqueue(_ event: BotEvent, plugin index: Int) {
-        guard let queue = state.withLock({ s -> AsyncStream<BotEvent>.Continuation? in
+    func enqueue(_ event: BotEvent, plugin index: Int, seq: Int64? = nil) {
+        guard let queue = state.withLock({ s -> AsyncStream<Queued>.Continuation? in
             guard s.queues.indices.contains(index) else { return nil }
             s.inFlight += 1
             return s.queues[index]
         }) else { return }
-        switch queue.yield(event) {
+        if let seq { acks.retain(seq) }
+        switch queue.yield(Queued(event: event, seq: seq)) {
         case .enqueued:
             break
         case .dropped:
-            handled()
+            handled(seq)
             metrics.dropped(plugin: index)
             logger.warning("plugin queue full; event dropped", metadata: ["plugin": "\(slots[index].plugin.id)"])
         case .terminated:
-            handled()
+            handled(seq)
         @unknown default:
-            handled()
+            handled(seq)
         }
     }
 
-    /// One queued event is done with (handled, failed or dropped); wakes ``waitUntilIdle()`` at zero.
-    private func handled() {
+    /// Acknowledges the inbox through `seq` on the current connection (the one that delivered it may be gone: the
+    /// hub's inbox is the bot's, whichever session).
+    private func acknowledge(_ seq: Int64?) {
+        guard let seq, let connection = state.withLock({ $0.connection }) else { return }
+        connection.ack(seq)
+    }
+
+    /// One queued event is done with (handled, failed or dropped); wakes ``waitUntilIdle()`` at zero, and releases
+    /// the event's hold on its inbox entry.
+    private func handled(_ seq: Int64?) {
+        if let seq { acknowledge(acks.release(seq)) }
         let ready = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             s.inFlight = max(0, s.inFlight - 1)
             guard s.inFlight == 0 else { return [] }
@@ -348,21 +374,21 @@ public final class Bot: Sendable {
             switch CommandMatcher(prefix: settings.identity.commandPrefix, botUsername: settings.identity.username)
                 .match(incoming, table: table, roles: settings.roles) {
             case .none:
-                broadcast(.message(incoming))
+                broadcast(.message(incoming), seq: event.seq)
             case .command(let command):
                 incoming.command = command
                 if let index = slots.firstIndex(where: { $0.plugin.id == command.plugin }) {
-                    enqueue(.message(incoming), plugin: index)
+                    enqueue(.message(incoming), plugin: index, seq: event.seq)
                 }
             case .refused(let answer):
                 await sendLogged(to: incoming.conversation, body: .text(answer))
             }
         case .membersJoined(let change, _):
             guard let change = othersIn(change) else { return }
-            broadcast(.membersJoined(change))
+            broadcast(.membersJoined(change), seq: event.seq)
         case .membersLeft(let change, _):
             guard let change = othersIn(change) else { return }
-            broadcast(.membersLeft(change))
+            broadcast(.membersLeft(change), seq: event.seq)
         case .other:
             break
         }
@@ -414,16 +440,16 @@ public final class Bot: Sendable {
     }
 
     /// One plugin's worker: its events in order, each with the plugin's time limit, its actions performed.
-    func work(_ events: AsyncStream<BotEvent>, slot: Slot, index: Int, context: PluginContext) async {
-        for await event in events {
-            let goOn = await process(event, slot: slot, index: index, context: context)
-            handled()
+    func work(_ events: AsyncStream<Queued>, slot: Slot, index: Int, context: PluginContext) async {
+        for await queued in events {
+            let goOn = await process(queued.event, seq: queued.seq, slot: slot, index: index, context: context)
+            handled(queued.seq)
             if !goOn { return }
         }
     }
 
     /// Handles one event of a plugin's queue; `false` when the worker was cancelled.
-    private func process(_ event: BotEvent, slot: Slot, index: Int, context: PluginContext) async -> Bool {
+    private func process(_ event: BotEvent, seq: Int64?, slot: Slot, index: Int, context: PluginContext) async -> Bool {
         let actions: [BotAction]
         let start = ContinuousClock.now
         do {
@@ -439,7 +465,7 @@ public final class Bot: Sendable {
         }
         for action in actions {
             do {
-                try await perform(action, for: event, context: context, plugin: index)
+                try await perform(action, for: event, seq: seq, context: context, plugin: index)
             } catch {
                 metrics.action(plugin: index, failed: true)
                 context.logger.error("action failed", metadata: ["error": "\(error)"])
@@ -479,23 +505,25 @@ public final class Bot: Sendable {
 
     /// Carries out one action of plugin `index`. Messages (attachments included) are queued behind the earlier
     /// ones to the same conversation and sent without waiting; their outcome is counted and a failure logged there.
-    func perform(_ action: BotAction, for event: BotEvent, context: PluginContext, plugin index: Int) async throws {
+    /// Each send holds `seq`, the inbox entry being answered, until it is stored or has failed.
+    func perform(_ action: BotAction, for event: BotEvent, seq: Int64? = nil, context: PluginContext,
+                 plugin index: Int) async throws {
         switch action {
         case .reply(let body):
             guard let conversation = event.conversation else {
                 throw BotError("a reply to a '\(Self.kind(of: event))' event has no conversation; use send")
             }
-            await pipelined(to: conversation, context: context, plugin: index) {
+            await pipelined(to: conversation, seq: seq, context: context, plugin: index) {
                 try await self.send(to: conversation, body: body)
             }
         case .send(let conversation, let body, let via):
             if let via, via != name {
                 guard let other = directory?.bot(named: via) else { throw BotError("no running bot named '\(via)'") }
-                await pipelined(to: conversation, context: context, plugin: index) {
+                await pipelined(to: conversation, seq: seq, context: context, plugin: index) {
                     try await other.relay(from: self.name, to: conversation, body: body)
                 }
             } else {
-                await pipelined(to: conversation, context: context, plugin: index) {
+                await pipelined(to: conversation, seq: seq, context: context, plugin: index) {
                     try await self.send(to: conversation, body: body)
                 }
             }
@@ -510,7 +538,7 @@ public final class Bot: Sendable {
                 throw BotError("this bot cannot upload attachments (a remote hub needs hub.master_secret)")
             }
             let appKey = conversation.appKey ?? settings.identity.appKey
-            await pipelined(to: conversation, context: context, plugin: index) {
+            await pipelined(to: conversation, seq: seq, context: context, plugin: index) {
                 // The upload happens only once the rate limit and the connection allow the message.
                 try await self.send(to: conversation) { try await uploader.upload(attachment, appKey: appKey) }
             }
@@ -518,9 +546,11 @@ public final class Bot: Sendable {
     }
 
     /// Queues a send to `conversation` after the earlier ones; counts its outcome and logs its failure.
-    private func pipelined(to conversation: Conversation, context: PluginContext, plugin index: Int,
+    private func pipelined(to conversation: Conversation, seq: Int64?, context: PluginContext, plugin index: Int,
                            _ send: @escaping @Sendable () async throws -> Void) async {
+        if let seq { acks.retain(seq) }
         await sends.submit(laneKey(conversation)) {
+            defer { if let seq { self.acknowledge(self.acks.release(seq)) } }
             do {
                 try await send()
                 self.metrics.action(plugin: index, failed: false)
