@@ -51,7 +51,8 @@ fuzzMain { bytes in
     let yaml = String(decoding: bytes, as: UTF8.self)
     guard let root = try? Yams.compose(yaml: yaml) else { return }
     let walker = Walker()
-    let lines = yaml.split(separator: "\n", omittingEmptySubsequences: false).count
+    // YAML breaks lines at CR, LF and CRLF (and NEL, LS, PS); Character.isNewline counts all of those, and a few more.
+    let lines = yaml.reduce(1) { $1.isNewline ? $0 + 1 : $0 }
     let document = YAMLField(key: nil, value: root, path: "")
     do throws(ConfigurationError) {
         let value = try walker.json(document)
