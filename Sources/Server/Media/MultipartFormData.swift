@@ -131,7 +131,9 @@ package struct MultipartFormData: Sendable {
                 guard !headers.isEmpty else {
                     throw MultipartError("multipart body: part \(part): header section starts with a continuation line")
                 }
-                headers[headers.count - 1].value += " " + line.trimmingCharacters(in: .whitespaces)
+                // A fold of white space alone adds nothing (no trailing space a header read again would not have).
+                let more = line.trimmingCharacters(in: .whitespaces)
+                if !more.isEmpty { headers[headers.count - 1].value += " " + more }
                 continue
             }
             guard let colon = line.firstIndex(of: ":"), colon != line.startIndex,
