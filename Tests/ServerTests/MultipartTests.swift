@@ -96,6 +96,22 @@ import Testing
         #expect(form.parts.first?.filename == "naïve résumé.txt")
     }
 
+    // Found by fuzz-multipart: a fold of white space alone, or a fold onto an empty value, added a space to the value
+    // that the same header written out again and read back did not have.
+    @Test("a folded line of white space alone, or onto an empty value, adds no space to the header's value")
+    func blankFold() throws {
+        let body = Self.bytes(
+            "--XyZ\r\nContent-Type: text/plain;\r\n \t \r\nContent-Disposition: form-data;\r\n name=f\r\n \r\n"
+                + "X-Empty:\r\n folded\r\n\r\nx\r\n--XyZ--")
+        let form = try Self.parse(body)
+        #expect(form.parts.first?.headers == [
+            .init(name: "Content-Type", value: "text/plain;"),
+            .init(name: "Content-Disposition", value: "form-data; name=f"),
+            .init(name: "X-Empty", value: "folded"),
+        ])
+        #expect(form.parts.first?.name == "f")
+    }
+
     @Test("quoted names may escape quotes; raw UTF-8 file names are read as UTF-8")
     func quotedNames() throws {
         let body = Self.bytes(

@@ -8,7 +8,7 @@ final class ConfigurationDiagnostics {
     }
 }
 
-extension ConfigurationReader {
+extension YAMLWalker {
     /// Runs `body`; when it fails, records the error and gives `fallback`, so that the read goes on to the next
     /// problem. A value that failed is left at its default and nothing that depends on it is checked.
     func recovering<T>(_ fallback: T, _ body: () throws(ConfigurationError) -> T) -> T {

@@ -71,11 +71,11 @@ enum EnvironmentInterpolation {
 
     /// Whether `name` is `[A-Za-z_][A-Za-z0-9_]*`.
     private static func isVariableName(_ name: Substring) -> Bool {
-        guard let first = name.unicodeScalars.first, first == "_" || ConfigurationReader.isASCIILetter(first) else {
+        guard let first = name.unicodeScalars.first, first == "_" || YAMLCharacters.isASCIILetter(first) else {
             return false
         }
         return name.unicodeScalars.allSatisfy {
-            $0 == "_" || ConfigurationReader.isASCIILetter($0) || ConfigurationReader.isASCIIDigit($0)
+            $0 == "_" || YAMLCharacters.isASCIILetter($0) || YAMLCharacters.isASCIIDigit($0)
         }
     }
 }

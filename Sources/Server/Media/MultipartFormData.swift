@@ -131,7 +131,11 @@ package struct MultipartFormData: Sendable {
                 guard !headers.isEmpty else {
                     throw MultipartError("multipart body: part \(part): header section starts with a continuation line")
                 }
-                headers[headers.count - 1].value += " " + line.trimmingCharacters(in: .whitespaces)
+                // Folds join with one space; one of white space alone, or onto an empty value, adds no space (which
+                // the same header written on one line and read again would not have).
+                let more = line.trimmingCharacters(in: .whitespaces)
+                let value = headers[headers.count - 1].value
+                if !more.isEmpty { headers[headers.count - 1].value = value.isEmpty ? more : value + " " + more }
                 continue
             }
             guard let colon = line.firstIndex(of: ":"), colon != line.startIndex,

@@ -1,0 +1,1 @@
+../../../Sources/Mynah/Configuration/YAMLWalker.swift

@@ -1,0 +1,1 @@
+../../../Sources/Server/Media/CRC32.swift
