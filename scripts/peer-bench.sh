@@ -5,7 +5,8 @@
 # Each run starts its server afresh on loopback (a temporary directory for data and logs), runs the three
 # scenarios and stops it; only one server runs at a time. Installs ejabberd if it is missing (apt-get, as root).
 # Environment: RUNS (3), DURATION (10 s), RATE (2000 msg/s, open loop), IDLE_CONNECTIONS (5000), SKIP_BUILD=1,
-# MYNAH_PORT and XMPP_PORT (default: the first free port from 18180 and 15222), KEEP=1 keeps the temporary directory.
+# BIN=DIR (mynah and mynah-bench built elsewhere), MYNAH_PORT and XMPP_PORT (default: the first free port from
+# 18180 and 15222), KEEP=1 keeps the temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -22,7 +23,7 @@ if [[ -z "${SKIP_BUILD:-}" ]]; then
   swift build -c release --product mynah
   swift build -c release --product mynah-bench
 fi
-BIN=$(swift build -c release --show-bin-path)
+BIN=${BIN:-$(swift build -c release --show-bin-path)}
 
 # A port nothing listens on, from $1 up.
 free_port() {

@@ -8,15 +8,29 @@ import Synchronization
 ///
 /// Work runs in the order it was queued, each in its own savepoint, so one failing append fails alone; every
 /// completion runs only after the transaction holding its message committed ("durable before sent"). Between turns
-/// the writer's other work (acknowledgements, logins) gets its place in GRDB's queue.
+/// the writer's other work (logins, settings) gets its place in GRDB's queue.
+///
+/// Acknowledgements (cursor advances) wait in the same writer: every advance waiting at a turn, from any session,
+/// is stored in that turn's transaction (one upsert per device, the highest seq), so a group message acknowledged
+/// by 1,000 members costs one commit and one fsync instead of 1,000. An advance returns only after its commit. An
+/// acknowledged entry was delivered, so its append committed before: the order between the two queues is free.
 final class AppendBatcher: Sendable {
     /// One piece of work, run inside the batch's transaction.
     typealias Work = @Sendable (Database) throws -> AppendResult
     /// Told the outcome after the commit (or the failure), on the writer's queue.
     typealias Completion = @Sendable (Result<AppendResult, any Error>) -> Void
 
+    /// A device's cursor to move forward, told after the commit (nil) or the failure.
+    struct CursorAdvance {
+        var userID: Int64
+        var device: String
+        var seq: Int64
+        var done: @Sendable ((any Error)?) -> Void
+    }
+
     private struct State {
         var queue: [(work: Work, done: Completion)] = []
+        var cursors: [CursorAdvance] = []
         var writing = false
     }
 
@@ -27,6 +41,12 @@ final class AppendBatcher: Sendable {
     init(maxBatch: Int = 512) {
         self.maxBatch = maxBatch
     }
+
+    /// How many cursor advances wait for a turn (tests).
+    var waitingCursors: Int { state.withLock { $0.cursors.count } }
+
+    /// How many appends wait for a turn (tests).
+    var waitingAppends: Int { state.withLock { $0.queue.count } }
 
     /// Queues `work`; `done` gets its result once the transaction holding it committed. Work is stored in the order
     /// of the calls.
@@ -48,6 +68,44 @@ final class AppendBatcher: Sendable {
         }
     }
 
+    /// Queues a cursor advance (never backward) and waits for the commit of the turn that stores it.
+    func advance(userID: Int64, device: String, to seq: Int64, pool: DatabasePool) async throws {
+        try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Void, any Error>) in
+            let advance = CursorAdvance(userID: userID, device: device, seq: seq, done: { error in
+                if let error { waiter.resume(throwing: error) } else { waiter.resume() }
+            })
+            let lead = state.withLock { s in
+                s.cursors.append(advance)
+                if s.writing { return false }
+                s.writing = true
+                return true
+            }
+            if lead { schedule(pool) }
+        }
+    }
+
+    /// Stores `cursors` in the caller's transaction: the highest seq per device, one upsert each.
+    static func storeCursors(_ db: Database, _ cursors: [CursorAdvance]) throws {
+        var highest: [CursorKey: Int64] = [:]
+        highest.reserveCapacity(cursors.count)
+        for c in cursors {
+            let key = CursorKey(userID: c.userID, device: c.device)
+            highest[key] = max(highest[key] ?? c.seq, c.seq)
+        }
+        let upsert = try db.cachedStatement(sql: """
+            INSERT INTO inbox_cursor (user_id, device, acked) VALUES (?, ?, ?)
+            ON CONFLICT(user_id, device) DO UPDATE SET acked = MAX(acked, excluded.acked)
+            """)
+        for (key, seq) in highest {
+            try upsert.execute(arguments: [key.userID, key.device, seq])
+        }
+    }
+
+    private struct CursorKey: Hashable {
+        var userID: Int64
+        var device: String
+    }
+
     private func schedule(_ pool: DatabasePool) {
         pool.asyncWriteWithoutTransaction { db in self.turn(db, pool: pool) }
     }
@@ -55,19 +113,33 @@ final class AppendBatcher: Sendable {
     /// One turn of the writer: everything waiting (up to `maxBatch`) in one transaction, then the completions; the
     /// next turn is queued behind the writer's other work when more is waiting.
     private func turn(_ db: Database, pool: DatabasePool) {
-        let batch: [(work: Work, done: Completion)] = state.withLock { s in
+        let (batch, cursors): ([(work: Work, done: Completion)], [CursorAdvance]) = state.withLock { s in
+            // Every advance waiting: each session has at most one in flight (`AckWriter`), so they are bounded.
+            let cursors = s.cursors
+            s.cursors.removeAll(keepingCapacity: true)
             if s.queue.count <= maxBatch {
                 defer { s.queue.removeAll(keepingCapacity: true) }
-                return s.queue
+                return (s.queue, cursors)
             }
             let taken = Array(s.queue.prefix(maxBatch))
             s.queue.removeFirst(maxBatch)
-            return taken
+            return (taken, cursors)
         }
         var results: [Result<AppendResult, any Error>] = []
         results.reserveCapacity(batch.count)
+        var cursorError: (any Error)?
         do {
             try db.inTransaction {
+                if !cursors.isEmpty {
+                    do {
+                        try db.inSavepoint {
+                            try Self.storeCursors(db, cursors)
+                            return .commit
+                        }
+                    } catch {
+                        cursorError = error
+                    }
+                }
                 for item in batch {
                     var result: AppendResult?
                     do {
@@ -85,10 +157,12 @@ final class AppendBatcher: Sendable {
         } catch {
             // The transaction itself failed to commit: none of the batch is stored.
             results = batch.map { _ in .failure(error) }
+            cursorError = error
         }
         for (item, result) in zip(batch, results) { item.done(result) }
+        for c in cursors { c.done(cursorError) }
         let more = state.withLock { s in
-            if !s.queue.isEmpty { return true }
+            if !s.queue.isEmpty || !s.cursors.isEmpty { return true }
             s.writing = false
             return false
         }

@@ -15,9 +15,10 @@ extension SQLiteHubStore {
         let forbidden = try Bool.fetchOne(try db.cachedStatement(sql: "SELECT forbidden FROM user WHERE id = ?"), arguments: [senderID]) ?? false
         let devices = try Int.fetchOne(try db.cachedStatement(sql: "SELECT COUNT(*) FROM device WHERE user_id = ?"), arguments: [senderID]) ?? 0
         var single: SendContext.Single?
-        if let recipient, let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM user WHERE appkey = ? AND username = ?"),
+        if let recipient, let row = try Row.fetchOne(
+            try db.cachedStatement(sql: "SELECT \(Self.userColumns) FROM user WHERE appkey = ? AND username = ?"),
             arguments: [recipient.appKey, recipient.username]) {
-            let user = Self.user(from: row)
+            let user = Self.user(fromColumns: row)
             let relation = try Row.fetchOne(try db.cachedStatement(sql: """
                     SELECT
                         EXISTS (SELECT 1 FROM blacklist WHERE user_id = ?1 AND blocked_id = ?2) AS blacklisted,
@@ -26,8 +27,9 @@ extension SQLiteHubStore {
                                 AND ((kind = 'single' AND target = ?2) OR kind = 'global')) AS quiet
                     """),
                 arguments: [user.id, senderID])
-            single = SendContext.Single(recipient: user, blacklisted: relation?["blacklisted"] ?? false,
-                                        friends: relation?["friends"] ?? false, quiet: relation?["quiet"] ?? false)
+            // By position: a lookup by name lowercases the name on every read (GRDB), once per send.
+            single = SendContext.Single(recipient: user, blacklisted: relation?[0] ?? false,
+                                        friends: relation?[1] ?? false, quiet: relation?[2] ?? false)
         }
         return SendContext(senderForbidden: forbidden, senderDevices: devices, single: single)
     }

@@ -141,6 +141,21 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
+    /// The columns ``user(fromColumns:)`` reads, in its order.
+    static let userColumns = "id, appkey, username, kind, nickname, avatar, birthday, gender, signature, region, address, extras, ctime, mtime"
+
+    /// A user from a row of ``userColumns``, read by position: on the send path, where a lookup by name costs a
+    /// lowercased copy of the name per column (GRDB's case-insensitive column lookup).
+    static func user(fromColumns row: Row) -> User {
+        let extras: [String: JSONValue]? = (row[11] as String?).flatMap { try? JSONValue.parse($0).objectValue }
+        return User(
+            id: row[0], appKey: row[1], username: row[2],
+            kind: FromType(rawValue: row[3]) ?? .user,
+            profile: Profile(nickname: row[4], avatar: row[5], birthday: row[6], gender: row[7], signature: row[8],
+                             region: row[9], address: row[10], extras: extras),
+            ctime: row[12], mtime: row[13])
+    }
+
     static func user(from row: Row) -> User {
         let extras: [String: JSONValue]? = (row["extras"] as String?).flatMap { try? JSONValue.parse($0).objectValue }
         return User(
@@ -278,14 +293,10 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
-    /// Moves a device's cursor forward.
+    /// Moves a device's cursor forward; the advances of all sessions waiting share one transaction with the
+    /// appends waiting (see `AppendBatcher`), and each returns only after that transaction committed.
     public func advanceCursor(userID: Int64, device: String, to seq: Int64) async throws {
-        try await pool.write { db in
-            try db.cachedStatement(sql: """
-                    INSERT INTO inbox_cursor (user_id, device, acked) VALUES (?, ?, ?)
-                    ON CONFLICT(user_id, device) DO UPDATE SET acked = MAX(acked, excluded.acked)
-                    """).execute(arguments: [userID, device, seq])
-        }
+        try await batcher.advance(userID: userID, device: device, to: seq, pool: pool)
     }
 
     /// One page of history, ascending by id (and so by time).
