@@ -18,7 +18,7 @@ public protocol BotConnection: Sendable {
 
 /// One inbox entry as a bot sees it: a message, a membership change, or something bots do not act on.
 ///
-/// Every case carries its sequence number, so the bot acknowledges each entry once it has dispatched it.
+/// Every case carries its sequence number, so the bot acknowledges each entry once its plugins are done with it.
 public enum ConnectionEvent: Sendable, Hashable {
     /// A message in the bot's inbox.
     case delivery(ServerFrame.Delivery)

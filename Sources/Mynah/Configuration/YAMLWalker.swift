@@ -101,14 +101,7 @@ extension YAMLWalker {
         var fields: [String: Field] = [:]
         var typos: [String: ConfigurationError] = [:]
         for (key, value) in mapping {
-            guard case .scalar(let keyScalar) = key else {
-                throw ConfigurationError(
-                    location: location(key.mark),
-                    path: field.path,
-                    message: "expected a key, got \(describe(key))"
-                )
-            }
-            let name = keyScalar.string
+            let name = try keyName(key, in: field)
             guard keys.contains(name) else {
                 // Recorded, not thrown: the section's known keys are still read, and every unknown key reported.
                 let unknown = ConfigurationError(location: location(key.mark), path: field.path,
@@ -325,14 +318,7 @@ extension YAMLWalker {
         case .mapping(let mapping):
             var object: [String: JSONValue] = [:]
             for (key, node) in mapping {
-                guard case .scalar(let keyScalar) = key else {
-                    throw ConfigurationError(
-                        location: location(key.mark),
-                        path: field.path,
-                        message: "expected a key, got \(describe(key))"
-                    )
-                }
-                let name = keyScalar.string
+                let name = try keyName(key, in: field)
                 let keyError = { (message: String) in
                     ConfigurationError(location: location(key.mark), path: field.path, message: message)
                 }
@@ -344,6 +330,15 @@ extension YAMLWalker {
         case .alias:
             throw error("unexpected alias", at: field)
         }
+    }
+
+    /// The text of a mapping key of `field`; a key that is not a scalar (a list or mapping as a key) is an error at it.
+    func keyName(_ key: Yams.Node, in field: Field) throws(ConfigurationError) -> String {
+        guard case .scalar(let scalar) = key else {
+            throw ConfigurationError(location: location(key.mark), path: field.path,
+                                     message: "expected a key, got \(describe(key))")
+        }
+        return scalar.string
     }
 
     // MARK: - Errors
