@@ -25,8 +25,8 @@ import MynahTesting
         process.standardError = err
         // Collect the output while the process runs so a full pipe never blocks it.
         let collected = Collected()
-        out.fileHandleForReading.readabilityHandler = { h in collected.append(out: h.availableData) }
-        err.fileHandleForReading.readabilityHandler = { h in collected.append(err: h.availableData) }
+        out.fileHandleForReading.readabilityHandler = { h in collected.append(out: CrashRecoveryTests.DaemonProcess.read(h.fileDescriptor)) }
+        err.fileHandleForReading.readabilityHandler = { h in collected.append(err: CrashRecoveryTests.DaemonProcess.read(h.fileDescriptor)) }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             process.terminationHandler = { _ in c.resume() }
             do {

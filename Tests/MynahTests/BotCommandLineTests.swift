@@ -61,7 +61,7 @@ import MynahTesting
         Thread.detachNewThread {
             var buffer = Data()
             while true {
-                let chunk = reader.availableData
+                let chunk = CrashRecoveryTests.DaemonProcess.read(reader.fileDescriptor)
                 if chunk.isEmpty { break }
                 buffer.append(chunk)
                 while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {

@@ -38,12 +38,8 @@ import Darwin
             try process.run()
             let fd = pipe.fileHandleForReading.fileDescriptor
             Thread.detachNewThread { [self, pipe] in
-                // read(2) rather than FileHandle.availableData, which traps on EINTR (a child's SIGCHLD).
-                var buffer = [UInt8](repeating: 0, count: 4096)
                 while true {
-                    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                    if n < 0 && errno == EINTR { continue }
-                    let chunk = n > 0 ? Data(buffer[..<n]) : Data()
+                    let chunk = CrashRecoveryTests.DaemonProcess.read(fd)
                     withExtendedLifetime(pipe) {}
                     condition.lock()
                     if chunk.isEmpty { logClosed = true } else { log += String(decoding: chunk, as: UTF8.self) }
