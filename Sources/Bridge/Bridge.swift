@@ -252,10 +252,8 @@ public final class Bridge: Sendable {
         let expiresAt: Int64? = ttl > 0 ? push.push.createdAt + ttl * 1000 : nil
         do {
             let (hubMsgID, seq) = try await send(push, to: delivery, rule: rule,
-                                                 requestID: "push:\(push.msgID):\(delivery.userID)", onlineOnly: ttl == 0)
-            if let seq, let expiresAt {
-                try await hub.setInboxExpiry(userID: delivery.userID, seq: seq, expiresAt: expiresAt)
-            }
+                                                 requestID: "push:\(push.msgID):\(delivery.userID)", onlineOnly: ttl == 0,
+                                                 expiresAt: expiresAt)
             try await store.setDelivered(pushID: push.msgID, userID: delivery.userID, status: seq == nil ? .expired : .delivered,
                                          hubMsgID: hubMsgID, seq: seq, expiresAt: expiresAt,
                                          error: seq == nil ? Self.notKeptOffline : nil)
@@ -274,18 +272,27 @@ public final class Bridge: Sendable {
         }
     }
 
-    /// Sends the push's message to one account from the rule's robot; returns the hub's msg_id and the inbox seq.
-    func send(_ push: PushRecord, to delivery: DeliveryRecord, rule: BridgeRule, requestID: String, onlineOnly: Bool)
-        async throws(HubError) -> (Int64, Int64?) {
+    /// Sends the push's message to one account from the rule's robot, its inbox entry expiring at `expiresAt` (nil:
+    /// the app's offline TTL); returns the hub's msg_id and the inbox seq (nil when no entry was kept).
+    func send(_ push: PushRecord, to delivery: DeliveryRecord, rule: BridgeRule, requestID: String, onlineOnly: Bool,
+              expiresAt: Int64?) async throws(HubError) -> (Int64, Int64?) {
         guard let robot = robots[Self.key(rule.accountsAppKey, rule.robot)] else {
             throw HubError(.internalError, "robot \(rule.robot) is not set up")
         }
         let body = Self.body(rule.message, push: push, username: delivery.username, alias: delivery.alias)
         let draft = ClientFrame.Send(requestID: requestID, targetType: .single, targetID: delivery.username, body: body,
                                      noOffline: onlineOnly)
-        let stored = try await hub.send(draft, from: robot, platform: "api")
-        let seq = try await hub.inboxSeq(userID: delivery.userID, msgID: stored.msgID)
-        return (stored.msgID, seq)
+        // The expiry is written with the entry, in the message's own transaction.
+        let appended = try await hub.sendSingle(draft, from: robot, platform: "api", expiresAt: expiresAt)
+        if !appended.duplicate {
+            return (appended.stored.msgID, appended.entries.first(where: { $0.userID == delivery.userID })?.seq)
+        }
+        // A delivery redone after a crash: the entry was stored the first time; find it and give it its expiry.
+        let seq = try await hub.inboxSeq(userID: delivery.userID, msgID: appended.stored.msgID)
+        if let seq, let expiresAt {
+            try await hub.setInboxExpiry(userID: delivery.userID, seq: seq, expiresAt: expiresAt)
+        }
+        return (appended.stored.msgID, seq)
     }
 
     /// The bridged message body for one account, as the rule's message mapping says.
@@ -430,11 +437,10 @@ public final class Bridge: Sendable {
         case .resend:
             do {
                 let ttl = push.push.timeToLive
+                let expiresAt: Int64? = ttl > 0 ? hub.now() + ttl * 1000 : nil
                 let (_, seq) = try await send(push, to: d, rule: rule, requestID: "push:\(push.msgID):\(d.userID):resend\(index)",
-                                              onlineOnly: ttl == 0)
-                if let seq, ttl > 0 {
-                    let expiresAt = hub.now() + ttl * 1000
-                    try await hub.setInboxExpiry(userID: d.userID, seq: seq, expiresAt: expiresAt)
+                                              onlineOnly: ttl == 0, expiresAt: expiresAt)
+                if let seq, let expiresAt {
                     if d.status == .expired || d.seq == nil {
                         // The first copy is gone: the receipt now counts for the resent one.
                         try await store.rebase(pushID: d.pushID, userID: d.userID, seq: seq, expiresAt: expiresAt)

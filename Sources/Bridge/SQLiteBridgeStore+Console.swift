@@ -1,4 +1,5 @@
 import GRDB
+import Hub
 
 extension SQLiteBridgeStore {
     /// The latest `limit` pushes of an app, newest first.

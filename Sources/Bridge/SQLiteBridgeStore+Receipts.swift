@@ -1,4 +1,5 @@
 import GRDB
+import Hub
 import IMProtocol
 
 /// The receipt callbacks of pushes (`callback: {url, params, type}`) as an outbox: the callback is stored with its
@@ -50,14 +51,14 @@ extension SQLiteBridgeStore {
 
     /// Records that "accepted" was reported.
     public func acceptedReported(pushID: Int64) async throws {
-        try await pool.write { db in
+        try await writer.write { db in
             try db.execute(sql: "UPDATE push SET callback_accepted = 1 WHERE msg_id = ?", arguments: [pushID])
         }
     }
 
     /// Records that "delivered" was reported for one account.
     public func deliveredReported(pushID: Int64, userID: Int64) async throws {
-        try await pool.write { db in
+        try await writer.write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO receipt_sent (push_id, user_id) VALUES (?, ?)",
                            arguments: [pushID, userID])
         }
@@ -65,7 +66,7 @@ extension SQLiteBridgeStore {
 
     /// Records that nothing more will be reported for a push.
     public func receiptsDone(pushID: Int64) async throws {
-        try await pool.write { db in
+        try await writer.write { db in
             try db.execute(sql: "UPDATE push SET callback_done = 1 WHERE msg_id = ?", arguments: [pushID])
         }
     }

@@ -7,10 +7,14 @@ import IMProtocol
 /// so a push acknowledged with 200 survives a crash; schema changes go through migrations.
 public final class SQLiteBridgeStore: BridgeStore {
     let pool: DatabasePool
+    /// Every write goes through one group commit: the pushes and delivery records of concurrent requests share a
+    /// transaction and its fsync.
+    let writer: GroupCommitWriter
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     public init(path: String) throws {
         pool = try DurableDatabase.open(path: path, migrator: Self.migrator)
+        writer = GroupCommitWriter(pool)
     }
 
     static var migrator: DatabaseMigrator {
@@ -107,7 +111,7 @@ public final class SQLiteBridgeStore: BridgeStore {
 
     /// Upserts a device and applies the change.
     public func updateDevice(appKey: String, registrationID: String, _ update: DeviceUpdate, now: Int64) async throws {
-        try await pool.write { db in
+        try await writer.write { db in
             try Self.ensureDevice(db, appKey: appKey, rid: registrationID, now: now)
             if let alias = update.alias {
                 try db.execute(sql: "UPDATE device SET alias = ?, mtime = ? WHERE appkey = ? AND rid = ?",
@@ -138,14 +142,14 @@ public final class SQLiteBridgeStore: BridgeStore {
     /// The devices holding an alias.
     public func registrationIDs(appKey: String, alias: String) async throws -> [String] {
         try await pool.read { db in
-            try String.fetchAll(db, sql: "SELECT rid FROM device WHERE appkey = ? AND alias = ? ORDER BY rid",
+            try String.fetchAll(try db.cachedStatement(sql: "SELECT rid FROM device WHERE appkey = ? AND alias = ? ORDER BY rid"),
                                 arguments: [appKey, alias])
         }
     }
 
     /// Unbinds an alias.
     public func removeAlias(appKey: String, alias: String) async throws -> Int {
-        try await pool.write { db in
+        try await writer.write { db in
             try db.execute(sql: "UPDATE device SET alias = NULL WHERE appkey = ? AND alias = ?", arguments: [appKey, alias])
             return db.changesCount
         }
@@ -188,7 +192,7 @@ public final class SQLiteBridgeStore: BridgeStore {
 
     /// Changes a tag's devices.
     public func updateTag(appKey: String, tag: String, add: [String], remove: [String], now: Int64) async throws {
-        try await pool.write { db in
+        try await writer.write { db in
             for rid in add {
                 try Self.ensureDevice(db, appKey: appKey, rid: rid, now: now)
                 try db.execute(sql: "INSERT OR IGNORE INTO device_tag (appkey, rid, tag) VALUES (?, ?, ?)",
@@ -203,7 +207,7 @@ public final class SQLiteBridgeStore: BridgeStore {
 
     /// Removes a tag.
     public func removeTag(appKey: String, tag: String) async throws -> Int {
-        try await pool.write { db in
+        try await writer.write { db in
             try db.execute(sql: "DELETE FROM device_tag WHERE appkey = ? AND tag = ?", arguments: [appKey, tag])
             return db.changesCount
         }
@@ -220,7 +224,7 @@ public final class SQLiteBridgeStore: BridgeStore {
 
     /// Sets a binding.
     public func setBinding(appKey: String, alias: String, username: String, now: Int64) async throws {
-        try await pool.write { db in
+        try await writer.write { db in
             try db.execute(
                 sql: """
                     INSERT INTO binding (appkey, alias, username, mtime) VALUES (?, ?, ?, ?)
@@ -232,7 +236,7 @@ public final class SQLiteBridgeStore: BridgeStore {
 
     /// Removes a binding.
     public func removeBinding(appKey: String, alias: String) async throws -> Bool {
-        try await pool.write { db in
+        try await writer.write { db in
             try db.execute(sql: "DELETE FROM binding WHERE appkey = ? AND alias = ?", arguments: [appKey, alias])
             return db.changesCount > 0
         }
@@ -250,12 +254,12 @@ public final class SQLiteBridgeStore: BridgeStore {
 
     /// Records a push with its deliveries and targets, or returns the push with the same cid.
     public func recordPush(_ push: NewPush, deliveries: [NewDelivery]) async throws -> (push: PushRecord, duplicate: Bool) {
-        try await pool.write { db in
+        try await writer.write { db in
             if let cid = push.cid, let existing = try Self.push(db, appKey: push.appKey, cid: cid) {
                 return (existing, true)
             }
-            try db.execute(
-                sql: "INSERT INTO push (appkey, cid, sendno, rule, content, created_at, ttl, callback) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            try db.cachedStatement(
+                sql: "INSERT INTO push (appkey, cid, sendno, rule, content, created_at, ttl, callback) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").execute(
                 arguments: [push.appKey, push.cid, push.sendno, push.rule, push.content.json.serializedString(),
                             push.createdAt, push.timeToLive, push.callback?.json.serializedString()])
             let msgID = db.lastInsertedRowID
@@ -273,7 +277,7 @@ public final class SQLiteBridgeStore: BridgeStore {
     }
 
     static func push(_ db: Database, appKey: String, cid: String) throws -> PushRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM push WHERE appkey = ? AND cid = ?", arguments: [appKey, cid])
+        try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM push WHERE appkey = ? AND cid = ?"), arguments: [appKey, cid])
             .map(pushRecord(from:))
     }
 
@@ -311,7 +315,7 @@ public final class SQLiteBridgeStore: BridgeStore {
     /// The deliveries of a push.
     public func deliveries(pushID: Int64) async throws -> [DeliveryRecord] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM delivery WHERE push_id = ? ORDER BY user_id", arguments: [pushID])
+            try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM delivery WHERE push_id = ? ORDER BY user_id"), arguments: [pushID])
                 .map(Self.delivery(from:))
         }
     }
@@ -335,20 +339,20 @@ public final class SQLiteBridgeStore: BridgeStore {
     /// Records the hub's answer.
     public func setDelivered(pushID: Int64, userID: Int64, status: DeliveryStatus, hubMsgID: Int64?, seq: Int64?,
                              expiresAt: Int64?, error: String?) async throws {
-        try await pool.write { db in
-            try db.execute(
+        try await writer.write { db in
+            try db.cachedStatement(
                 sql: """
                     UPDATE delivery SET status = ?, hub_msg_id = COALESCE(hub_msg_id, ?), seq = COALESCE(seq, ?),
                         expires_at = ?, error = ?
                     WHERE push_id = ? AND user_id = ?
-                    """,
+                    """).execute(
                 arguments: [status.rawValue, hubMsgID, seq, expiresAt, error, pushID, userID])
         }
     }
 
     /// Points a delivery at a resent copy.
     public func rebase(pushID: Int64, userID: Int64, seq: Int64, expiresAt: Int64) async throws {
-        try await pool.write { db in
+        try await writer.write { db in
             try db.execute(
                 sql: """
                     UPDATE delivery SET status = 'delivered', seq = ?, expires_at = ?, outcome_at = NULL, error = NULL
@@ -360,7 +364,7 @@ public final class SQLiteBridgeStore: BridgeStore {
 
     /// Records a receipt or an expiry.
     public func setOutcome(pushID: Int64, userID: Int64, status: DeliveryStatus, at: Int64) async throws {
-        try await pool.write { db in
+        try await writer.write { db in
             try db.execute(sql: "UPDATE delivery SET status = ?, outcome_at = ? WHERE push_id = ? AND user_id = ?",
                            arguments: [status.rawValue, at, pushID, userID])
         }
@@ -368,7 +372,7 @@ public final class SQLiteBridgeStore: BridgeStore {
 
     /// Sets the next step and deadline and releases the claim.
     public func schedule(pushID: Int64, userID: Int64, step: Int, dueAt: Int64?) async throws {
-        try await pool.write { db in
+        try await writer.write { db in
             try db.execute(
                 sql: "UPDATE delivery SET step = ?, due_at = ?, lease_until = NULL WHERE push_id = ? AND user_id = ?",
                 arguments: [step, dueAt, pushID, userID])
@@ -377,7 +381,7 @@ public final class SQLiteBridgeStore: BridgeStore {
 
     /// Claims due deliveries.
     public func claimDue(now: Int64, leaseUntil: Int64, limit: Int) async throws -> [DeliveryRecord] {
-        try await pool.write { db in
+        try await writer.write { db in
             let rows = try Row.fetchAll(
                 db,
                 sql: """
@@ -409,7 +413,7 @@ public final class SQLiteBridgeStore: BridgeStore {
 
     /// Records an escalation.
     public func recordEscalation(_ e: EscalationRecord) async throws {
-        try await pool.write { db in
+        try await writer.write { db in
             try db.execute(
                 sql: "INSERT INTO escalation (push_id, user_id, step, action, at, outcome) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [e.pushID, e.userID, e.step, e.action, e.at, e.outcome])

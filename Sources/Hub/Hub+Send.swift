@@ -46,7 +46,28 @@ extension Hub {
             }
             return
         }
-        await submitSingle(draft, from: sender, platform: platform, noNotification: noNotification, done: finish)
+        await submitSingle(draft, from: sender, platform: platform, noNotification: noNotification, expiresAt: nil,
+                           done: { finish($0.map(\.stored)) })
+    }
+
+    /// Sends a single-chat message whose recipient's inbox entry expires at `expiresAt` (ms since 1970; nil: after
+    /// the app's offline TTL), in the message's own transaction, and returns what was stored with the inbox entries
+    /// created (none for a repeated request id). The bridge gives each push its own time to live this way.
+    public func sendSingle(_ draft: ClientFrame.Send, from sender: User, platform: String,
+                           expiresAt: Int64?) async throws(HubError) -> AppendResult {
+        let metrics = configuration.metrics
+        let start = ContinuousClock.now
+        let outcome = Outcome<Result<AppendResult, HubError>>()
+        await submitSingle(draft, from: sender, platform: platform, noNotification: false, expiresAt: expiresAt,
+                           done: { outcome.set($0) })
+        switch await outcome.value() {
+        case .success(let appended):
+            metrics.accepted(.single, after: start.duration(to: .now))
+            return appended
+        case .failure(let error):
+            metrics.refused(error.code)
+            throw error
+        }
     }
 
     /// The body of ``send(_:from:platform:noNotification:)`` without its metrics.
@@ -54,7 +75,8 @@ extension Hub {
                 noNotification: Bool) async throws(HubError) -> StoredMessage {
         if draft.targetType == .single {
             let outcome = Outcome<Result<StoredMessage, HubError>>()
-            await submitSingle(draft, from: sender, platform: platform, noNotification: noNotification, done: { outcome.set($0) })
+            await submitSingle(draft, from: sender, platform: platform, noNotification: noNotification, expiresAt: nil,
+                               done: { outcome.set($0.map(\.stored)) })
             return try await outcome.value().get()
         }
         let prepared = try await prepare(draft, from: sender)
@@ -81,9 +103,9 @@ extension Hub {
     }
 
     /// A single-chat message: checked and stored by the store's writer, the rules' reads and the append in one
-    /// transaction; `done` gets the outcome after the commit.
+    /// transaction; `done` gets the outcome after the commit. `expiresAt` replaces the app's offline TTL.
     func submitSingle(_ draft: ClientFrame.Send, from sender: User, platform: String, noNotification: Bool,
-                      done: @escaping @Sendable (Result<StoredMessage, HubError>) -> Void) async {
+                      expiresAt: Int64?, done: @escaping @Sendable (Result<AppendResult, HubError>) -> Void) async {
         let prepared: PreparedSend
         do {
             prepared = try await prepare(draft, from: sender)
@@ -98,14 +120,16 @@ extension Hub {
                     throw HubError(.userForbidden, "user '\(sender.username)' is forbidden to send")
                 }
                 let plan = try planSingle(draft, from: sender, targetApp: prepared.targetApp, context: context)
-                return makePending(draft, prepared, from: sender, platform: platform, noNotification: noNotification,
-                                   plan: plan, context: context)
+                var pending = makePending(draft, prepared, from: sender, platform: platform,
+                                          noNotification: noNotification, plan: plan, context: context)
+                if let expiresAt { pending.expiresAt = expiresAt }
+                return pending
             },
             done: { [self] result in
                 switch result {
                 case .success(let appended):
                     publish(appended)
-                    done(.success(appended.stored))
+                    done(.success(appended))
                 case .failure(let error):
                     done(.failure(storageFailure(error)))
                 }

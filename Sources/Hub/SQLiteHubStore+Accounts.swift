@@ -94,7 +94,7 @@ extension SQLiteHubStore {
     /// Whether the account is forbidden.
     public func isForbidden(userID: Int64) async throws -> Bool {
         try await pool.read { db in
-            try Bool.fetchOne(db, sql: "SELECT forbidden FROM user WHERE id = ?", arguments: [userID]) ?? false
+            try Bool.fetchOne(try db.cachedStatement(sql: "SELECT forbidden FROM user WHERE id = ?"), arguments: [userID]) ?? false
         }
     }
 }

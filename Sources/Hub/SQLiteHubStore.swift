@@ -130,7 +130,7 @@ public final class SQLiteHubStore: HubStore {
     /// The bcrypt hash of an account's password.
     public func passwordHash(userID: Int64) async throws -> String? {
         try await pool.read { db in
-            try String.fetchOne(db, sql: "SELECT password_hash FROM user WHERE id = ?", arguments: [userID])
+            try String.fetchOne(try db.cachedStatement(sql: "SELECT password_hash FROM user WHERE id = ?"), arguments: [userID])
         }
     }
 

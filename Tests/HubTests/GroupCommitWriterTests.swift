@@ -1,0 +1,89 @@
+import Dispatch
+import Foundation
+import GRDB
+@testable import Hub
+import Synchronization
+import Testing
+
+/// `GroupCommitWriter`: writes waiting together share one transaction (one fsync), each caller answered after the
+/// commit with its own result, a failing write rolled back alone.
+@Suite("GroupCommitWriter")
+struct GroupCommitWriterTests {
+    struct Refused: Error {}
+
+    static func open() throws -> (DatabasePool, URL) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("group-commit-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, v INTEGER NOT NULL)")
+        }
+        return (try DurableDatabase.open(path: dir.path + "/t.sqlite", migrator: migrator), dir)
+    }
+
+    @Test("50 writes waiting at one turn commit in one transaction; a failing one fails alone")
+    func waitingWritesShareOneCommit() async throws {
+        let (pool, dir) = try Self.open()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let writer = GroupCommitWriter(pool)
+        let counter = AckGroupCommitTests.CommitCounter()
+        try await pool.write { db in db.add(transactionObserver: counter, extent: .databaseLifetime) }
+        let before = counter.commits.withLock { $0 }
+
+        // Hold GRDB's writer so that every write below waits for the same turn.
+        let gate = DispatchSemaphore(value: 0)
+        pool.asyncWriteWithoutTransaction { _ in gate.wait() }
+        let results = try await withThrowingTaskGroup(of: (Int, Result<Int64, Refused>).self) { group in
+            for i in 1...50 {
+                group.addTask {
+                    do {
+                        let id = try await writer.write { db -> Int64 in
+                            try db.execute(sql: "INSERT INTO t (v) VALUES (?)", arguments: [i])
+                            if i == 25 { throw Refused() }
+                            return db.lastInsertedRowID
+                        }
+                        return (i, .success(id))
+                    } catch is Refused {
+                        return (i, .failure(Refused()))
+                    }
+                }
+            }
+            while writer.waiting < 50 { await Task.yield() }
+            gate.signal()
+            var all: [Int: Result<Int64, Refused>] = [:]
+            for try await (i, result) in group { all[i] = result }
+            return all
+        }
+
+        #expect(counter.commits.withLock { $0 } - before == 1)
+        let stored = try await pool.read { db in
+            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, v FROM t").map {
+                (($0["v"] as Int), ($0["id"] as Int64))
+            })
+        }
+        #expect(stored.count == 49)
+        #expect(stored[25] == nil)
+        for i in 1...50 where i != 25 {
+            // Each caller got the id of its own row.
+            #expect(try results[i]?.get() == stored[i])
+        }
+        if case .success = results[25] { Issue.record("the refused write succeeded") }
+    }
+
+    @Test("more writes than one turn takes are all stored, over several turns")
+    func laterWritesGetTheNextTurn() async throws {
+        let (pool, dir) = try Self.open()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let writer = GroupCommitWriter(pool, maxBatch: 3)
+        // More than one batch: the writer takes 3 per turn and queues the next turn itself.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 1...10 {
+                group.addTask { _ = try await writer.write { db in try db.execute(sql: "INSERT INTO t (v) VALUES (?)", arguments: [i]) } }
+            }
+            try await group.waitForAll()
+        }
+        let count = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t") }
+        #expect(count == 10)
+        #expect(writer.waiting == 0)
+    }
+}
