@@ -26,6 +26,8 @@ public final class Hub: Sendable {
         public var clock: @Sendable () -> Int64
         /// Where the hub's counters go.
         public var metrics: HubMetrics
+        /// How long a login token is accepted after it was issued (`Hub+LoginTokens.swift`); 7 days by default.
+        public var loginTokenLifetime: Duration = .seconds(7 * 86_400)
 
         /// Creates a configuration.
         public init(apps: [AppSettings], passwordCost: UInt8 = 10, maxBodyBytes: Int = 4096,
@@ -175,6 +177,12 @@ public final class Hub: Sendable {
 
     /// Checks a password; the same 899008 answers a wrong password and an unknown user.
     public func login(appKey: String, username: String, password: String) async throws(HubError) -> User {
+        try await checkPassword(appKey: appKey, username: username, password: password).user
+    }
+
+    /// ``login(appKey:username:password:)`` that also answers the password hash it checked (login tokens sign it).
+    func checkPassword(appKey: String, username: String,
+                       password: String) async throws(HubError) -> (user: User, passwordHash: String) {
         guard apps[appKey] != nil else { throw HubError(.appKeyNotFound, "appkey \(appKey) does not exist") }
         let failure = HubError(.authenticationFailed, "wrong username or password")
         guard let found = try await storing({ try await store.user(appKey: appKey, username: username) }),
@@ -184,7 +192,7 @@ public final class Hub: Sendable {
         guard try await !storing({ try await store.isForbidden(userID: found.id) }) else {
             throw HubError(.userForbidden, "user '\(username)' is forbidden")
         }
-        return found
+        return (found, hash)
     }
 
     /// What bcrypt sees of a password: bcrypt reads at most 72 bytes, so a longer password is first reduced to

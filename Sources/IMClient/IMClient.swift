@@ -76,6 +76,9 @@ public final class IMClient: Sendable {
         var loginFailure: ServerFrame.Failure?
         /// The highest sequence number handed to `messages`; resumes start after it and repeats are dropped.
         var lastSeq: Int64 = 0
+        /// The login token of the last `login_ok`: reconnects present it instead of the password (no bcrypt on the
+        /// server), and fall back to the password once if it is refused.
+        var token: String?
         var closed = false
         /// The task that runs and re-runs connections; cancelled by `close()`.
         var supervisor: Task<Void, Never>?
@@ -137,20 +140,25 @@ public final class IMClient: Sendable {
         var failedAttempts = 0
         while true {
             let (stream, continuation) = AsyncStream.makeStream(of: ClientFrame.self)
-            let start: (open: Bool, since: Int64?) = state.withLock { s in
-                if s.closed { return (false, nil) }
+            let start: (open: Bool, since: Int64?, token: String?) = state.withLock { s in
+                if s.closed { return (false, nil, nil) }
                 s.outgoing = continuation
                 s.loginFailure = nil
-                return (true, s.lastSeq > 0 ? s.lastSeq : configuration.since)
+                return (true, s.lastSeq > 0 ? s.lastSeq : configuration.since, s.token)
             }
             guard start.open else { break }
-            let loggedIn = await runConnection(configuration, since: start.since, outgoing: stream)
+            let loggedIn = await runConnection(configuration, since: start.since, token: start.token, outgoing: stream)
             if loggedIn { configuration.onConnectionChange?(false) }
             let (firstLoginPending, refused, closed) = state.withLock { s in
                 s.outgoing = nil
+                if s.loginFailure != nil, start.token != nil {
+                    // A refused token (expired, or the password changed): log in with the password once more.
+                    s.token = nil
+                }
                 return (s.login != nil, s.loginFailure, s.closed)
             }
             failPending()
+            if !closed, !firstLoginPending, start.token != nil, refused?.code == .authenticationFailed { continue }
             if closed || firstLoginPending || refused != nil { break }
             guard let reconnect else { break }
             failedAttempts = loggedIn ? 1 : failedAttempts + 1
@@ -167,11 +175,11 @@ public final class IMClient: Sendable {
     }
 
     /// One WebSocket connection: login, then frames both ways until it closes. Returns whether it logged in.
-    private func runConnection(_ configuration: Configuration, since: Int64?, outgoing: AsyncStream<ClientFrame>) async
-        -> Bool {
+    private func runConnection(_ configuration: Configuration, since: Int64?, token: String?,
+                               outgoing: AsyncStream<ClientFrame>) async -> Bool {
         let login = ClientFrame.login(.init(appKey: configuration.appKey, username: configuration.username,
-                                            password: configuration.password, platform: configuration.platform,
-                                            device: configuration.device, since: since))
+                                            password: token == nil ? configuration.password : "", token: token,
+                                            platform: configuration.platform, device: configuration.device, since: since))
         let loggedIn = LoggedInFlag()
         do {
             try await WebSocketClient.connect(
@@ -212,6 +220,7 @@ public final class IMClient: Sendable {
         }
         switch frame {
         case .loginOK(let ok):
+            state.withLock { $0.token = ok.token }
             takeLoginWaiter()?.resume(returning: ok)
             return true
         case .sent(let sent):

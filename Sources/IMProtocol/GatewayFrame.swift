@@ -19,8 +19,10 @@ public enum ClientFrame: Sendable, Hashable {
         public var appKey: String
         /// The username.
         public var username: String
-        /// The user's password.
+        /// The user's password; empty when the login presents a `token` instead.
         public var password: String
+        /// A login token from an earlier `login_ok` of this device, instead of the password (reconnects).
+        public var token: String?
         /// `a`, `i`, `w` or `web`; becomes `from_platform` of the user's messages.
         public var platform: String
         /// A stable id of this device; each device has its own acknowledgement cursor.
@@ -29,9 +31,10 @@ public enum ClientFrame: Sendable, Hashable {
         public var since: Int64?
 
         /// Creates a login frame.
-        public init(id: String? = nil, appKey: String, username: String, password: String, platform: String = "web",
-                    device: String = "default", since: Int64? = nil) {
+        public init(id: String? = nil, appKey: String, username: String, password: String, token: String? = nil,
+                    platform: String = "web", device: String = "default", since: Int64? = nil) {
             self.id = id
+            self.token = token
             self.appKey = appKey
             self.username = username
             self.password = password
@@ -108,9 +111,16 @@ public enum ServerFrame: Sendable, Hashable {
         public var lastAck: Int64
         /// The server's clock in milliseconds.
         public var serverTime: Int64
+        /// A login token for this device: the next login may present it instead of the password.
+        public var token: String?
+        /// When `token` stops being accepted, in milliseconds since 1970.
+        public var tokenExpires: Int64?
         /// Creates the frame.
-        public init(id: String?, appKey: String, username: String, userType: FromType, lastAck: Int64, serverTime: Int64) {
+        public init(id: String?, appKey: String, username: String, userType: FromType, lastAck: Int64, serverTime: Int64,
+                    token: String? = nil, tokenExpires: Int64? = nil) {
             self.id = id
+            self.token = token
+            self.tokenExpires = tokenExpires
             self.appKey = appKey
             self.username = username
             self.userType = userType
@@ -199,9 +209,12 @@ extension ClientFrame {
         let op = try r.nonEmptyString("op")
         switch op {
         case "login":
+            // A token stands for the password; one of the two is required.
+            let token = try r.optionalNonEmptyString("token", maxLength: 256)
             self = .login(Login(
                 id: try r.optionalString("id"), appKey: try r.nonEmptyString("appkey"),
-                username: try r.nonEmptyString("username"), password: try r.string("password"),
+                username: try r.nonEmptyString("username"),
+                password: token == nil ? try r.string("password") : try r.optionalString("password") ?? "", token: token,
                 platform: try r.optionalNonEmptyString("platform", maxLength: 16) ?? "web",
                 device: try r.optionalNonEmptyString("device", maxLength: 128) ?? "default",
                 since: try r.optionalInt("since")))
@@ -231,7 +244,9 @@ extension ClientFrame {
         switch self {
         case .login(let l):
             o = ["op": "login", "appkey": .string(l.appKey), "username": .string(l.username),
-                 "password": .string(l.password), "platform": .string(l.platform), "device": .string(l.device)]
+                 "platform": .string(l.platform), "device": .string(l.device)]
+            if let t = l.token { o["token"] = .string(t) }
+            if l.token == nil || !l.password.isEmpty { o["password"] = .string(l.password) }
             if let id = l.id { o["id"] = .string(id) }
             if let s = l.since { o["since"] = .int(s) }
         case .send(let s):
@@ -268,7 +283,8 @@ extension ServerFrame {
             self = .loginOK(LoginOK(
                 id: try r.optionalString("id"), appKey: try r.string("appkey"), username: try r.string("username"),
                 userType: try r.enumValue("user_type", FromType.self), lastAck: try r.int("last_ack"),
-                serverTime: try r.int("server_time")))
+                serverTime: try r.int("server_time"), token: try r.optionalString("token"),
+                tokenExpires: try r.optionalInt("token_expires")))
         case "sent":
             self = .sent(Sent(id: try r.optionalString("id"), msgID: try r.int("msg_id"), msgCtime: try r.int("msg_ctime")))
         case "msg":
@@ -298,6 +314,8 @@ extension ServerFrame {
             o = ["op": "login_ok", "appkey": .string(l.appKey), "username": .string(l.username),
                  "user_type": .string(l.userType.rawValue), "last_ack": .int(l.lastAck), "server_time": .int(l.serverTime)]
             if let id = l.id { o["id"] = .string(id) }
+            if let t = l.token { o["token"] = .string(t) }
+            if let e = l.tokenExpires { o["token_expires"] = .int(e) }
         case .sent(let s):
             o = ["op": "sent", "msg_id": .int(s.msgID), "msg_ctime": .int(s.msgCtime)]
             if let id = s.id { o["id"] = .string(id) }

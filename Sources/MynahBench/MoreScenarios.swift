@@ -136,6 +136,8 @@ struct Storm: AsyncParsableCommand {
     @Option(help: "Accounts that send the missed messages.") var senders = 16
     @Option(help: "Connections per loopback source address (127.0.0.2 and up).") var perSource = 20000
     @Option(help: "Connections being opened at once during the storm; 0 means all.") var parallel = 0
+    @Flag(help: "Reconnect with the password (bcrypt on the server) instead of the login token of the first login.")
+    var passwordLogin = false
 
     func run() async throws {
         let target = try common.target()
@@ -154,7 +156,10 @@ struct Storm: AsyncParsableCommand {
                              source: { loopbackSource($0, perSource: perSource) })
         try await connectAll(senderSessions, target: target, group: group)
         // Everyone drops.
-        for s in sessions { s.drop() }
+        for s in sessions {
+            s.reconnectsWithToken.store(!passwordLogin, ordering: .relaxed)
+            s.drop()
+        }
         while recorder.closed.load(ordering: .relaxed) < clients { try await Task.sleep(for: .milliseconds(10)) }
         // The messages they miss: senders round robin, closed loop.
         let names = sessions.map(\.username)
@@ -195,7 +200,8 @@ struct Storm: AsyncParsableCommand {
         let p = catchUp.percentiles()
         var report = Report(scenario: "storm")
         report.parameters = [("clients", .int(Int64(clients))), ("backlog", .int(Int64(backlog))),
-                             ("parallel", .int(Int64(parallel == 0 ? clients : parallel)))]
+                             ("parallel", .int(Int64(parallel == 0 ? clients : parallel))),
+                             ("login", .string(passwordLogin ? "password" : "token"))]
         report.add("caught_up", Double(done.load(ordering: .relaxed)), "clients")
         report.add("all_caught_up", p.count == clients ? p.max * 1000 / 1000 : -1, "ms")
         report.add("all_logged_in", loginSeconds * 1000, "ms")

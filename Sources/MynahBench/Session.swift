@@ -19,6 +19,10 @@ final class Session: Sendable {
     private let socket = Mutex<BenchSocket?>(nil)
     private let xmpp = Mutex<XMPPSocket?>(nil)
     private let loginWaiter = Mutex<CheckedContinuation<Void, any Error>?>(nil)
+    /// The login token of the last `login_ok`; a reconnect presents it instead of the password, as clients do.
+    private let token = Mutex<String?>(nil)
+    /// Whether reconnects present the token (`storm --password-login` turns it off).
+    let reconnectsWithToken = Atomic<Bool>(true)
     /// Sends written and not yet answered by `sent` or `error` (Mynah only: XMPP does not answer messages).
     let inflight = Atomic<Int>(0)
     /// Messages sent and not yet delivered to their recipient (the pairs scenario keeps its window on this).
@@ -56,7 +60,9 @@ final class Session: Sendable {
             onText: { [self] buffer in self.handle(buffer) },
             onClose: { [self] in self.connectionClosed() })
         socket.withLock { $0 = s }
-        let login = ClientFrame.login(.init(appKey: target.appKey, username: username, password: password,
+        let presented = reconnectsWithToken.load(ordering: .relaxed) ? token.withLock { $0 } : nil
+        let login = ClientFrame.login(.init(appKey: target.appKey, username: username,
+                                            password: presented == nil ? password : "", token: presented,
                                             platform: "web", device: device))
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             loginWaiter.withLock { $0 = c }
@@ -115,7 +121,8 @@ final class Session: Sendable {
             return
         }
         switch frame {
-        case .loginOK:
+        case .loginOK(let ok):
+            token.withLock { $0 = ok.token }
             loginWaiter.withLock { w in
                 defer { w = nil }
                 return w

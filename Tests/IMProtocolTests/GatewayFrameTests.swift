@@ -11,6 +11,7 @@ let clientFrames: [ClientFrame] = [
     .login(.init(appKey: "4f7aef34fb361292c566a1cd", username: "fang", password: "secret")),
     .login(.init(id: "1", appKey: "k", username: "u", password: "", platform: "a", device: "phone-1",
                  since: 9_007_199_254_740_993)),
+    .login(.init(appKey: "k", username: "u", password: "", token: "mt1.7.1700000000000.abc-_", device: "phone-1")),
     .send(.init(targetID: "javen", body: .text("hi"))),
     .send(.init(id: "c-7", requestID: "req-123", targetType: .group, targetID: "10001", targetAppKey: "other",
                 targetName: "Team", fromName: "Fang", body: .text("hello", extras: ["mention": ["javen"]]),
@@ -35,6 +36,8 @@ let serverFrames: [ServerFrame] = [
     .error(.init(id: "1", code: .authenticationFailed, message: "authentication failed", fatal: true)),
     .pong(id: nil),
     .pong(id: "p-1"),
+    .loginOK(.init(id: nil, appKey: "k", username: "u", userType: .user, lastAck: 0, serverTime: 1, token: "mt1.7.9.x",
+                   tokenExpires: 9)),
 ]
 
 @Suite("ClientFrame")
@@ -54,6 +57,7 @@ struct ClientFrameTests {
         #"{"op":"login","id":"1","appkey":"k","username":"u","password":"p","platform":"i","device":"d","since":5}"#,
         #"{"op":"send","id":"2","request_id":"r","target_type":"single","target_id":"javen","target_appkey":"a","target_name":"J","from_name":"F","msg_type":"text","msg_body":{"text":"hi","extras":{"x":1},"y":2},"no_offline":true}"#,
         #"{"op":"send","target_type":"group","target_id":"1","msg_type":"voice","msg_body":{"media_id":"m","media_crc32":1,"duration":2.5,"format":"amr","fsize":9}}"#,
+        #"{"op":"login","appkey":"k","username":"u","token":"mt1.7.9.x","platform":"web","device":"d"}"#,
         #"{"op":"ack","seq":12}"#,
         #"{"op":"ping","id":"x"}"#,
         #"{"op":"ping"}"#,
@@ -125,6 +129,8 @@ struct ClientFrameTests {
         Bad(text: #"{"op":"ack","seq":"5"}"#, path: "seq", description: "seq: expected an integer, got string"),
         Bad(text: #"{"op":"ack","seq":1.5}"#, path: "seq", description: "seq: expected an integer, got number"),
         Bad(text: #"{"op":"login","username":"u","password":"p"}"#, path: "appkey", description: "appkey: required"),
+        Bad(text: #"{"op":"login","appkey":"k","username":"u"}"#, path: "password", description: "password: required"),
+        Bad(text: #"{"op":"login","appkey":"k","username":"u","token":""}"#, path: "token"),
         Bad(text: #"{"op":"login","appkey":"","username":"u","password":"p"}"#, path: "appkey",
             description: "appkey: must not be empty"),
         Bad(text: #"{"op":"login","appkey":"k","password":"p"}"#, path: "username", description: "username: required"),

@@ -100,6 +100,53 @@ import Testing
         }
     }
 
+    @Test func loginOKCarriesATokenThatLogsTheDeviceInWithoutThePassword() async throws {
+        try await Demo.withDaemon { daemon, port in
+            try await Demo.register(daemon, "alice", password: "alice-pass")
+            var logger = Logger(label: "mynah.test.client")
+            logger.logLevel = .warning
+            let (client, session) = try await IMClient.connect(
+                .init(url: "ws://127.0.0.1:\(port)/gateway", appKey: Demo.appKey, username: "alice",
+                      password: "alice-pass", device: "phone"), logger: logger)
+            client.close()
+            let token = try #require(session.token)
+            #expect(try #require(session.tokenExpires) > daemon.hub.now())
+            for (device, accepted) in [("phone", true), ("tablet", false)] {
+                let socket = try await RawWebSocket.connect(port: port)
+                let login = ClientFrame.login(.init(appKey: Demo.appKey, username: "alice", password: "", token: token,
+                                                    device: device))
+                try await socket.send(text: login.json.serializedString())
+                let answer = try ServerFrame(json: try #require(try await socket.next()).payload)
+                switch answer {
+                case .loginOK(let ok): #expect(accepted && ok.username == "alice" && ok.token != nil, "\(device)")
+                case .error(let e): #expect(!accepted && e.code == .authenticationFailed, "\(device)")
+                default: Issue.record("unexpected \(answer)")
+                }
+            }
+        }
+    }
+
+    @Test func aReconnectWhoseTokenIsRefusedLogsInWithThePassword() async throws {
+        try await Demo.withDaemon { daemon, port in
+            try await Demo.register(daemon, "alice", password: "alice-pass")
+            try await Demo.register(daemon, "bob_b", password: "bob-pass")
+            let alice = try await Demo.client(port: port, username: "alice", password: "alice-pass")
+            let bob = try await Self.reconnectingClient(port: port, username: "bob_b", password: "bob-pass")
+            var inbox = bob.messages.makeAsyncIterator()
+            _ = try await alice.send(.init(targetID: "bob_b", body: .text("m1")))
+            #expect(try #require(await inbox.next()).seq == 1)
+            // The same password set again has a new hash: the token of bob's login no longer matches it, so the
+            // reconnect's token is refused and the client must log in with the password (else it would stop).
+            try await daemon.hub.changePassword(appKey: Demo.appKey, username: "bob_b", to: "bob-pass")
+            bob.dropConnection()
+            _ = try await alice.send(.init(targetID: "bob_b", body: .text("m2")))
+            let next = try #require(await inbox.next())
+            #expect(next.seq == 2 && next.stored.message.body.text == "m2")
+            bob.close()
+            alice.close()
+        }
+    }
+
     @Test func aRefusedLoginIsNotRetried() async throws {
         try await Demo.withDaemon { daemon, port in
             await #expect(throws: IMClient.Failure.self) {

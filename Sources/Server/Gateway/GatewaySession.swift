@@ -49,9 +49,17 @@ struct GatewaySession {
             return try await fail(ServerFrame.Failure(code: .invalidParameter, message: e.description, fatal: true))
         }
         let user: User
+        let token: Hub.LoginToken
         let resumeAfter: Int64
         do {
-            user = try await hub.login(appKey: login.appKey, username: login.username, password: login.password)
+            // A reconnect presents the token of its last login_ok: an HMAC check instead of bcrypt.
+            if let presented = login.token {
+                (user, token) = try await hub.login(appKey: login.appKey, username: login.username, token: presented,
+                                                    device: login.device)
+            } else {
+                (user, token) = try await hub.login(appKey: login.appKey, username: login.username,
+                                                    password: login.password, device: login.device)
+            }
             if let since = login.since {
                 resumeAfter = since
             } else {
@@ -88,7 +96,8 @@ struct GatewaySession {
         let answerWatch = WriteWatch()
         let writer = FrameWriter(channel: channel)
         try await write(.loginOK(.init(id: login.id, appKey: user.appKey, username: user.username, userType: user.kind,
-                                       lastAck: resumeAfter, serverTime: hub.now())))
+                                       lastAck: resumeAfter, serverTime: hub.now(), token: token.token,
+                                       tokenExpires: token.expiresAt)))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { [logger] in
                 do {
