@@ -143,16 +143,23 @@ import Testing
                     try await hub.changeMembers(appKey: TestApps.a.appKey, gid: group.gid, add: ["third1"], remove: [])
                 }
                 // The event's transaction waits for the row (seen in pg_stat_activity), not for any pause.
-                let deadline = ContinuousClock.now + .seconds(20)
+                let deadline = ContinuousClock.now + .seconds(60)
                 var waiting = false
                 while !waiting && ContinuousClock.now < deadline {
+                    // Inside a transaction the activity view is a snapshot taken once: clear it before each look.
+                    _ = try await c.query("SELECT pg_stat_clear_snapshot()", logger: Logger(label: "test")).collect()
                     waiting = try await c.query("""
                         SELECT count(*) FROM pg_stat_activity
                         WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
                         """, logger: Logger(label: "test")).collect().first?.decode(Int64.self) ?? 0 > 0
                     if !waiting { try await Task.sleep(for: .milliseconds(10)) }
                 }
-                #expect(waiting, "the event's transaction did not wait for the clock row")
+                _ = try await c.query("SELECT pg_stat_clear_snapshot()", logger: Logger(label: "test")).collect()
+                let activity = try await c.query("""
+                    SELECT coalesce(wait_event_type, '-') || '/' || coalesce(wait_event, '-') || ': ' || coalesce(query, '')
+                    FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+                    """, logger: Logger(label: "test")).collect().map { try $0.decode(String.self) }
+                #expect(waiting, "the event's transaction did not wait for the clock row: \(activity)")
                 #expect(try await store.log(after: start, limit: 10).items.isEmpty)
                 _ = try await c.query("COMMIT", logger: Logger(label: "test")).collect()
                 try await change.value
