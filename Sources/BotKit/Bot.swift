@@ -462,6 +462,8 @@ public final class Bot: Sendable {
             metrics.handled(Self.kind(of: event), plugin: index, duration: start.duration(to: .now), failed: true)
             context.logger.error("plugin failed", metadata: ["error": "\(error)", "event": "\(Self.kind(of: event))"])
             activity.failure(plugin: slot.plugin.id, message: "\(Self.kind(of: event)): \(error)", now: clock.now())
+            // A tick the plugin failed on is done with (logged), as one it handled: only a crash leaves it open.
+            await finish(event, sending: [], plugin: slot.plugin.id, context: context)
             return true
         }
         // Sends go out pipelined; a `store` waits for the sends before it (a reminder is deleted only once its
@@ -484,16 +486,19 @@ public final class Bot: Sendable {
                 activity.failure(plugin: slot.plugin.id, message: "action: \(error)", now: clock.now())
             }
         }
-        if case .tick(let tick) = event {
-            for task in sending { await task.value }
-            do {
-                try await storage.finishTick(bot: name, plugin: slot.plugin.id, schedule: tick.schedule,
-                                             due: tick.scheduledAt)
-            } catch {
-                context.logger.error("could not record a tick as handled", metadata: ["error": "\(error)"])
-            }
-        }
+        await finish(event, sending: sending, plugin: slot.plugin.id, context: context)
         return true
+    }
+
+    /// Records a tick as handled once the sends it made are done, so that no node fires it again.
+    private func finish(_ event: BotEvent, sending: [Task<Void, Never>], plugin: String, context: PluginContext) async {
+        guard case .tick(let tick) = event else { return }
+        for task in sending { await task.value }
+        do {
+            try await storage.finishTick(bot: name, plugin: plugin, schedule: tick.schedule, due: tick.scheduledAt)
+        } catch {
+            context.logger.error("could not record a tick as handled", metadata: ["error": "\(error)"])
+        }
     }
 
     /// The idempotency key of a send: the plugin's own (`requestID`), or one derived from the inbox entry or tick

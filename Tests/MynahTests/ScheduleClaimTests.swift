@@ -59,6 +59,27 @@ import Testing
         }
     }
 
+    /// Runs `body` with a plugin storage of a node that is not running, on the data of the next start of
+    /// ``onBackend(_:_:)`` (its data directory's file, or the database of `configure`).
+    static func withDeadNode(_ backend: String, configure: (inout MynahConfiguration) -> Void,
+                             dataDirectory: TemporaryDirectory?, _ body: (any PluginStorage) async throws -> Void)
+        async throws {
+        if let dataDirectory {
+            try await body(try SQLitePluginStorage(path: dataDirectory.path + "/bots.sqlite"))
+            return
+        }
+        var configuration = MynahConfiguration(listen: .init(host: "127.0.0.1", port: 0), dataDirectory: "/")
+        configure(&configuration)
+        let database = try await PostgresStorage.open(try #require(configuration.storage.postgres))
+        do {
+            try await body(PostgresPluginStorage(database: database, owner: "dead-node"))
+        } catch {
+            await database.close()
+            throw error
+        }
+        await database.close()
+    }
+
     /// A second node's view of the daemon's plugin data (another claim owner on the same file or database).
     static func otherNode(of daemon: Daemon) throws -> any PluginStorage {
         if let postgres = daemon.pluginStorage as? PostgresPluginStorage {
@@ -215,6 +236,35 @@ import Testing
                 try await alice.send("/reminders", to: "standup_bot")
                 try await collect(until: "no pending reminders")
                 #expect(texts == ["stand-up"], "09:30, once")
+            }
+        }
+    }
+
+    @Test(arguments: backends)
+    func aTickWhoseNodeDiedBeforeHandlingItFiresOnceOnTheNodeThatTakesTheBot(backend: String) async throws {
+        let standup = TestBot("standup", plugins: [.builtIn("reminder", config: ["recurring": [
+            ["cron": "*/10 * * * *", "to": ["type": "single", "id": "alice"], "text": "stand-up"],
+        ]])])
+        let due = TestHub.defaultStart + 10 * 60_000
+        try await Self.onBackend(backend) { configure, shared in
+            try await TestHub.run(bots: [], dataDirectory: shared, configure: configure) { hub in
+                try await hub.register("alice")
+            }
+            // A node claimed the 09:10 tick and died before its plugin handled it.
+            try await Self.withDeadNode(backend, configure: configure, dataDirectory: shared) { (dead: any PluginStorage) async throws in
+                #expect(try await dead.claimTick(bot: "standup", plugin: "reminder", schedule: "recurring-0", due: due,
+                                                 now: due, until: due + 60_000, takeOver: false))
+            }
+            // The node that takes the bot over at 09:10:30, before the claim lapsed, fires it, once.
+            try await TestHub.run(bots: [standup], now: due + 30_000, dataDirectory: shared,
+                                  configure: configure) { hub in
+                let alice = try await hub.login("alice")
+                try await hub.settle()
+                #expect(try await alice.next() == "stand-up")
+                #expect(try await alice.ask("/reminders", to: "standup_bot") == "no pending reminders")
+                let store = try Self.otherNode(of: hub.daemon)
+                #expect(try await store.lastTick(bot: "standup", plugin: "reminder", schedule: "recurring-0")
+                    == TickClaim(due: due, done: true))
             }
         }
     }
