@@ -77,7 +77,6 @@ struct CommandMatcher {
 /// Durable plugin data kept in memory only: for bots that need no persistence and for plugin authors' tests.
 public final class MemoryPluginStorage: PluginStorage {
     private let data = Mutex<[String: JSONValue]>([:])
-    private let claims = Mutex<[String: Int64]>([:])
     private let ticks = Mutex<[String: TickClaim]>([:])
 
     /// An empty store.
@@ -105,20 +104,12 @@ public final class MemoryPluginStorage: PluginStorage {
         }
     }
 
-    /// Claims the unclaimed (or lapsed) entries under `prefix` before `bound`; one process, so no other node.
+    /// The entries under `prefix` before `bound`: in one process every claim is this storage's own, and a
+    /// storage may always claim its own entries again (as on SQLite and PostgreSQL).
     public func claim(bot: String, plugin: String, prefix: String, before bound: String, now: Int64, until: Int64)
         async throws -> [(key: String, value: JSONValue)] {
-        let start = self.key(bot, plugin, "")
-        let due = try await entries(bot: bot, plugin: plugin, prefix: prefix).filter {
+        try await entries(bot: bot, plugin: plugin, prefix: prefix).filter {
             $0.key.unicodeScalars.lexicographicallyPrecedes(bound.unicodeScalars)
-        }
-        return claims.withLock { c in
-            due.filter { entry in
-                let k = start + entry.key
-                if let held = c[k], held >= now { return false }
-                c[k] = until
-                return true
-            }
         }
     }
 
