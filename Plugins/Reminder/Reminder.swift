@@ -125,7 +125,7 @@ public struct Reminder: Plugin {
             guard let dueAt = Self.dueTime(when, now: now, timeZone: timeZone) else {
                 return [.reply(.text("cannot read '\(when)'; use 10m, 2h, 1d or HH:MM"))]
             }
-            let key = "r/" + String(repeating: "0", count: max(0, 15 - String(dueAt).count)) + "\(dueAt)/\(m.stored.msgID)"
+            let key = Self.key(due: dueAt) + "/\(m.stored.msgID)"
             let record: JSONValue = ["due": .int(dueAt), "to": m.conversation.json, "text": .string(text),
                                      "by": .string(m.sender)]
             return [.store(key: key, value: record),
@@ -135,20 +135,29 @@ public struct Reminder: Plugin {
         }
     }
 
-    /// Sends every reminder that is due and deletes it.
+    /// Sends every reminder that is due and deletes it once its message is stored. Each due reminder is claimed
+    /// first (of several nodes running the bot at once, one gets it), and its message carries the reminder's key
+    /// as request id: one sent by a node that died before deleting it is claimed again a minute later and sent
+    /// again with the same id, which the hub stores once.
     func due(context: PluginContext) async throws -> [BotAction] {
         let now = context.clock.now()
         var actions: [BotAction] = []
-        for entry in try await context.store.entries(prefix: "r/") {
-            guard let dueAt = entry.value["due"]?.intValue, dueAt <= now else { break }
+        // Keys are `r/<due, 15 digits>/<msg_id>`: those before `r/<now + 1>` are due.
+        for entry in try await context.store.claim(prefix: "r/", before: Self.key(due: now + 1), now: now) {
             guard let to = try? Conversation(json: entry.value["to"] ?? .null, path: "to") else {
                 actions.append(.store(key: entry.key, value: .null))
                 continue
             }
-            actions.append(.send(to: to, body: .text("⏰ " + (entry.value["text"]?.stringValue ?? ""))))
+            actions.append(.send(to: to, body: .text("⏰ " + (entry.value["text"]?.stringValue ?? "")),
+                                 requestID: entry.key))
             actions.append(.store(key: entry.key, value: .null))
         }
         return actions
+    }
+
+    /// The start of the keys of reminders due at `millis`.
+    static func key(due millis: Int64) -> String {
+        "r/" + String(repeating: "0", count: max(0, 15 - String(millis).count)) + "\(millis)"
     }
 
     /// The due time of `10m`, `2h`, `1d` or `HH:MM` (today, or tomorrow if already past) in milliseconds.

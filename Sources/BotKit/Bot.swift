@@ -1,4 +1,5 @@
 import CoreMetrics
+import Crypto
 import Foundation
 import IMClient
 import IMProtocol
@@ -241,8 +242,8 @@ public final class Bot: Sendable {
         let (queues, tasks, idle) = state.withLock { s in
             s.stopped = true
             s.inFlight = 0
-            defer { s.queues = []; s.tasks = []; s.idleWaiters = [] }
-            return (s.queues, s.tasks, s.idleWaiters)
+            defer { s.queues = []; s.tasks = []; s.idleWaiters = []; s.onlineWaiters = [] }
+            return (s.queues, s.tasks, s.idleWaiters + s.onlineWaiters)
         }
         idle.forEach { $0.resume() }
         directory?.unregister(self)
@@ -335,11 +336,11 @@ public final class Bot: Sendable {
     }
 
     /// Returns once the bot has been started and served its first connection (it is online and has announced
-    /// `started`), so a test may talk to it knowing its schedules are armed.
+    /// `started`), so a test may talk to it knowing it handles events; or once it stopped.
     public func waitUntilOnline() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let ready = state.withLock { s in
-                if s.announced { return true }
+                if s.announced || s.stopped { return true }
                 s.onlineWaiters.append(c)
                 return false
             }
@@ -461,35 +462,149 @@ public final class Bot: Sendable {
             metrics.handled(Self.kind(of: event), plugin: index, duration: start.duration(to: .now), failed: true)
             context.logger.error("plugin failed", metadata: ["error": "\(error)", "event": "\(Self.kind(of: event))"])
             activity.failure(plugin: slot.plugin.id, message: "\(Self.kind(of: event)): \(error)", now: clock.now())
+            // A tick the plugin failed on is done with (logged), as one it handled: only a crash leaves it open.
+            await finish(event, sending: [], plugin: slot.plugin.id, context: context)
             return true
         }
-        for action in actions {
+        // Sends go out pipelined; a `store` waits for the sends before it (a reminder is deleted only once its
+        // message is stored), and a tick is recorded as handled only once all of its sends are done.
+        var sending: [Task<Void, Never>] = []
+        for (offset, action) in actions.enumerated() {
+            if case .store = action {
+                for task in sending { await task.value }
+                sending = []
+            }
             do {
-                try await perform(action, for: event, seq: seq, context: context, plugin: index)
+                let id = requestID(for: action, event: event, seq: seq, plugin: slot.plugin.id, offset: offset)
+                if let task = try await perform(action, for: event, seq: seq, context: context, plugin: index,
+                                                requestID: id) {
+                    sending.append(task)
+                }
             } catch {
                 metrics.action(plugin: index, failed: true)
                 context.logger.error("action failed", metadata: ["error": "\(error)"])
                 activity.failure(plugin: slot.plugin.id, message: "action: \(error)", now: clock.now())
             }
         }
+        await finish(event, sending: sending, plugin: slot.plugin.id, context: context)
         return true
     }
 
-    /// Fires `schedule` for one plugin until the bot stops.
+    /// Records a tick as handled once the sends it made are done, so that no node fires it again.
+    private func finish(_ event: BotEvent, sending: [Task<Void, Never>], plugin: String, context: PluginContext) async {
+        guard case .tick(let tick) = event else { return }
+        for task in sending { await task.value }
+        do {
+            try await storage.finishTick(bot: name, plugin: plugin, schedule: tick.schedule, due: tick.scheduledAt)
+        } catch {
+            context.logger.error("could not record a tick as handled", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The idempotency key of a send: the plugin's own (`requestID`), or one derived from the inbox entry or tick
+    /// it answers and its place among the actions, so that handling the same entry or tick again (on another node,
+    /// after a crash) stores each message once. Scoped by bot and plugin; hashed when longer than the hub's 128.
+    func requestID(for action: BotAction, event: BotEvent, seq: Int64?, plugin: String, offset: Int) -> String? {
+        let key: String
+        switch action {
+        case .send(_, _, _, let explicit?):
+            key = "bot:\(name):\(plugin):id:\(explicit)"
+        case .send, .reply, .attach:
+            if case .tick(let tick) = event {
+                key = "bot:\(name):\(plugin):tick:\(tick.schedule):\(tick.scheduledAt):\(offset)"
+            } else if let seq {
+                key = "bot:\(name):\(plugin):seq:\(seq):\(offset)"
+            } else {
+                return nil
+            }
+        case .store:
+            return nil
+        }
+        guard key.utf8.count > 128 else { return key }
+        return "bot:sha256:" + SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// How far back (ms) a bot that starts catches up a missed tick of a schedule: the last one due within this
+    /// window after the last claimed tick fires once at start (a tick due while the bot had no node, during a
+    /// failover or a restart); older ones are skipped and logged.
+    public static let tickCatchUp: Int64 = 5 * 60_000
+    /// How long (ms) a claimed tick stays with its node before another may fire it again if it was not handled.
+    static let tickLease: Int64 = 60_000
+
+    /// Fires `schedule` for one plugin until the bot stops: first the tick it missed (see ``tickCatchUp``), then
+    /// each tick as it falls due. Each tick is claimed in the plugin storage first, so that of several nodes
+    /// running the bot at once (a lease changing hands) one fires it, and a tick is never fired twice.
     func tick(_ schedule: Schedule, plugin index: Int, context: PluginContext) async {
+        let plugin = slots[index].plugin.id
+        // The missed tick fires once the bot is online, so that its messages can go out.
+        await waitUntilOnline()
+        if Task.isCancelled { return }
+        if case let (due, takeOver)? = await missedTick(schedule, plugin: plugin, context: context),
+           await claimTick(schedule, plugin: plugin, due: due, takeOver: takeOver, context: context) {
+            context.logger.notice("catching up a missed tick", metadata: ["schedule": "\(schedule.name)", "due": "\(due)"])
+            enqueue(.tick(Tick(schedule: schedule.name, scheduledAt: due)), plugin: index)
+        }
         while !Task.isCancelled {
             let now = Date(timeIntervalSince1970: Double(clock.now()) / 1000)
             guard let next = schedule.cron.next(after: now) else {
                 context.logger.warning("schedule never fires again", metadata: ["schedule": "\(schedule.name)"])
                 return
             }
-            let due = Int64((next.timeIntervalSince1970 * 1000).rounded())
+            let due = Self.millis(next)
             do {
                 try await clock.sleep(until: due)
             } catch {
                 return
             }
+            guard await claimTick(schedule, plugin: plugin, due: due, takeOver: false, context: context) else { continue }
             enqueue(.tick(Tick(schedule: schedule.name, scheduledAt: due)), plugin: index)
+        }
+    }
+
+    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
+
+    /// The tick to catch up at start, if any: the last claimed one when it was not handled (its node died; it is
+    /// taken over, its sends keep their request ids), else the latest one due since it within ``tickCatchUp``.
+    func missedTick(_ schedule: Schedule, plugin: String, context: PluginContext) async -> (Int64, Bool)? {
+        let last: TickClaim?
+        do {
+            last = try await storage.lastTick(bot: name, plugin: plugin, schedule: schedule.name)
+        } catch {
+            context.logger.error("could not read the last tick", metadata: ["schedule": "\(schedule.name)",
+                                                                             "error": "\(error)"])
+            return nil
+        }
+        // A schedule never claimed before starts with its next tick.
+        guard let last else { return nil }
+        let now = clock.now()
+        let earliest = now - Self.tickCatchUp
+        if !last.done, last.due >= earliest, last.due <= now { return (last.due, true) }
+        if let first = schedule.cron.next(after: Self.date(last.due)), Self.millis(first) < earliest {
+            context.logger.notice("ticks missed more than the catch-up window ago are skipped",
+                                  metadata: ["schedule": "\(schedule.name)", "first": "\(Self.millis(first))"])
+        }
+        var after = Self.date(max(last.due, earliest - 1))
+        var latest: Int64?
+        while let next = schedule.cron.next(after: after), Self.millis(next) <= now {
+            latest = Self.millis(next)
+            after = next
+        }
+        return latest.map { ($0, false) }
+    }
+
+    /// Claims one tick for this node; `false` when another node fired it (or a storage error, logged).
+    func claimTick(_ schedule: Schedule, plugin: String, due: Int64, takeOver: Bool, context: PluginContext) async
+        -> Bool {
+        let now = clock.now()
+        do {
+            // Taking over an unhandled tick at start: the node that claimed it no longer holds the bot's lease.
+            return try await storage.claimTick(bot: name, plugin: plugin, schedule: schedule.name, due: due, now: now,
+                                               until: now + Self.tickLease, takeOver: takeOver)
+        } catch {
+            context.logger.error("could not claim a tick; skipped", metadata: ["schedule": "\(schedule.name)",
+                                                                                "error": "\(error)"])
+            return false
         }
     }
 
@@ -505,31 +620,34 @@ public final class Bot: Sendable {
 
     /// Carries out one action of plugin `index`. Messages (attachments included) are queued behind the earlier
     /// ones to the same conversation and sent without waiting; their outcome is counted and a failure logged there.
-    /// Each send holds `seq`, the inbox entry being answered, until it is stored or has failed.
+    /// Each send holds `seq`, the inbox entry being answered, until it is stored or has failed, and goes out with
+    /// `requestID` (see ``requestID(for:event:seq:plugin:offset:)``); a queued send's task is returned.
+    @discardableResult
     func perform(_ action: BotAction, for event: BotEvent, seq: Int64? = nil, context: PluginContext,
-                 plugin index: Int) async throws {
+                 plugin index: Int, requestID: String? = nil) async throws -> Task<Void, Never>? {
         switch action {
         case .reply(let body):
             guard let conversation = event.conversation else {
                 throw BotError("a reply to a '\(Self.kind(of: event))' event has no conversation; use send")
             }
-            await pipelined(to: conversation, seq: seq, context: context, plugin: index) {
-                try await self.send(to: conversation, body: body)
+            return await pipelined(to: conversation, seq: seq, context: context, plugin: index) {
+                try await self.send(to: conversation, body: body, requestID: requestID)
             }
-        case .send(let conversation, let body, let via):
+        case .send(let conversation, let body, let via, _):
             if let via, via != name {
                 guard let other = directory?.bot(named: via) else { throw BotError("no running bot named '\(via)'") }
-                await pipelined(to: conversation, seq: seq, context: context, plugin: index) {
-                    try await other.relay(from: self.name, to: conversation, body: body)
+                return await pipelined(to: conversation, seq: seq, context: context, plugin: index) {
+                    try await other.relay(from: self.name, to: conversation, body: body, requestID: requestID)
                 }
             } else {
-                await pipelined(to: conversation, seq: seq, context: context, plugin: index) {
-                    try await self.send(to: conversation, body: body)
+                return await pipelined(to: conversation, seq: seq, context: context, plugin: index) {
+                    try await self.send(to: conversation, body: body, requestID: requestID)
                 }
             }
         case .store(let key, let value):
             try await context.store.set(key, value)
             metrics.action(plugin: index, failed: false)
+            return nil
         case .attach(let attachment, let to):
             guard let conversation = to ?? event.conversation else {
                 throw BotError("an attachment in answer to a '\(Self.kind(of: event))' event needs 'to'")
@@ -538,18 +656,20 @@ public final class Bot: Sendable {
                 throw BotError("this bot cannot upload attachments (a remote hub needs hub.master_secret)")
             }
             let appKey = conversation.appKey ?? settings.identity.appKey
-            await pipelined(to: conversation, seq: seq, context: context, plugin: index) {
+            return await pipelined(to: conversation, seq: seq, context: context, plugin: index) {
                 // The upload happens only once the rate limit and the connection allow the message.
-                try await self.send(to: conversation) { try await uploader.upload(attachment, appKey: appKey) }
+                try await self.send(to: conversation, requestID: requestID) {
+                    try await uploader.upload(attachment, appKey: appKey)
+                }
             }
         }
     }
 
     /// Queues a send to `conversation` after the earlier ones; counts its outcome and logs its failure.
     private func pipelined(to conversation: Conversation, seq: Int64?, context: PluginContext, plugin index: Int,
-                           _ send: @escaping @Sendable () async throws -> Void) async {
+                           _ send: @escaping @Sendable () async throws -> Void) async -> Task<Void, Never> {
         if let seq { acks.retain(seq) }
-        await sends.submit(laneKey(conversation)) {
+        return await sends.submit(laneKey(conversation)) {
             defer { if let seq { self.acknowledge(self.acks.release(seq)) } }
             do {
                 try await send()
@@ -577,21 +697,23 @@ public final class Bot: Sendable {
     }
 
     /// Sends on behalf of another bot of the daemon, if this bot accepts it (`accept_relay_from`).
-    func relay(from bot: String, to conversation: Conversation, body: MessageBody) async throws {
+    func relay(from bot: String, to conversation: Conversation, body: MessageBody, requestID: String? = nil)
+        async throws {
         guard settings.acceptRelayFrom.contains(bot) else {
             throw BotError("bot '\(name)' does not accept messages from bot '\(bot)' (accept_relay_from)")
         }
-        try await send(to: conversation, body: body)
+        try await send(to: conversation, body: body, requestID: requestID)
     }
 
-    /// Sends as the robot, within the rate limit.
-    public func send(to conversation: Conversation, body: MessageBody) async throws {
-        try await send(to: conversation) { body }
+    /// Sends as the robot, within the rate limit; a `requestID` the hub has seen from the robot stores nothing new.
+    public func send(to conversation: Conversation, body: MessageBody, requestID: String? = nil) async throws {
+        try await send(to: conversation, requestID: requestID) { body }
     }
 
     /// Sends as the robot, within the rate limit; the body is made (an attachment uploaded) only once the rate
     /// limit and the connection allow the message, so a throttled or offline bot stores nothing.
-    func send(to conversation: Conversation, makeBody: () async throws -> MessageBody) async throws {
+    func send(to conversation: Conversation, requestID: String? = nil, makeBody: () async throws -> MessageBody)
+        async throws {
         let (connection, allowed, ready) = state.withLock { s in
             let allowed = s.limiter.take(now: clock.now())
             if allowed { return (s.connection, true, [CheckedContinuation<Void, Never>]()) }
@@ -608,7 +730,7 @@ public final class Bot: Sendable {
         guard let connection else { throw BotError("not connected; message dropped") }
         let identity = settings.identity
         let targetAppKey = conversation.appKey.flatMap { $0 == identity.appKey ? nil : $0 }
-        _ = try await connection.send(.init(targetType: conversation.type, targetID: conversation.id,
+        _ = try await connection.send(.init(requestID: requestID, targetType: conversation.type, targetID: conversation.id,
                                             targetAppKey: targetAppKey, body: try await makeBody()))
         metrics.send(limited: false)
     }

@@ -74,10 +74,11 @@ extension BotAction {
         switch self {
         case .reply(let body):
             return ["type": "reply", "msg_type": .string(body.type.rawValue), "msg_body": body.json]
-        case .send(let to, let body, let via):
+        case .send(let to, let body, let via, let requestID):
             var o: [String: JSONValue] = ["type": "send", "to": to.json, "msg_type": .string(body.type.rawValue),
                                           "msg_body": body.json]
             if let via { o["via"] = .string(via) }
+            if let requestID { o["request_id"] = .string(requestID) }
             return .object(o)
         case .store(let key, let value):
             return ["type": "store", "key": .string(key), "value": value]
@@ -115,7 +116,11 @@ extension BotAction {
                 self = .attach(try Attachment(json: attachment, path: "\(path).attachment"), to: conversation)
                 return
             }
-            self = .send(to: conversation, body: try Self.body(o, path: path), via: o["via"]?.stringValue)
+            if let id = o["request_id"], id != .null, id.stringValue?.isEmpty ?? true {
+                throw ProtocolError(path: "\(path).request_id", reason: "expected a non-empty string")
+            }
+            self = .send(to: conversation, body: try Self.body(o, path: path), via: o["via"]?.stringValue,
+                         requestID: o["request_id"]?.stringValue)
         case "store":
             guard let key = o["key"]?.stringValue, !key.isEmpty else {
                 throw ProtocolError(path: "\(path).key", reason: "expected a non-empty string")

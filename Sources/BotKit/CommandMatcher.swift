@@ -77,6 +77,7 @@ struct CommandMatcher {
 /// Durable plugin data kept in memory only: for bots that need no persistence and for plugin authors' tests.
 public final class MemoryPluginStorage: PluginStorage {
     private let data = Mutex<[String: JSONValue]>([:])
+    private let ticks = Mutex<[String: TickClaim]>([:])
 
     /// An empty store.
     public init() {}
@@ -100,6 +101,40 @@ public final class MemoryPluginStorage: PluginStorage {
             d.filter { $0.key.hasPrefix(start + prefix) }
                 .map { (key: String($0.key.dropFirst(start.count)), value: $0.value) }
                 .sorted { $0.key < $1.key }
+        }
+    }
+
+    /// The entries under `prefix` before `bound`: in one process every claim is this storage's own, and a
+    /// storage may always claim its own entries again (as on SQLite and PostgreSQL).
+    public func claim(bot: String, plugin: String, prefix: String, before bound: String, now: Int64, until: Int64)
+        async throws -> [(key: String, value: JSONValue)] {
+        try await entries(bot: bot, plugin: plugin, prefix: prefix).filter {
+            $0.key.unicodeScalars.lexicographicallyPrecedes(bound.unicodeScalars)
+        }
+    }
+
+    /// The last claimed tick of `schedule`.
+    public func lastTick(bot: String, plugin: String, schedule: String) async throws -> TickClaim? {
+        ticks.withLock { $0[self.key(bot, plugin, schedule)] }
+    }
+
+    /// Claims the tick due at `due` when the last one is earlier (or stale); one process, so no other node.
+    public func claimTick(bot: String, plugin: String, schedule: String, due: Int64, now: Int64, until: Int64,
+                          takeOver: Bool) async throws -> Bool {
+        ticks.withLock { t in
+            let k = self.key(bot, plugin, schedule)
+            if let last = t[k], last.due >= due, !(last.due == due && !last.done),
+               last.due <= now + TickClaim.staleAfter { return false }
+            t[k] = TickClaim(due: due, done: false)
+            return true
+        }
+    }
+
+    /// Marks the tick handled.
+    public func finishTick(bot: String, plugin: String, schedule: String, due: Int64) async throws {
+        ticks.withLock { t in
+            let k = self.key(bot, plugin, schedule)
+            if t[k]?.due == due { t[k]?.done = true }
         }
     }
 }

@@ -120,8 +120,11 @@ public enum BotAction: Sendable, Hashable {
     /// Answer in the conversation the event came from (text, image, file or any other body).
     case reply(MessageBody)
     /// Send into any conversation; one in another AppKey goes through the hub's cross-app rule, or through the
-    /// bot named `via` (a bot of this daemon in that AppKey that allows it with `accept_relay_from`).
-    case send(to: Conversation, body: MessageBody, via: String? = nil)
+    /// bot named `via` (a bot of this daemon in that AppKey that allows it with `accept_relay_from`). `requestID`
+    /// makes the send idempotent: the same id from the same plugin of the same bot is stored once, whichever node
+    /// sends it and however often (a reminder fired again after its node died). Without one, a send in answer to
+    /// an inbox entry or a tick gets an id from the entry (or tick) and its place among the actions.
+    case send(to: Conversation, body: MessageBody, via: String? = nil, requestID: String? = nil)
     /// Stores `value` under `key` in the plugin's durable key-value data; `null` deletes the key.
     case store(key: String, value: JSONValue)
     /// Uploads a file and sends it as an image or file message, to `to` or, when `nil`, into the event's

@@ -467,6 +467,7 @@ public final class Bridge: Sendable {
             }
         case .webhook(let url):
             let notice: JSONValue = [
+                "id": .string("escalate:\(push.msgID):\(d.userID):\(index)"),
                 "event": "not_received", "rule": .string(rule.name), "msg_id": .int(push.msgID),
                 "sendno": .string(push.push.sendno), "appkey": .string(push.push.appKey),
                 "accounts_appkey": .string(d.appKey), "username": .string(d.username),

@@ -96,7 +96,8 @@ public protocol BridgeStore: Sendable {
     /// Deliveries still waiting for a receipt whose time to live ended by `now`.
     func expiredUnreceived(now: Int64, limit: Int) async throws -> [DeliveryRecord]
 
-    /// Records an escalation step that ran.
+    /// Records an escalation step that ran, once per (push, account, step): a step run again by the node that
+    /// re-claimed a deadline after its first node died before rescheduling it is not recorded twice.
     func recordEscalation(_ escalation: EscalationRecord) async throws
 
     /// The escalations of a push, in order.

@@ -93,6 +93,13 @@ public final class SQLiteBridgeStore: BridgeStore {
                 """)
         }
         registerReceiptMigration(&m)
+        // A step run again after a crash before its deadline was rescheduled is recorded once (the first stays).
+        m.registerMigration("v3 escalation once") { db in
+            try db.execute(sql: """
+                DELETE FROM escalation WHERE id NOT IN (SELECT min(id) FROM escalation GROUP BY push_id, user_id, step);
+                CREATE UNIQUE INDEX escalation_step ON escalation(push_id, user_id, step);
+                """)
+        }
         return m
     }
 
@@ -415,7 +422,10 @@ public final class SQLiteBridgeStore: BridgeStore {
     public func recordEscalation(_ e: EscalationRecord) async throws {
         try await writer.write { db in
             try db.execute(
-                sql: "INSERT INTO escalation (push_id, user_id, step, action, at, outcome) VALUES (?, ?, ?, ?, ?, ?)",
+                sql: """
+                    INSERT INTO escalation (push_id, user_id, step, action, at, outcome) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (push_id, user_id, step) DO NOTHING
+                    """,
                 arguments: [e.pushID, e.userID, e.step, e.action, e.at, e.outcome])
         }
     }

@@ -70,6 +70,38 @@ public struct LogScan: Sendable {
     public var items: [LogItem]
     /// False when more of the log was already there (the read stopped at its limit).
     public var complete: Bool
+
+    /// Creates a scan.
+    public init(items: [LogItem], complete: Bool) {
+        self.items = items
+        self.complete = complete
+    }
+
+    /// Merges up to `limit` messages and `limit` events read in one snapshot (each ascending by id) in commit order:
+    /// an event goes before the first message with an id above its `afterMsgID`. Cut where either read stopped at
+    /// its limit, so that nothing before the last item returned is missing.
+    public static func merge(messages: [StoredMessage], events: [LoggedEvent], limit: Int) -> LogScan {
+        // Past the last message read there may be unread messages; past the last event read, unread events.
+        let messageLimit = messages.count == limit ? messages.last?.msgID : nil
+        let eventLimit = events.count == limit ? events.last?.afterMsgID : nil
+        var items: [LogItem] = []
+        items.reserveCapacity(messages.count + events.count)
+        var e = events.startIndex
+        for m in messages {
+            if let eventLimit, m.msgID > eventLimit { break }
+            while e < events.endIndex && events[e].afterMsgID < m.msgID {
+                items.append(.event(events[e]))
+                e += 1
+            }
+            items.append(.message(m))
+        }
+        while e < events.endIndex {
+            if let messageLimit, events[e].afterMsgID > messageLimit { break }
+            items.append(.event(events[e]))
+            e += 1
+        }
+        return LogScan(items: items, complete: messageLimit == nil && eventLimit == nil)
+    }
 }
 
 /// The gateway events of the hub in commit order, next to the message log, for message routing with `events:`.
@@ -135,26 +167,7 @@ extension SQLiteHubStore {
                             appKeys: Set((row["appkeys"] as String).split(separator: " ").map(String.init)),
                             event: try ChatEvent(json: try JSONValue.parse(row["event"] as Data)))
             }
-            // Past the last message read there may be unread messages; past the last event read, unread events.
-            let messageLimit = messages.count == limit ? messages.last?.msgID : nil
-            let eventLimit = events.count == limit ? events.last?.afterMsgID : nil
-            var items: [LogItem] = []
-            items.reserveCapacity(messages.count + events.count)
-            var e = events.startIndex
-            for m in messages {
-                if let eventLimit, m.msgID > eventLimit { break }
-                while e < events.endIndex && events[e].afterMsgID < m.msgID {
-                    items.append(.event(events[e]))
-                    e += 1
-                }
-                items.append(.message(m))
-            }
-            while e < events.endIndex {
-                if let messageLimit, events[e].afterMsgID > messageLimit { break }
-                items.append(.event(events[e]))
-                e += 1
-            }
-            return LogScan(items: items, complete: messageLimit == nil && eventLimit == nil)
+            return LogScan.merge(messages: messages, events: events, limit: limit)
         }
     }
 

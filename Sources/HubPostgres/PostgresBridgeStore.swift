@@ -59,6 +59,14 @@ public final class PostgresBridgeStore: BridgeStore {
             """,
             "CREATE INDEX bridge_escalation_push ON bridge_escalation(push_id, id)",
         ]),
+        // A step run again by the node that re-claimed its deadline is recorded once (the first record stays).
+        PostgresMigration(component: "bridge", name: "v2 escalation once", statements: [
+            """
+            DELETE FROM bridge_escalation e USING bridge_escalation f
+            WHERE e.push_id = f.push_id AND e.user_id = f.user_id AND e.step = f.step AND e.id > f.id
+            """,
+            "CREATE UNIQUE INDEX bridge_escalation_step ON bridge_escalation(push_id, user_id, step)",
+        ]),
     ]
 
     // MARK: Devices
@@ -386,6 +394,7 @@ public final class PostgresBridgeStore: BridgeStore {
             try await c.run("""
                 INSERT INTO bridge_escalation (push_id, user_id, step, action, at, outcome)
                 VALUES (\(e.pushID), \(e.userID), \(Int64(e.step)), \(e.action), \(e.at), \(e.outcome))
+                ON CONFLICT (push_id, user_id, step) DO NOTHING
                 """)
         }
     }

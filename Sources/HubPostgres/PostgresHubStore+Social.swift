@@ -693,11 +693,15 @@ extension PostgresHubStore {
         guard !unique.isEmpty else { return [] }
         let blob = ByteBuffer(bytes: event.json.serialized())
         let seqs = try await database.write { c in
+            // The clock row first, as appends take it (then the inbox heads): the event is logged in commit order
+            // with the messages (`PostgresHubStore+Log.swift`).
+            _ = try await c.run("SELECT 1 FROM message_clock WHERE id = 1 FOR UPDATE")
             let seqs = try await Self.takeSeqs(c, for: unique)
             try await c.run("""
                 INSERT INTO inbox (user_id, seq, msg_id, expires_at, event)
                 SELECT u, s, 0, \(expiresAt), \(blob) FROM unnest(\(unique)::bigint[], \(seqs)::bigint[]) AS t(u, s)
                 """)
+            try await Self.logEvent(c, event, recipients: unique, blob: blob)
             return seqs
         }
         return zip(unique, seqs).map { (userID: $0, seq: $1) }

@@ -119,6 +119,12 @@ public final class PostgresHubStore: HubStore {
             """,
             "CREATE TABLE app_state (appkey TEXT PRIMARY KEY, sensitive_filter BOOLEAN NOT NULL DEFAULT false)",
         ]),
+        // The gateway events in commit order beside the messages (`PostgresHubStore+Log.swift`).
+        PostgresMigration(component: "hub", name: "v2 event log", statements: ["""
+            CREATE TABLE event_log (
+                id BIGSERIAL PRIMARY KEY, after_msg_id BIGINT NOT NULL, target_type TEXT NOT NULL,
+                target_id TEXT NOT NULL, appkeys TEXT NOT NULL, event BYTEA NOT NULL)
+            """]),
     ]
 
     /// Records the configured apps.

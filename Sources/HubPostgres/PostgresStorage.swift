@@ -342,6 +342,16 @@ public struct PostgresMigration: Sendable {
                 bot TEXT NOT NULL, plugin TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
                 PRIMARY KEY (bot, plugin, key))
             """]),
+        // Claims: a due entry (a reminder) or a cron tick fires on one node of several.
+        PostgresMigration(component: "plugins", name: "v2 claims", statements: [
+            "ALTER TABLE plugin_data ADD COLUMN claimed_by TEXT, ADD COLUMN claimed_until BIGINT",
+            """
+            CREATE TABLE plugin_tick (
+                bot TEXT NOT NULL, plugin TEXT NOT NULL, schedule TEXT NOT NULL, due BIGINT NOT NULL,
+                done BOOLEAN NOT NULL, claimed_by TEXT NOT NULL, claimed_until BIGINT NOT NULL,
+                PRIMARY KEY (bot, plugin, schedule))
+            """,
+        ]),
     ]
 }
 

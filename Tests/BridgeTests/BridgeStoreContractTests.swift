@@ -182,6 +182,60 @@ struct BridgeStoreContractTests {
         }
     }
 
+    @Test("two nodes racing for the same due deliveries on one PostgreSQL database claim each once")
+    func claimDueRace() async throws {
+        guard let url = ProcessInfo.processInfo.environment["MYNAH_TEST_POSTGRES_URL"], !url.isEmpty else {
+            throw PostgresNotConfigured()
+        }
+        let admin = try PostgresSettings(url: url, poolSize: 4, tls: .disable)
+        let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try await PostgresStorage.createDatabase(name, using: admin)
+        var pools: [PostgresStorage] = []
+        do {
+            for _ in 0..<2 { pools.append(try await PostgresStorage.open(admin.with(database: name))) }
+            let a = PostgresBridgeStore(database: pools[0]), b = PostgresBridgeStore(database: pools[1])
+            let users = Array(Int64(1)...60)
+            let (p, _) = try await a.recordPush(push(cid: nil), deliveries: users.map { delivery($0, dueAt: 100) })
+            // Both nodes run their deadline pass at once, in small batches, until nothing is left.
+            func drain(_ store: PostgresBridgeStore) async throws -> [Int64] {
+                var got: [Int64] = []
+                while true {
+                    let batch = try await store.claimDue(now: 200, leaseUntil: 60_200, limit: 7)
+                    if batch.isEmpty { return got }
+                    got += batch.map(\.userID)
+                }
+            }
+            async let fromA = drain(a)
+            async let fromB = drain(b)
+            let (x, y) = try await (fromA, fromB)
+            #expect((x + y).sorted() == users, "a \(x), b \(y)")
+            // A step run again after a node died before rescheduling it is recorded once.
+            let e = EscalationRecord(pushID: p.msgID, userID: 1, step: 0, action: "resend", at: 200, outcome: "ok")
+            async let ra: Void = a.recordEscalation(e)
+            async let rb: Void = b.recordEscalation(e)
+            _ = try await (ra, rb)
+            #expect(try await a.escalations(pushID: p.msgID).count == 1)
+        } catch {
+            for pool in pools { await pool.close() }
+            try? await PostgresStorage.dropDatabase(name, using: admin)
+            throw error
+        }
+        for pool in pools { await pool.close() }
+        try await PostgresStorage.dropDatabase(name, using: admin)
+    }
+
+    @Test("an escalation step is recorded once", arguments: Backend.allCases)
+    func escalationRecordedOnce(_ backend: Backend) async throws {
+        try await withBridgeStore(backend) { store in
+            let (p, _) = try await store.recordPush(push(cid: nil), deliveries: [delivery(1)])
+            let a = EscalationRecord(pushID: p.msgID, userID: 1, step: 0, action: "resend", at: 10, outcome: "ok")
+            let again = EscalationRecord(pushID: p.msgID, userID: 1, step: 0, action: "resend", at: 70, outcome: "ok")
+            try await store.recordEscalation(a)
+            try await store.recordEscalation(again)
+            #expect(try await store.escalations(pushID: p.msgID) == [a])
+        }
+    }
+
     @Test("escalations are listed in the order recorded", arguments: Backend.allCases)
     func escalations(_ backend: Backend) async throws {
         try await withBridgeStore(backend) { store in

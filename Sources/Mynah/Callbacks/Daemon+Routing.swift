@@ -16,8 +16,10 @@ struct Routing: Sendable {
     static func open(_ configuration: MynahConfiguration, hub: Hub, factory: any MetricsFactory,
                      logger: Logger) async throws(ConfigurationError) -> Routing {
         let jmessageBots = configuration.bots.contains { $0.options.jmessage != nil }
-        // On SQLite routing is always ready, so that a reload can add callbacks; PostgreSQL has no message log yet.
-        let log = hub.store as? any MessageLogStore
+        // On SQLite routing is always ready, so that a reload can add callbacks. PostgreSQL's log is in commit order
+        // too, but the dispatcher's cursors and dead letters are per node (`callbacks.sqlite`) and every node would
+        // run one: routing there waits for one dispatcher per cluster (docs/callbacks.md).
+        let log = (hub.store as? SQLiteHubStore).map { $0 as any MessageLogStore }
         if log == nil && !configuration.callbacks.isEmpty {
             throw ConfigurationError(location: nil, path: "apps", message: "callbacks need the embedded SQLite store")
         }
