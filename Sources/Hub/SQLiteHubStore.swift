@@ -9,10 +9,14 @@ import IMProtocol
 public final class SQLiteHubStore: HubStore {
     let pool: DatabasePool
     let batcher = AppendBatcher()
+    /// The group commit of the small writes that sessions make at once (a login's device record): a reconnect
+    /// storm of 5,000 sessions costs a few commits instead of 5,000 fsyncs in a row.
+    let groupWriter: GroupCommitWriter
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     public init(path: String) throws {
         pool = try DurableDatabase.open(path: path, migrator: Self.migrator)
+        groupWriter = GroupCommitWriter(pool)
     }
 
     static var migrator: DatabaseMigrator {
@@ -267,12 +271,12 @@ public final class SQLiteHubStore: HubStore {
 
     /// Records a device's login.
     public func recordLogin(userID: Int64, device: String, platform: String, now: Int64) async throws {
-        try await pool.write { db in
-            try db.execute(
+        try await groupWriter.write { db in
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO device (user_id, device, platform, last_login) VALUES (?, ?, ?, ?)
                     ON CONFLICT(user_id, device) DO UPDATE SET platform = excluded.platform, last_login = excluded.last_login
-                    """,
+                    """).execute(
                 arguments: [userID, device, platform, now])
         }
     }

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import GRDB
 @testable import Hub
+import IMProtocol
 import Synchronization
 import Testing
 
@@ -85,5 +86,37 @@ struct GroupCommitWriterTests {
         let count = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t") }
         #expect(count == 10)
         #expect(writer.waiting == 0)
+    }
+
+    @Test("the device records of 40 logins waiting together commit in one transaction")
+    func loginsShareACommit() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("group-commit-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try SQLiteHubStore(path: dir.path + "/mynah.sqlite")
+        try await store.syncApps(TestApps.all)
+        var ids: [Int64] = []
+        for i in 1...40 {
+            let user = try #require(try await store.insertUser(appKey: TestApps.a.appKey, username: "user\(i)", kind: .user,
+                                                               passwordHash: "h", profile: Profile(), now: 1))
+            ids.append(user.id)
+        }
+        let counter = AckGroupCommitTests.CommitCounter()
+        try await store.pool.write { db in db.add(transactionObserver: counter, extent: .databaseLifetime) }
+        let before = counter.commits.withLock { $0 }
+        let gate = DispatchSemaphore(value: 0)
+        store.pool.asyncWriteWithoutTransaction { _ in gate.wait() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for id in ids {
+                group.addTask { try await store.recordLogin(userID: id, device: "phone", platform: "a", now: 2) }
+            }
+            while store.groupWriter.waiting < ids.count { await Task.yield() }
+            gate.signal()
+            try await group.waitForAll()
+        }
+        #expect(counter.commits.withLock { $0 } - before == 1)
+        for id in ids {
+            #expect(try await store.devices(userID: id).map(\.device) == ["phone"])
+        }
     }
 }
