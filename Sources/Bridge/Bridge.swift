@@ -159,8 +159,13 @@ public final class Bridge: Sendable {
         let (record, duplicate) = try await storing { try await store.recordPush(push, deliveries: deliveries) }
         if !duplicate {
             metrics.accepted(rule: rule.name)
-            let stored = try await storing { try await store.deliveries(pushID: record.msgID) }
-            for delivery in stored { await deliver(record, delivery, rule: rule) }
+            // The deliveries just recorded, as the store lists them (by account id), without reading them back.
+            let recorded = deliveries.sorted { $0.userID < $1.userID }.map { d in
+                DeliveryRecord(pushID: record.msgID, userID: d.userID, appKey: d.appKey, username: d.username,
+                               alias: d.alias, status: .pending, hubMsgID: nil, seq: nil, expiresAt: nil, outcomeAt: nil,
+                               step: 0, dueAt: d.dueAt, error: nil)
+            }
+            for delivery in recorded { await deliver(record, delivery, rule: rule) }
         }
         return PushAccepted(msgID: record.msgID, sendno: record.push.sendno)
     }
