@@ -40,18 +40,16 @@ extension Hub {
         guard parts.count == 4, parts[0] == "mt1", let userID = Int64(parts[1]), let expiresAt = Int64(parts[2]),
               let mac = Self.base64URLDecode(parts[3]), expiresAt > now()
         else { throw failure }
-        guard let found = try await storing({ try await store.user(appKey: appKey, username: username) }),
-              found.id == userID,
-              let hash = try await storing({ try await store.passwordHash(userID: found.id) })
+        guard let found = try await storing({ try await store.credentials(appKey: appKey, username: username) }),
+              found.user.id == userID
         else { throw failure }
+        let hash = found.passwordHash
         let key = SymmetricKey(data: Data(app.masterSecret.utf8))
         guard HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: Self.tokenInput(
             appKey: appKey, userID: userID, device: device, expiresAt: expiresAt, passwordHash: hash), using: key)
         else { throw failure }
-        guard try await !storing({ try await store.isForbidden(userID: found.id) }) else {
-            throw HubError(.userForbidden, "user '\(username)' is forbidden")
-        }
-        return (found, try Self.makeToken(app: app, user: found, device: device, passwordHash: hash,
+        guard !found.forbidden else { throw HubError(.userForbidden, "user '\(username)' is forbidden") }
+        return (found.user, try Self.makeToken(app: app, user: found.user, device: device, passwordHash: hash,
                                           expiresAt: now() + configuration.loginTokenLifetime.wholeMilliseconds))
     }
 

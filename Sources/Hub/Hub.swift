@@ -185,14 +185,11 @@ public final class Hub: Sendable {
                        password: String) async throws(HubError) -> (user: User, passwordHash: String) {
         guard apps[appKey] != nil else { throw HubError(.appKeyNotFound, "appkey \(appKey) does not exist") }
         let failure = HubError(.authenticationFailed, "wrong username or password")
-        guard let found = try await storing({ try await store.user(appKey: appKey, username: username) }),
-              let hash = try await storing({ try await store.passwordHash(userID: found.id) })
+        guard let found = try await storing({ try await store.credentials(appKey: appKey, username: username) })
         else { throw failure }
-        guard try await verifyPassword(password, hash: hash) else { throw failure }
-        guard try await !storing({ try await store.isForbidden(userID: found.id) }) else {
-            throw HubError(.userForbidden, "user '\(username)' is forbidden")
-        }
-        return (found, hash)
+        guard try await verifyPassword(password, hash: found.passwordHash) else { throw failure }
+        guard !found.forbidden else { throw HubError(.userForbidden, "user '\(username)' is forbidden") }
+        return (found.user, found.passwordHash)
     }
 
     /// What bcrypt sees of a password: bcrypt reads at most 72 bytes, so a longer password is first reduced to

@@ -18,6 +18,10 @@ public protocol HubStore: AccountStore, GroupStore, RelationStore, ChatroomStore
     /// The bcrypt hash of an account's password.
     func passwordHash(userID: Int64) async throws -> String?
 
+    /// What a login checks of an account (the account, its password hash, whether it is forbidden), in one read
+    /// where the store can: three round trips per login add up in a reconnect storm.
+    func credentials(appKey: String, username: String) async throws -> LoginCredentials?
+
     /// Replaces an account's password hash.
     func setPasswordHash(userID: Int64, hash: String, now: Int64) async throws
 
@@ -67,7 +71,31 @@ public protocol HubStore: AccountStore, GroupStore, RelationStore, ChatroomStore
     func highestCursor(userID: Int64) async throws -> Int64
 }
 
+/// What a login checks of an account (``HubStore/credentials(appKey:username:)``).
+public struct LoginCredentials: Sendable {
+    /// The account.
+    public var user: User
+    /// The bcrypt hash of its password.
+    public var passwordHash: String
+    /// Whether it is forbidden to log in and send.
+    public var forbidden: Bool
+
+    /// Creates credentials.
+    public init(user: User, passwordHash: String, forbidden: Bool) {
+        self.user = user
+        self.passwordHash = passwordHash
+        self.forbidden = forbidden
+    }
+}
+
 extension HubStore {
+    /// The account, its hash and its forbidden flag in three reads (a store with one read overrides this).
+    public func credentials(appKey: String, username: String) async throws -> LoginCredentials? {
+        guard let user = try await user(appKey: appKey, username: username),
+              let hash = try await passwordHash(userID: user.id) else { return nil }
+        return LoginCredentials(user: user, passwordHash: hash, forbidden: try await isForbidden(userID: user.id))
+    }
+
     /// Reads the send's context, then appends: one transaction each, and returns after `done` (so calls made one
     /// after another are stored in their order).
     public func submitSingle(senderID: Int64, recipient: (appKey: String, username: String),

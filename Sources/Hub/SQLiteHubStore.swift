@@ -131,6 +131,17 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
+    /// The account, its password hash and its forbidden flag in one read (a login).
+    public func credentials(appKey: String, username: String) async throws -> LoginCredentials? {
+        try await pool.read { db in
+            try Row.fetchOne(try db.cachedStatement(
+                sql: "SELECT \(Self.userColumns), password_hash, forbidden FROM user WHERE appkey = ? AND username = ?"),
+                arguments: [appKey, username]).map { row in
+                    LoginCredentials(user: Self.user(fromColumns: row), passwordHash: row[14], forbidden: row[15])
+                }
+        }
+    }
+
     /// The bcrypt hash of an account's password.
     public func passwordHash(userID: Int64) async throws -> String? {
         try await pool.read { db in

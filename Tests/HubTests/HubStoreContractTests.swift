@@ -31,6 +31,24 @@ struct HubStoreContractTests {
                               recipients: recipients.map(\.id), now: now)
     }
 
+    // MARK: Logins
+
+    @Test("credentials: the account, its hash and its forbidden flag; nil for an unknown account",
+          arguments: Backend.allCases)
+    func credentials(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let alice = try await insert(store, "alice")
+            let found = try #require(try await store.credentials(appKey: TestApps.a.appKey, username: "alice"))
+            #expect(found.user == alice)
+            #expect(found.passwordHash == "$2b$hash")
+            #expect(!found.forbidden)
+            try await store.setForbidden(userID: alice.id, true, now: 2_000)
+            #expect(try await store.credentials(appKey: TestApps.a.appKey, username: "alice")?.forbidden == true)
+            #expect(try await store.credentials(appKey: TestApps.a.appKey, username: "nobody") == nil)
+            #expect(try await store.credentials(appKey: TestApps.b.appKey, username: "alice") == nil)
+        }
+    }
+
     // MARK: Schema and apps
 
     @Test("a new file is created in WAL mode and reopening it migrates nothing twice")
