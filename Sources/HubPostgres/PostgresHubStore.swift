@@ -164,6 +164,16 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
+    /// The account, its password hash and its forbidden flag in one query (a login).
+    public func credentials(appKey: String, username: String) async throws -> LoginCredentials? {
+        try await database.read { c in
+            try await c.row("SELECT * FROM account WHERE appkey = \(appKey) AND username = \(username)").map { row in
+                LoginCredentials(user: try Self.user(from: row), passwordHash: try row.get("password_hash"),
+                                 forbidden: try row.get("forbidden"))
+            }
+        }
+    }
+
     /// The bcrypt hash of an account's password.
     public func passwordHash(userID: Int64) async throws -> String? {
         try await database.read { c in
