@@ -4,12 +4,13 @@ import NIOWebSocket
 
 /// The protocol decisions of one gateway connection, apart from its I/O: ``GatewaySession`` reads frames, waits on
 /// the hub and writes, and asks this machine what each event means. Each input (a frame decoded, the login checked,
-/// a timer fired, the input ended) moves it on and returns the ``Action`` to take.
+/// a timer fired, the delivery failed) moves it on and returns the ``Action`` to take.
 ///
 /// ```
 /// awaitingLogin --login--> authenticating --authenticated--> openingSession --sessionOpened--> loggedIn
-///       |                        |                                 |                              |
-///       +-- other frame, bad frame, timeout; loginFailed ----------+------> closed <-- deliveryFailed, sessionEnded
+///   | other frame, bad frame,  | loginFailed                    | loginFailed, sessionEnded      | deliveryFailed,
+///   | login timeout            |                                |                                | sessionEnded
+///   +--------------------------+--------------------------------+-----------> closed <-----------+
 /// ```
 ///
 /// A value type with mutating transitions, like swift-nio's state machines: nothing is allocated per frame. The
