@@ -192,6 +192,7 @@ let package = Package(
             dependencies: [
                 "Server", "Hub", "IMProtocol", "Bridge",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -452,8 +452,11 @@ public final class Bot: Sendable {
     /// Handles one event of a plugin's queue; `false` when the worker was cancelled.
     private func process(_ event: BotEvent, seq: Int64?, slot: Slot, index: Int, context: PluginContext) async -> Bool {
         let actions: [BotAction]
-        let start = ContinuousClock.now
+        var start = ContinuousClock.now
         do {
+            // A restarting program is waited for first: the time limit is the plugin's, from the event's delivery.
+            try await slot.plugin.ready()
+            start = .now
             actions = try await withTimeout(slot.timeout) { try await slot.plugin.handle(event, context: context) }
             metrics.handled(Self.kind(of: event), plugin: index, duration: start.duration(to: .now), failed: false)
         } catch is CancellationError {

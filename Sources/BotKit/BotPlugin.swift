@@ -12,12 +12,20 @@ public protocol BotPlugin: Sendable {
     func commands() async -> [CommandSpec]
     /// The schedules it declares (known once started).
     func schedules() async -> [Schedule]
+    /// Waits until the plugin can take an event (an external program being restarted); the event's time limit
+    /// starts after it. Throws when the plugin cannot take one (quarantined, stopped).
+    func ready() async throws
     /// Handles one event.
     func handle(_ event: BotEvent, context: PluginContext) async throws -> [BotAction]
     /// Releases what `start` acquired.
     func stop() async
     /// Where the plugin is in its life (the console's Bots screen); in-process plugins are always running.
     func state() async -> PluginState
+}
+
+extension BotPlugin {
+    /// Ready at once: only a plugin that restarts has something to wait for.
+    public func ready() async throws {}
 }
 
 /// A Swift ``Plugin`` as a ``BotPlugin``.

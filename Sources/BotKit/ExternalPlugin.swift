@@ -146,6 +146,17 @@ public actor ExternalPlugin: BotPlugin {
         setStatus(.stopped)
     }
 
+    /// Waits out a restart of the program: the event's time limit starts once the restarted program has shaken
+    /// hands, so a restart does not use up the next event's limit. Throws when quarantined or stopped.
+    public func ready() async throws {
+        try await withTaskCancellationHandler {
+            _ = try await runningChild()
+        } onCancel: {
+            // Wakes the wait so that it sees the cancellation.
+            Task { await self.changed() }
+        }
+    }
+
     /// Sends the event and waits for the answer; a cancelled wait (the bot's time limit) kills the program.
     public func handle(_ event: BotEvent, context: PluginContext) async throws -> [BotAction] {
         self.context = context

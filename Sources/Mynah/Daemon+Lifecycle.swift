@@ -1,3 +1,4 @@
+import Foundation
 import HubPostgres
 import Logging
 import Server
@@ -11,9 +12,13 @@ extension Daemon {
     /// Opens the daemon of `configuration` and runs it until SIGINT or SIGTERM, with the signals trapped from the
     /// start: a signal while it is still starting stops the start, the first signal while running shuts it down
     /// gracefully, and in every state a second signal, or a shutdown longer than `options.shutdownTimeout`, ends
-    /// the process at once. Throws ``ListenError`` when the server cannot listen (the port is taken).
+    /// the process at once. With `options.parentProcess`, that process ending acts as a first SIGTERM. Throws
+    /// ``ListenError`` when the server cannot listen (the port is taken).
     public static func run(configuration: MynahConfiguration, options: Options, logger: Logger) async throws {
-        let signals = ShutdownSignals(timeout: options.shutdownTimeout, logger: logger)
+        // From the start, as NIO does once it opens a socket: a log line written after its reader is gone (the
+        // parent crashed) fails with EPIPE instead of killing the daemon, whatever state it is in.
+        signal(SIGPIPE, SIG_IGN)
+        let signals = ShutdownSignals(timeout: options.shutdownTimeout, logger: logger, parent: options.parentProcess)
         defer { signals.finish() }
         logger.info("starting", metadata: ["address": "\(configuration.listen.host):\(configuration.listen.port)"])
         let start = Task {

@@ -40,6 +40,10 @@ public final class Daemon: Sendable {
         /// A benchmark knob: embedded bots log in over the daemon's own gateway (a loopback WebSocket, once HTTP
         /// listens) instead of in process, to measure one against the other (BENCHMARKS.md).
         public var botsOverGateway = false
+        /// The process that started the daemon and whose end stops it, as SIGTERM does (`mynah run
+        /// --exit-with-parent`); `nil`, the default, lets the daemon outlive whoever started it. For tests and
+        /// supervisors that run mynah as a child: a child left behind by a parent that crashed ends by itself.
+        public var parentProcess: Int32?
 
         /// Creates options with production defaults.
         public init(passwordCost: UInt8 = 10, plugins: PluginRegistry = .builtIn,

@@ -23,10 +23,17 @@ final class ShutdownSignals: Sendable {
     private let state = Mutex(State())
     /// Set once in `init`, cancelled in `finish()` (cancelling a source is thread-safe).
     private nonisolated(unsafe) var sources: [any DispatchSourceSignal] = []
+    /// The parent watch, set once in `init`, cancelled in `finish()` or when the parent is gone.
+    private nonisolated(unsafe) var parentWatch: (any DispatchSourceTimer)?
+    /// How often the parent watch checks the parent.
+    static let parentCheckInterval: DispatchTimeInterval = .milliseconds(200)
     private static let queue = DispatchQueue(label: "mynah.shutdown-signals")
 
-    /// Traps SIGINT and SIGTERM from now on.
-    init(timeout: Duration, logger: Logger) {
+    /// Traps SIGINT and SIGTERM from now on. With `parent`, the end of that process (it is no longer this one's
+    /// parent) acts as a SIGTERM, so that a daemon run as a child does not outlive a parent that crashed; checked
+    /// every ``parentCheckInterval`` on the signals' queue, since Linux's `PR_SET_PDEATHSIG` fires when the thread
+    /// that spawned the child ends, not its process.
+    init(timeout: Duration, logger: Logger, parent: Int32? = nil) {
         self.timeout = timeout
         self.logger = logger
         let sources = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
@@ -40,6 +47,18 @@ final class ShutdownSignals: Sendable {
             return source
         }
         self.sources = sources
+        if let parent {
+            let timer = DispatchSource.makeTimerSource(queue: Self.queue)
+            timer.schedule(deadline: .now(), repeating: Self.parentCheckInterval)
+            // Holds `self` until cancelled (the parent's end, or `finish()`).
+            timer.setEventHandler { [self] in
+                guard getppid() != parent else { return }
+                parentWatch?.cancel()
+                received(SIGTERM, cause: "the parent process \(parent) exited")
+            }
+            parentWatch = timer
+            timer.resume()
+        }
     }
 
     /// Makes `action` what the first signal does; runs it at once (and returns false) when a signal already came.
@@ -67,10 +86,12 @@ final class ShutdownSignals: Sendable {
     func finish() {
         state.withLock { $0.finished = true }
         for source in sources { source.cancel() }
+        parentWatch?.cancel()
     }
 
-    private func received(_ number: Int32) {
-        let name = number == SIGINT ? "SIGINT" : "SIGTERM"
+    /// A signal, or what acts as `number` (`cause` says what).
+    private func received(_ number: Int32, cause: String? = nil) {
+        let name = cause ?? (number == SIGINT ? "SIGINT" : "SIGTERM")
         let (count, action, finished) = state.withLock { s -> (Int, (@Sendable () -> Void)?, Bool) in
             s.signals += 1
             return (s.signals, s.action, s.finished)

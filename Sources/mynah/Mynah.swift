@@ -37,10 +37,15 @@ struct Run: AsyncParsableCommand {
     @Option(help: "bcrypt cost of new password hashes (4 to 31; default 10). A test and benchmark knob: lower is faster and weaker.")
     var passwordCost: Int?
 
+    @Flag(help: "Shut down (as on SIGTERM) once the process that started mynah exits. For tests and supervisors that run mynah as a child, so that a crashed parent leaves nothing running.")
+    var exitWithParent = false
+
     @Flag(help: "Embedded bots log in over the daemon's own gateway (loopback WebSocket) instead of in process. A benchmark knob.")
     var botsOverGateway = false
 
     func run() async throws {
+        // Taken first, before anything that takes time: the process that started this one.
+        let parent = getppid()
         var config: MynahConfiguration
         do {
             config = try ConfigurationLoader.load(path: options.config) { config throws(ConfigurationError) in
@@ -81,6 +86,7 @@ struct Run: AsyncParsableCommand {
         }
         daemonOptions.configurationPath = options.config
         daemonOptions.botsOverGateway = botsOverGateway
+        if exitWithParent { daemonOptions.parentProcess = parent }
         do {
             try await Daemon.run(configuration: config, options: daemonOptions, logger: Logger(label: "mynah"))
         } catch let error as ListenError {

@@ -90,7 +90,7 @@ class Daemon:
 
     def start(self):
         self.process = subprocess.Popen(
-            [str(self.binary), "run", "--config", str(self.config), "--password-cost", "4"],
+            [str(self.binary), "run", "--config", str(self.config), "--password-cost", "4", "--exit-with-parent"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=self.directory)
         ready = threading.Event()
 

@@ -47,7 +47,7 @@ import MynahTesting
         try BotReloadTests.file(prefix: "one: ").write(toFile: config, atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = CommandLineTests.executable
-        process.arguments = ["run", "--config", config, "--data-dir", dir.path + "/data"]
+        process.arguments = ["run", "--config", config, "--data-dir", dir.path + "/data", "--exit-with-parent"]
         process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
         let errors = Pipe()
         process.standardError = errors

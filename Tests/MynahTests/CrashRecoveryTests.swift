@@ -35,7 +35,7 @@ import FoundationNetworking
 
         private init(configPath: String, environment: [String: String]) throws {
             process.executableURL = CommandLineTests.executable
-            process.arguments = ["run", "--config", configPath]
+            process.arguments = ["run", "--config", configPath, "--exit-with-parent"]
             if !environment.isEmpty {
                 process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             }

@@ -24,7 +24,8 @@ import Darwin
 
         init(arguments: [String], in directory: String) throws {
             process.executableURL = CommandLineTests.executable
-            process.arguments = arguments
+            // A child of a test run that crashes ends by itself (the daemon's parent watch).
+            process.arguments = arguments.first == "run" ? arguments + ["--exit-with-parent"] : arguments
             process.currentDirectoryURL = URL(fileURLWithPath: directory)
             process.standardOutput = FileHandle.nullDevice
             let pipe = Pipe()
@@ -166,6 +167,20 @@ import Darwin
     /// A robot password hashed at bcrypt cost 31 keeps the daemon starting for hours: the state a signal must end.
     @Test func signalsEndADaemonThatIsStillStarting() async throws {
         let dir = try TemporaryDirectory()
+        let path = try Self.writeSlowStartConfig(dir)
+        let child = try Child(arguments: ["run", "--config", path, "--password-cost", "31"], in: dir.path)
+        #expect(await child.waitForLog("starting"))
+        child.send(SIGTERM)
+        #expect(await child.waitForLog("shutting down"))
+        child.send(SIGINT)
+        // Either the first signal already stopped the start (status 0), or the second ended the hashing at once.
+        let status = await child.exitStatus()
+        #expect(status == 0 || status == 128 + SIGINT, "\(child.output)")
+        #expect(!child.output.contains("listening"))
+    }
+
+    /// A configuration whose bot's robot password, hashed at bcrypt cost 31, keeps the daemon starting for hours.
+    static func writeSlowStartConfig(_ dir: TemporaryDirectory) throws -> String {
         let path = try CrashRecoveryTests.writeConfig(dir)
         try (try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "bots: []\n", with: """
             bots:
@@ -176,14 +191,71 @@ import Darwin
                 plugins: [{ swift: echo }]
 
             """)).write(toFile: path, atomically: true, encoding: .utf8)
-        let child = try Child(arguments: ["run", "--config", path, "--password-cost", "31"], in: dir.path)
-        #expect(await child.waitForLog("starting"))
-        child.send(SIGTERM)
-        #expect(await child.waitForLog("shutting down"))
-        child.send(SIGINT)
-        // Either the first signal already stopped the start (status 0), or the second ended the hashing at once.
-        let status = await child.exitStatus()
-        #expect(status == 0 || status == 128 + SIGINT, "\(child.output)")
-        #expect(!child.output.contains("listening"))
+        return path
+    }
+
+    /// A parent that starts `mynah run` with its stderr on a pipe, copies the log to `log` until it has `starting`,
+    /// prints the child's pid and exits: the parent and the reader of the child's stderr gone at once, as when a
+    /// test run crashes.
+    static let crashingParent = """
+        import subprocess, sys
+        log = open(sys.argv[1], "wb")
+        child = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        seen = b""
+        while b"starting" not in seen:
+            chunk = child.stderr.read1(4096)
+            if not chunk:
+                break
+            seen += chunk
+            log.write(chunk); log.flush()
+        print(child.pid, flush=True)
+        """
+
+    /// Whether process `pid` has ended: gone, or a zombie nobody reaps (a container's init may not), with its wait
+    /// status (from `/proc/PID/stat`) then.
+    static func ended(_ pid: Int32) -> (ended: Bool, waitStatus: Int32?) {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return (true, nil) }
+        // `pid (comm) state ...`; the comm may hold spaces, so fields count from its closing parenthesis.
+        let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+        guard fields.first == "Z" else { return (false, nil) }
+        return (true, fields.last.flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+    }
+
+    /// Before `--exit-with-parent`, a child of a test run that crashed while it was starting (this configuration:
+    /// hours of bcrypt) spun a core for hours. Now the parent's end acts as SIGTERM: the start is given up, and once
+    /// the hashing has begun, which cannot be interrupted, the shutdown timeout ends the process (status 1).
+    @Test func aDaemonWhoseParentDiesEndsByItself() async throws {
+        let dir = try TemporaryDirectory()
+        let path = try Self.writeSlowStartConfig(dir)
+        let script = dir.path + "/parent.py", log = dir.path + "/daemon.log"
+        try Self.crashingParent.write(toFile: script, atomically: true, encoding: .utf8)
+        let parent = Process()
+        parent.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        parent.arguments = ["python3", script, log, CommandLineTests.executable.path, "run", "--config", path,
+                            "--password-cost", "31", "--exit-with-parent", "--shutdown-timeout", "1"]
+        parent.currentDirectoryURL = URL(fileURLWithPath: dir.path)
+        let out = dir.path + "/parent.out"
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        parent.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        let status = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int32, any Error>) in
+            parent.terminationHandler = { c.resume(returning: $0.terminationStatus) }
+            do { try parent.run() } catch { c.resume(throwing: error) }
+        }
+        try #require(status == 0)
+        let daemonLog = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(daemonLog.contains("starting"), "\(daemonLog)")
+        let pid = try #require(Int32(try String(contentsOfFile: out, encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        // Polled with a deadline that only a daemon which ignores its parent's end reaches.
+        let deadline = ContinuousClock.now + .seconds(60)
+        var end = Self.ended(pid)
+        while !end.ended && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            end = Self.ended(pid)
+        }
+        if !end.ended { kill(pid, SIGKILL) }
+        #expect(end.ended, "the orphaned daemon is still running")
+        // Status 0 when the start was given up before the hashing began, 1 when the shutdown timeout ended it.
+        if let waitStatus = end.waitStatus { #expect(waitStatus == 0 || waitStatus == 1 << 8, "wait status \(waitStatus)") }
     }
 }

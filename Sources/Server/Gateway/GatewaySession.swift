@@ -28,29 +28,25 @@ struct GatewaySession {
 
     func run(inbound: WebSocketInboundStream) async throws {
         var frames = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
+        // The protocol's decisions; this function does the I/O they call for.
+        var session = GatewaySessionState(loginTimeout: configuration.loginTimeout)
         // A connection that does not log in in time is closed; closing ends the inbound stream.
-        let loginDeadline = Task { [outbound, configuration] in
+        let loginDeadline = Task { [outbound, configuration, session] in
             try await Task.sleep(for: configuration.loginTimeout)
-            try await GatewaySession.fail(
-                ServerFrame.Failure(code: .missingAuthentication, message: "login: no login frame within \(configuration.loginTimeout)",
-                                    fatal: true), on: outbound)
+            var timedOut = session
+            try await GatewaySession.perform(timedOut.loginTimerFired(), on: outbound)
         }
         defer { loginDeadline.cancel() }
         guard let first = try await frames.next() else { return }
         loginDeadline.cancel()
-        let login: ClientFrame.Login
-        switch decode(first) {
-        case .success(.login(let l)):
-            login = l
-        case .success:
-            return try await fail(ServerFrame.Failure(code: .missingAuthentication, message: "op: the first frame must be login",
-                                                      fatal: true))
-        case .failure(let e):
-            return try await fail(ServerFrame.Failure(code: .invalidParameter, message: e.description, fatal: true))
+        let login: ClientFrame.Login, readCursor: Bool
+        switch session.frameReceived(decode(first), delivered: 0) {
+        case .authenticate(let l, let r): (login, readCursor) = (l, r)
+        case let action: return try await perform(action)
         }
         let user: User
         let token: Hub.LoginToken
-        let resumeAfter: Int64
+        let cursor: Int64?
         do {
             // A reconnect presents the token of its last login_ok: an HMAC check instead of bcrypt.
             if let presented = login.token {
@@ -60,44 +56,47 @@ struct GatewaySession {
                 (user, token) = try await hub.login(appKey: login.appKey, username: login.username,
                                                     password: login.password, device: login.device)
             }
-            if let since = login.since {
-                resumeAfter = since
-            } else {
-                resumeAfter = try await hub.cursor(userID: user.id, device: login.device)
-            }
+            cursor = readCursor ? try await hub.cursor(userID: user.id, device: login.device) : nil
         } catch {
-            return try await fail(ServerFrame.Failure(id: login.id, code: error.code, message: error.message, fatal: true))
+            return try await perform(session.loginFailed(error))
+        }
+        guard case .openSession(_, let device, let platform) = session.authenticated(user, cursor: cursor) else {
+            preconditionFailure("an authenticated login opens its session")
         }
         var logger = logger
         logger[metadataKey: "user"] = "\(user.appKey)/\(user.username)"
-        logger[metadataKey: "device"] = "\(login.device)"
-        logger.debug("gateway login", metadata: ["resume_after": "\(resumeAfter)"])
+        logger[metadataKey: "device"] = "\(device)"
 
         let presence: Presence.Token
         do {
             // The console's "end session": a fatal error frame, then the close.
-            presence = try await hub.sessionOpened(user, device: login.device, platform: login.platform) { [outbound] in
+            presence = try await hub.sessionOpened(user, device: device, platform: platform) { [outbound, session] in
                 Task {
-                    try? await GatewaySession.fail(ServerFrame.Failure(
-                        code: .missingAuthentication, message: "session ended by an administrator", fatal: true),
-                        on: outbound)
+                    var ended = session
+                    try? await GatewaySession.perform(ended.sessionEnded(), on: outbound)
                 }
             }
         } catch {
-            return try await fail(ServerFrame.Failure(id: login.id, code: error.code, message: error.message, fatal: true))
+            return try await perform(session.loginFailed(error))
         }
         defer { hub.sessionClosed(presence) }
         // Subscribe before reading the backlog so that nothing committed in between is missed.
         let live = hub.bus.subscribe(userID: user.id)
+        guard case .start(let loginOK, let resumeAfter) = session.sessionOpened(serverTime: hub.now()) else {
+            preconditionFailure("an opened session starts")
+        }
+        logger.debug("gateway login", metadata: ["resume_after": "\(resumeAfter)"])
         let delivered = DeliveredPosition(resumeAfter)
         let watch = WriteWatch()
         // Answers (sent, error, pong) are written by their own queue: watched too, so a client that floods
         // frames and never reads is disconnected even when nothing is delivered to it.
         let answerWatch = WriteWatch()
         let writer = FrameWriter(channel: channel)
-        try await write(.loginOK(.init(id: login.id, appKey: user.appKey, username: user.username, userType: user.kind,
-                                       lastAck: resumeAfter, serverTime: hub.now(), token: token.token,
-                                       tokenExpires: token.expiresAt)))
+        var answer = loginOK
+        answer.token = token.token
+        answer.tokenExpires = token.expiresAt
+        try await write(.loginOK(answer))
+        let started = session
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { [logger] in
                 do {
@@ -108,7 +107,8 @@ struct GatewaySession {
                 } catch {
                     // Without delivery the connection is useless: close it so the client resumes elsewhere.
                     logger.error("delivery failed; closing the connection", metadata: ["error": "\(error)"])
-                    try? await outbound.close(.unexpectedServerError, reason: "delivery failed")
+                    var failed = started
+                    try? await GatewaySession.perform(failed.deliveryFailed(), on: outbound)
                 }
             }
             // The watchdog of the bounded send buffer (one task for all sessions): a write stuck longer than
@@ -131,9 +131,6 @@ struct GatewaySession {
             let answers = AnswerQueue(limit: configuration.sendsInFlight, writer: writer, outbound: outbound,
                                       watch: answerWatch)
             let acks = AckWriter()
-            func answer(_ frame: ServerFrame) async {
-                answers.fill(await answers.reserve(), frame)
-            }
             func finish() async {
                 await lanes.drain()
                 await answers.drain()
@@ -141,10 +138,10 @@ struct GatewaySession {
             }
             do {
                 while let frame = try await frames.next() {
-                    switch decode(frame) {
-                    case .failure(let e):
-                        await answer(.error(.init(code: .invalidParameter, message: e.description)))
-                    case .success(.send(let send)):
+                    switch session.frameReceived(decode(frame), delivered: delivered.value.load(ordering: .acquiring)) {
+                    case .answer(let answer):
+                        await answers.fill(answers.reserve(), answer)
+                    case .store(let send):
                         let slot = await answers.reserve()
                         await window.acquire()
                         await budget.acquire()
@@ -178,18 +175,11 @@ struct GatewaySession {
                                 }
                             }
                         }
-                    case .success(.ack(let seq)):
-                        let last = delivered.value.load(ordering: .acquiring)
-                        guard seq <= last else {
-                            await answer(.error(.init(code: .invalidParameter,
-                                                      message: "seq: \(seq) is beyond the last delivered entry \(last)")))
-                            continue
-                        }
+                    case .acknowledge(let seq):
                         acks.request(seq) { seq in await acknowledge(seq, user: user, login: login) }
-                    case .success(.login):
-                        await answer(.error(.init(code: .invalidParameter, message: "op: already logged in")))
-                    case .success(.ping(let id)):
-                        await answer(.pong(id: id))
+                    case let action:
+                        // Only what ends the connection is left; a logged-in session is not asked for it.
+                        try await perform(action)
                     }
                 }
             } catch {
@@ -254,15 +244,25 @@ struct GatewaySession {
         try await outbound.write(.custom(frame))
     }
 
-    func fail(_ failure: ServerFrame.Failure) async throws {
-        try await Self.fail(failure, on: outbound)
+    func perform(_ action: GatewaySessionState.Action) async throws {
+        try await Self.perform(action, on: outbound)
     }
 
-    /// Sends a fatal error frame, then closes with 1008 (policy violation).
-    static func fail(_ failure: ServerFrame.Failure, on outbound: WebSocketOutboundWriter) async throws {
-        try await outbound.write(.text(ServerFrame.error(failure).json.serializedString()))
-        // A close reason is limited to 123 bytes.
-        try await outbound.close(.policyViolation, reason: failure.message.utf8.count > 123 ? nil : failure.message)
+    /// Takes an action of ``GatewaySessionState`` that ends the connection: a fatal error frame and the close, or the
+    /// close alone (`.none` does nothing). The others are taken where the session has what they need.
+    static func perform(_ action: GatewaySessionState.Action, on outbound: WebSocketOutboundWriter) async throws {
+        switch action {
+        case .fail(let failure, let code):
+            try await outbound.write(.text(ServerFrame.error(failure).json.serializedString()))
+            // A close reason is limited to 123 bytes.
+            try await outbound.close(code, reason: failure.message.utf8.count > 123 ? nil : failure.message)
+        case .close(let code, let reason):
+            try await outbound.close(code, reason: reason)
+        case .none:
+            return
+        case .authenticate, .openSession, .start, .answer, .store, .acknowledge:
+            assertionFailure("\(action) does not end the connection")
+        }
     }
 }
 

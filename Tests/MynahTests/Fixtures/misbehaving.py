@@ -2,8 +2,10 @@
 """A test plugin that misbehaves on request: `crash` exits, `hang` stops answering, `garbage` prints lines that
 are not protocol messages before answering, `flood` writes 100000 blank lines and a 5 MB answer,
 `ping` answers `pong`. With config `crash_at_start`, it exits before
-its handshake every time."""
+its handshake every time; with `slow_restart` (seconds) and `marker` (a file path), every run after the first waits
+that long before its handshake."""
 import json
+import os
 import sys
 import time
 
@@ -17,6 +19,12 @@ init = json.loads(sys.stdin.readline())
 if (init.get("config") or {}).get("crash_at_start"):
     print("crashing at start", file=sys.stderr, flush=True)
     sys.exit(3)
+config = init.get("config") or {}
+if config.get("slow_restart"):
+    if os.path.exists(config["marker"]):
+        time.sleep(config["slow_restart"])
+    else:
+        open(config["marker"], "w").close()
 send({"type": "hello", "name": "misbehaving"})
 for line in sys.stdin:
     request = json.loads(line)
