@@ -12,24 +12,25 @@ extension SQLiteHubStore {
     /// The reads of ``sendContext(senderID:recipient:)`` inside the caller's transaction (the writer's, for a
     /// single-chat send).
     static func sendContext(_ db: Database, senderID: Int64, recipient: (appKey: String, username: String)?) throws -> SendContext {
-        let forbidden = try Bool.fetchOne(try db.cachedStatement(sql: "SELECT forbidden FROM user WHERE id = ?"), arguments: [senderID]) ?? false
-        let devices = try Int.fetchOne(try db.cachedStatement(sql: "SELECT COUNT(*) FROM device WHERE user_id = ?"), arguments: [senderID]) ?? 0
+        // Two statements per send, not four: the sender's flags in one, the recipient with its relation flags in
+        // the other (each statement step is a round through SQLite's VM and GRDB's bindings on the single writer).
+        let sender = try Row.fetchOne(try db.cachedStatement(sql: """
+            SELECT forbidden, (SELECT COUNT(*) FROM device WHERE user_id = ?1) FROM user WHERE id = ?1
+            """), arguments: [senderID])
+        let forbidden: Bool = sender?[0] ?? false
+        let devices: Int = sender?[1] ?? 0
         var single: SendContext.Single?
-        if let recipient, let row = try Row.fetchOne(
-            try db.cachedStatement(sql: "SELECT \(Self.userColumns) FROM user WHERE appkey = ? AND username = ?"),
-            arguments: [recipient.appKey, recipient.username]) {
-            let user = Self.user(fromColumns: row)
-            let relation = try Row.fetchOne(try db.cachedStatement(sql: """
-                    SELECT
-                        EXISTS (SELECT 1 FROM blacklist WHERE user_id = ?1 AND blocked_id = ?2) AS blacklisted,
-                        EXISTS (SELECT 1 FROM friend WHERE user_id = ?1 AND friend_id = ?2) AS friends,
-                        EXISTS (SELECT 1 FROM nodisturb WHERE user_id = ?1
-                                AND ((kind = 'single' AND target = ?2) OR kind = 'global')) AS quiet
-                    """),
-                arguments: [user.id, senderID])
+        if let recipient, let row = try Row.fetchOne(try db.cachedStatement(sql: """
+                SELECT \(Self.userColumns),
+                    EXISTS (SELECT 1 FROM blacklist WHERE user_id = u.id AND blocked_id = ?3) AS blacklisted,
+                    EXISTS (SELECT 1 FROM friend WHERE user_id = u.id AND friend_id = ?3) AS friends,
+                    EXISTS (SELECT 1 FROM nodisturb WHERE user_id = u.id
+                            AND ((kind = 'single' AND target = ?3) OR kind = 'global')) AS quiet
+                FROM user u WHERE appkey = ?1 AND username = ?2
+                """), arguments: [recipient.appKey, recipient.username, senderID]) {
             // By position: a lookup by name lowercases the name on every read (GRDB), once per send.
-            single = SendContext.Single(recipient: user, blacklisted: relation?[0] ?? false,
-                                        friends: relation?[1] ?? false, quiet: relation?[2] ?? false)
+            single = SendContext.Single(recipient: Self.user(fromColumns: row), blacklisted: row[14],
+                                        friends: row[15], quiet: row[16])
         }
         return SendContext(senderForbidden: forbidden, senderDevices: devices, single: single)
     }
