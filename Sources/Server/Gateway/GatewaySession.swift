@@ -26,10 +26,34 @@ struct GatewaySession {
     /// The gateway-wide bound on sends being stored.
     let budget: SendBudget
 
+    /// What the login phase hands to the serving phase.
+    struct Opened {
+        var user: User
+        var login: ClientFrame.Login
+        var presence: Presence.Token
+        var live: AsyncStream<InboxEntry>
+        var resumeAfter: Int64
+        var loginOK: ServerFrame.LoginOK
+        var logger: Logger
+    }
+
     func run(inbound: WebSocketInboundStream) async throws {
         var frames = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
         // The protocol's decisions; this function does the I/O they call for.
         var session = GatewaySessionState(loginTimeout: configuration.loginTimeout)
+        // The phases are async functions of their own, and so is each frame's handling: an async function's frame
+        // lives until it returns, so a connection that idles keeps only the serving loop's frame, not the login's
+        // temporaries (with all of it in one function, its frame was 28 KB per connection).
+        guard let opened = try await logIn(&frames, &session) else { return }
+        defer { hub.sessionClosed(opened.presence) }
+        try await serve(opened, frames: &frames, session: &session)
+    }
+
+    /// Reads the login frame, checks it and opens the session (presence, the bus subscription); nil when the
+    /// connection was refused (its fatal error is written) or closed first.
+    @inline(never)
+    func logIn(_ frames: inout WebSocketInboundMessageStream.AsyncIterator,
+               _ session: inout GatewaySessionState) async throws -> Opened? {
         // A connection that does not log in in time is closed; closing ends the inbound stream.
         let loginDeadline = Task { [outbound, configuration, session] in
             try await Task.sleep(for: configuration.loginTimeout)
@@ -37,12 +61,14 @@ struct GatewaySession {
             try await GatewaySession.perform(timedOut.loginTimerFired(), on: outbound)
         }
         defer { loginDeadline.cancel() }
-        guard let first = try await frames.next() else { return }
+        guard let first = try await frames.next() else { return nil }
         loginDeadline.cancel()
         let login: ClientFrame.Login, readCursor: Bool
         switch session.frameReceived(decode(first), delivered: 0) {
         case .authenticate(let l, let r): (login, readCursor) = (l, r)
-        case let action: return try await perform(action)
+        case let action:
+            try await perform(action)
+            return nil
         }
         let user: User
         let token: Hub.LoginToken
@@ -58,7 +84,8 @@ struct GatewaySession {
             }
             cursor = readCursor ? try await hub.cursor(userID: user.id, device: login.device) : nil
         } catch {
-            return try await perform(session.loginFailed(error))
+            try await perform(session.loginFailed(error))
+            return nil
         }
         guard case .openSession(_, let device, let platform) = session.authenticated(user, cursor: cursor) else {
             preconditionFailure("an authenticated login opens its session")
@@ -77,25 +104,34 @@ struct GatewaySession {
                 }
             }
         } catch {
-            return try await perform(session.loginFailed(error))
+            try await perform(session.loginFailed(error))
+            return nil
         }
-        defer { hub.sessionClosed(presence) }
         // Subscribe before reading the backlog so that nothing committed in between is missed.
         let live = hub.bus.subscribe(userID: user.id)
         guard case .start(let loginOK, let resumeAfter) = session.sessionOpened(serverTime: hub.now()) else {
             preconditionFailure("an opened session starts")
         }
         logger.debug("gateway login", metadata: ["resume_after": "\(resumeAfter)"])
+        var answer = loginOK
+        answer.token = token.token
+        answer.tokenExpires = token.expiresAt
+        return Opened(user: user, login: login, presence: presence, live: live, resumeAfter: resumeAfter, loginOK: answer,
+                      logger: logger)
+    }
+
+    /// The logged-in session: delivery in a child task, the client's frames in this one, until the connection ends.
+    func serve(_ opened: Opened, frames: inout WebSocketInboundMessageStream.AsyncIterator,
+               session: inout GatewaySessionState) async throws {
+        let (user, login, live, resumeAfter, logger) = (opened.user, opened.login, opened.live, opened.resumeAfter,
+                                                         opened.logger)
         let delivered = DeliveredPosition(resumeAfter)
         let watch = WriteWatch()
         // Answers (sent, error, pong) are written by their own queue: watched too, so a client that floods
         // frames and never reads is disconnected even when nothing is delivered to it.
         let answerWatch = WriteWatch()
         let writer = FrameWriter(channel: channel)
-        var answer = loginOK
-        answer.token = token.token
-        answer.tokenExpires = token.expiresAt
-        try await write(.loginOK(answer))
+        try await write(.loginOK(opened.loginOK))
         let started = session
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { [logger] in
@@ -107,8 +143,7 @@ struct GatewaySession {
                 } catch {
                     // Without delivery the connection is useless: close it so the client resumes elsewhere.
                     logger.error("delivery failed; closing the connection", metadata: ["error": "\(error)"])
-                    var failed = started
-                    try? await GatewaySession.perform(failed.deliveryFailed(), on: outbound)
+                    await GatewaySession.deliveryFailed(started, on: outbound)
                 }
             }
             // The watchdog of the bounded send buffer (one task for all sessions): a write stuck longer than
@@ -138,49 +173,8 @@ struct GatewaySession {
             }
             do {
                 while let frame = try await frames.next() {
-                    switch session.frameReceived(decode(frame), delivered: delivered.value.load(ordering: .acquiring)) {
-                    case .answer(let answer):
-                        await answers.fill(answers.reserve(), answer)
-                    case .store(let send):
-                        let slot = await answers.reserve()
-                        await window.acquire()
-                        await budget.acquire()
-                        // Answered only once the acknowledgements received before it are stored (not later ones).
-                        let acked = acks.requested
-                        let done: @Sendable (Result<StoredMessage, HubError>) -> Void = { [budget] result in
-                            budget.release()
-                            window.release()
-                            let frame: ServerFrame = switch result {
-                            case .success(let stored): .sent(.init(id: send.id, msgID: stored.msgID, msgCtime: stored.msgCtime))
-                            case .failure(let error): .error(.init(id: send.id, code: error.code, message: error.message))
-                            }
-                            if acks.isStored(through: acked) {
-                                answers.fill(slot, frame)
-                            } else {
-                                Task {
-                                    await acks.stored(through: acked)
-                                    answers.fill(slot, frame)
-                                }
-                            }
-                        }
-                        if send.targetType == .single {
-                            // Queued for the store's writer in frame order; stored in that order.
-                            await hub.submit(send, from: user, platform: login.platform, done: done)
-                        } else {
-                            await lanes.submit(SendLane(send, sender: user)) {
-                                do throws(HubError) {
-                                    done(.success(try await hub.send(send, from: user, platform: login.platform)))
-                                } catch {
-                                    done(.failure(error))
-                                }
-                            }
-                        }
-                    case .acknowledge(let seq):
-                        acks.request(seq) { seq in await acknowledge(seq, user: user, login: login) }
-                    case let action:
-                        // Only what ends the connection is left; a logged-in session is not asked for it.
-                        try await perform(action)
-                    }
+                    try await handle(frame, session: &session, delivered: delivered, answers: answers, window: window,
+                                     lanes: lanes, acks: acks, user: user, login: login)
                 }
             } catch {
                 await finish()
@@ -188,6 +182,64 @@ struct GatewaySession {
             }
             await finish()
         }
+    }
+
+    /// One frame of a logged-in session, in an async function of its own so that its temporaries live only while it
+    /// is handled (see ``run(inbound:)``). Never inlined: inlined, its temporaries would be the serving loop's again.
+    @inline(never)
+    func handle(_ frame: WebSocketMessage, session: inout GatewaySessionState, delivered: DeliveredPosition,
+                answers: AnswerQueue, window: SendBudget, lanes: OrderedLanes<SendLane>, acks: AckWriter, user: User,
+                login: ClientFrame.Login) async throws {
+        switch session.frameReceived(decode(frame), delivered: delivered.value.load(ordering: .acquiring)) {
+        case .answer(let answer):
+            await answers.fill(answers.reserve(), answer)
+        case .store(let send):
+            let slot = await answers.reserve()
+            await window.acquire()
+            await budget.acquire()
+            // Answered only once the acknowledgements received before it are stored (not later ones).
+            let acked = acks.requested
+            let done: @Sendable (Result<StoredMessage, HubError>) -> Void = { [budget] result in
+                budget.release()
+                window.release()
+                let frame: ServerFrame = switch result {
+                case .success(let stored): .sent(.init(id: send.id, msgID: stored.msgID, msgCtime: stored.msgCtime))
+                case .failure(let error): .error(.init(id: send.id, code: error.code, message: error.message))
+                }
+                if acks.isStored(through: acked) {
+                    answers.fill(slot, frame)
+                } else {
+                    Task {
+                        await acks.stored(through: acked)
+                        answers.fill(slot, frame)
+                    }
+                }
+            }
+            if send.targetType == .single {
+                // Queued for the store's writer in frame order; stored in that order.
+                await hub.submit(send, from: user, platform: login.platform, done: done)
+            } else {
+                await lanes.submit(SendLane(send, sender: user)) {
+                    do throws(HubError) {
+                        done(.success(try await hub.send(send, from: user, platform: login.platform)))
+                    } catch {
+                        done(.failure(error))
+                    }
+                }
+            }
+        case .acknowledge(let seq):
+            acks.request(seq) { seq in await acknowledge(seq, user: user, login: login) }
+        case let action:
+            // Only what ends the connection is left; a logged-in session is not asked for it.
+            try await perform(action)
+        }
+    }
+
+    /// Closes the connection after its delivery failed; a function of its own, so that the delivery task's frame
+    /// does not hold the state machine's temporaries while it waits.
+    static func deliveryFailed(_ state: GatewaySessionState, on outbound: WebSocketOutboundWriter) async {
+        var failed = state
+        try? await perform(failed.deliveryFailed(), on: outbound)
     }
 
     /// Stores a device's acknowledgement. A failure (the store failing; a bad seq is refused before) is logged,
