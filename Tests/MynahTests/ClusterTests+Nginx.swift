@@ -8,9 +8,11 @@ import Testing
 
 /// docs/examples/nginx.conf, run as written but for its ports, in front of three nodes on one PostgreSQL database:
 /// REST and the WebSocket gateway work through it, and after two of the nodes are killed, the clients reconnect
-/// through it to the third and resume with nothing lost or repeated. `.ci/run` installs nginx from Debian.
-@Suite(.serialized) struct NginxTests {
-    static let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+/// through it to the third and resume with nothing lost or repeated. `.ci/run` installs nginx from Debian. Part of
+/// ``ClusterTests``, whose tests run one at a time: two sets of three daemons starting at once beside the rest of
+/// the suite starved the machine (a 10 s login timeout in one CI run).
+extension ClusterTests {
+    static let nginxExample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("docs/examples/nginx.conf")
 
     /// nginx as a child process on the example configuration, its upstreams pointed at `ports` and its listener at
@@ -30,7 +32,7 @@ import Testing
             try FileManager.default.createDirectory(atPath: directory.path + "/tmp", withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o777])
             port = try Self.freePort()
-            var config = try String(contentsOf: NginxTests.example, encoding: .utf8)
+            var config = try String(contentsOf: ClusterTests.nginxExample, encoding: .utf8)
             for (i, upstream) in ports.enumerated() {
                 // Both upstream blocks (REST with keep-alive, the gateway without) name each node.
                 config = config.replacingOccurrences(of: "server 127.0.0.1:808\(i + 1) ", with: "server 127.0.0.1:\(upstream) ")
@@ -80,7 +82,7 @@ import Testing
         init(_ description: String) { self.description = description }
     }
 
-    static func reconnectingClient(port: Int, _ name: String) async throws -> IMClient {
+    static func clientThroughNginx(port: Int, _ name: String) async throws -> IMClient {
         var logger = Logger(label: "mynah.test.client")
         logger.logLevel = .warning
         return try await IMClient.connect(
@@ -90,7 +92,7 @@ import Testing
 
     /// Sends until the hub accepts it, through whichever node the client is connected to now; the request id
     /// makes a resend after a dropped connection store the message once.
-    static func send(_ text: String, from client: IMClient, to target: String) async throws -> ServerFrame.Sent {
+    static func sendRetrying(_ text: String, from client: IMClient, to target: String) async throws -> ServerFrame.Sent {
         let deadline = ContinuousClock.now + .seconds(30)
         while true {
             do {
@@ -117,14 +119,14 @@ import Testing
             #expect(registered.status == 201)
             let alice: IMClient, bob: IMClient
             do {
-                alice = try await Self.reconnectingClient(port: nginx.port, "alice")
-                bob = try await Self.reconnectingClient(port: nginx.port, "bob_b")
+                alice = try await Self.clientThroughNginx(port: nginx.port, "alice")
+                bob = try await Self.clientThroughNginx(port: nginx.port, "bob_b")
             } catch {
                 Issue.record("no gateway session through nginx (\(error)); its log: \(nginx.errorLog)")
                 throw error
             }
             var inbox = bob.messages.makeAsyncIterator()
-            _ = try await Self.send("before", from: alice, to: "bob_b")
+            _ = try await Self.sendRetrying("before", from: alice, to: "bob_b")
             let first = try #require(await inbox.next())
             #expect(first.seq == 1 && first.stored.message.body.text == "before")
 
@@ -132,7 +134,7 @@ import Testing
             nodes[0].kill9()
             nodes[1].kill9()
             #expect(try await rest.call("GET", "/v1/users/alice").status == 200)
-            for i in 1...5 { _ = try await Self.send("after \(i)", from: alice, to: "bob_b") }
+            for i in 1...5 { _ = try await Self.sendRetrying("after \(i)", from: alice, to: "bob_b") }
             for i in 1...5 {
                 let next = try #require(await inbox.next())
                 #expect(next.seq == Int64(1 + i) && next.stored.message.body.text == "after \(i)")
