@@ -12,7 +12,11 @@ if [ -z "${MYNAH_TEST_POSTGRES_URL:-}" ]; then
     eval "$(scripts/test-postgres.sh start)"
     trap 'scripts/test-postgres.sh stop "$MYNAH_TEST_POSTGRES_DIR"' EXIT
 fi
-swift test "$@"
+swift build --build-tests
+# A fresh build leaves gigabytes of dirty pages; flushed now, they do not stall the tests' fsyncs (every durable write
+# waits for them) while the suite starts its daemons: both fresh-clone CI runs of 2026-12-02 stalled about 60 s there.
+sync
+swift test --skip-build "$@"
 
 [ -n "${SKIP_BROWSER:-}" ] && exit 0
 # MYNAH_BROWSER_REQUIRED=1 makes a missing browser a failure, not a skip.
