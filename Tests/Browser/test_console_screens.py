@@ -15,7 +15,8 @@ def register(daemon, *names):
 
 
 def member_row(driver, table, name):
-    return driver.find_element(By.CSS_SELECTOR, f'#{table} tr[data-member="{name}"]')
+    # Waits for the row: the members table is filled by a request after the Members button's click.
+    return find(driver, f'#{table} tr[data-member="{name}"]')
 
 
 def test_chatrooms_create_members_silence_owner_and_delete(daemon, browser, screenshots):
