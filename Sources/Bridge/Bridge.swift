@@ -139,7 +139,7 @@ public final class Bridge: Sendable {
         async throws(BridgeError) -> PushAccepted {
         guard let rule = rulesByAppKey[appKey] else { throw .noRule(appKey) }
         if request.callback != nil && !store.keepsReceiptCallbacks {
-            throw .unsupported("callback", "receipt callbacks need the embedded SQLite store (not storage.postgres yet)")
+            throw .unsupported("callback", "receipt callbacks need a store that keeps them")
         }
         if !validateOnly, let cid = request.cid,
            let earlier = try await storing({ try await store.push(appKey: appKey, cid: cid) }) {

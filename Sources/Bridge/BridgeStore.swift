@@ -109,7 +109,7 @@ public protocol BridgeStore: Sendable {
 
 extension BridgeStore {
     /// Whether the store keeps a push's `callback` (receipt callbacks): a push carrying one is refused (1009) by a
-    /// store that would drop it. Only `SQLiteBridgeStore` keeps them so far.
+    /// store that would drop it. The stores that keep them are ``ReceiptStore``s (SQLite and PostgreSQL).
     public var keepsReceiptCallbacks: Bool { false }
 }
 

@@ -100,6 +100,7 @@ public final class SQLiteBridgeStore: BridgeStore {
                 CREATE UNIQUE INDEX escalation_step ON escalation(push_id, user_id, step);
                 """)
         }
+        registerReceiptClaimMigration(&m)
         return m
     }
 

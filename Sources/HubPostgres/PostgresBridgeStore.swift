@@ -5,7 +5,8 @@ import IMProtocol
 import PostgresNIO
 
 /// The bridge's store on PostgreSQL: the same contract as `SQLiteBridgeStore`, in `bridge_`-prefixed tables of the
-/// node's database. Due deliveries are claimed with `FOR UPDATE SKIP LOCKED`, so two nodes never claim the same one.
+/// node's database. Due deliveries and pushes with receipts to report are claimed with `FOR UPDATE SKIP LOCKED`, so
+/// two nodes never claim the same one.
 public final class PostgresBridgeStore: BridgeStore {
     let database: PostgresStorage
 
@@ -67,6 +68,7 @@ public final class PostgresBridgeStore: BridgeStore {
             """,
             "CREATE UNIQUE INDEX bridge_escalation_step ON bridge_escalation(push_id, user_id, step)",
         ]),
+        PostgresBridgeStore.receiptMigration,
     ]
 
     // MARK: Devices
@@ -233,11 +235,14 @@ public final class PostgresBridgeStore: BridgeStore {
     /// Records a push with its deliveries and targets, or returns the push with the same cid.
     public func recordPush(_ push: NewPush, deliveries: [NewDelivery]) async throws -> (push: PushRecord, duplicate: Bool) {
         let content = push.content.json.serializedString()
+        let callback = push.callback?.json.serializedString()
+        let callbackType = Int64(push.callback?.type ?? 0)
         let (record, duplicate) = try await database.write { c -> (PushRecord, Bool) in
             // Concurrent pushes with one cid: the unique index lets one insert; the other finds it.
             guard let msgID = try await c.value(Int64.self, """
-                INSERT INTO bridge_push (appkey, cid, sendno, rule, content, created_at, ttl)
-                VALUES (\(push.appKey), \(push.cid), \(push.sendno), \(push.rule), \(content), \(push.createdAt), \(push.timeToLive))
+                INSERT INTO bridge_push (appkey, cid, sendno, rule, content, created_at, ttl, callback, callback_type)
+                VALUES (\(push.appKey), \(push.cid), \(push.sendno), \(push.rule), \(content), \(push.createdAt), \(push.timeToLive),
+                        \(callback), \(callbackType))
                 ON CONFLICT (appkey, cid) WHERE cid IS NOT NULL DO NOTHING RETURNING msg_id
                 """) else {
                 guard let cid = push.cid, let existing = try await Self.push(c, appKey: push.appKey, cid: cid) else {
@@ -268,9 +273,13 @@ public final class PostgresBridgeStore: BridgeStore {
 
     static func pushRecord(from row: PostgresRandomAccessRow) throws -> PushRecord {
         let content = try PushContent(json: try JSONValue.parse(try row.get("content", as: String.self)))
-        return PushRecord(msgID: try row.get("msg_id"), push: NewPush(
+        var push = NewPush(
             appKey: try row.get("appkey"), cid: try row.get("cid"), sendno: try row.get("sendno"), rule: try row.get("rule"),
-            content: content, createdAt: try row.get("created_at"), timeToLive: try row.get("ttl")))
+            content: content, createdAt: try row.get("created_at"), timeToLive: try row.get("ttl"))
+        if let callback = try row.get("callback", as: String?.self) {
+            push.callback = try ReceiptCallback.read(try JSONValue.parse(callback))
+        }
+        return PushRecord(msgID: try row.get("msg_id"), push: push)
     }
 
     /// A push by cid.

@@ -73,6 +73,8 @@ public final class Daemon: Sendable {
     let port = PortSignal()
     /// Message routing in and out (docs/callbacks.md).
     let routing: Routing
+    /// Where push receipt reports that keep failing are kept (routing's outbox, or one of their own on PostgreSQL).
+    let receiptOutbox: CallbackOutbox?
     /// The PostgreSQL pool when `storage.postgres` is set; closed when the daemon stops.
     let postgres: PostgresStorage?
     /// The bots' leases when `storage.postgres` is set (each bot runs on one node of the cluster); released when
@@ -111,6 +113,7 @@ public final class Daemon: Sendable {
         botRuntime = runtime
         try await runtime.ensureRobots(configuration, hub: hub)
         routing = try await Routing.open(configuration, hub: hub, factory: factory, logger: logger)
+        receiptOutbox = try Self.openReceiptOutbox(configuration, routing: routing)
         self.bots = try runtime.makeBots(configuration)
         bridge = try await Self.openBridge(configuration, hub: hub, store: storage.bridge, logger: logger, metrics: factory)
         bridgeInterval = options.bridgeInterval
@@ -165,12 +168,7 @@ public final class Daemon: Sendable {
         let listening = ListeningService(server: http, port: port, host: configuration.listen.host,
                                          configuredPort: configuration.listen.port)
         var callbacks: [ServiceGroupConfiguration.ServiceConfiguration] = routing.dispatcher.map { [.init(service: $0)] } ?? []
-        if let store = bridge.store as? SQLiteBridgeStore, !configuration.bridge.configuration.rules.isEmpty {
-            callbacks.append(.init(service: ReceiptDispatcher(
-                bridge: bridge, store: store, outbox: routing.outbox, apps: configuration.apps,
-                policy: configuration.bridge.receiptCallbacks, factory: PrometheusMetricsFactory(registry: metrics),
-                logger: logger)))
-        }
+        callbacks += receiptServices()
         return [.init(service: listening), .init(service: janitor, serviceName: "InboxJanitor"),
                 .init(service: deadlines, serviceName: "BridgeService")] + callbacks + [
                 .init(service: botService, successTerminationBehavior: .ignore),

@@ -14,10 +14,13 @@ import ServiceLifecycle
 /// type 8 once the push is accepted, type 1 each time an account it went to acknowledges it on a device.
 ///
 /// The bridge's store is the outbox of what is due: callbacks are stored with their push and a report is marked sent
-/// only after an HTTP 200, so each goes out at least once, across restarts and kill -9. Failures are retried with
-/// capped exponential backoff; after `deadAfter` failed attempts in a row the report is kept as a dead letter in
-/// `callbacks.sqlite`, next to message routing's (counted in `/metrics`, listed and replayed with
-/// `mynah callbacks list | replay`), and the push's other reports go on.
+/// only after an HTTP 200, so each goes out at least once, across restarts and kill -9. Each round claims the pushes
+/// with something to report for this dispatcher's `owner` (see ``ReceiptStore``): on PostgreSQL one dispatcher runs
+/// per node and each push is handled by one of them, and a node that dies leaves its claims to the others once they
+/// lapse (`lease`). Failures are retried with capped exponential backoff, kept with the push (so every node honours
+/// it); after `deadAfter` failed attempts in a row the report is kept as a dead letter in `callbacks.sqlite`, next to
+/// message routing's (counted in `/metrics`, listed and replayed with `mynah callbacks list | replay`), and the push's
+/// other reports go on. Every report carries a stable `id`, for a receiver to drop the repeat a takeover may send.
 final class ReceiptDispatcher: Service {
     typealias Policy = MynahConfiguration.ReceiptCallbacks
 
@@ -31,7 +34,7 @@ final class ReceiptDispatcher: Service {
         var kind: Kind
     }
 
-    let store: SQLiteBridgeStore
+    let store: any ReceiptStore
     let bridge: Bridge
     let outbox: CallbackOutbox?
     let secrets: [String: String]
@@ -40,10 +43,16 @@ final class ReceiptDispatcher: Service {
     let pollInterval: Duration
     let policy: Policy
     let metrics: ReceiptMetrics
+    /// Whose claims these are: the node (a fresh id per process on PostgreSQL; one name on SQLite, whose single node
+    /// takes its own claims back at once after a restart).
+    let owner: String
+    /// How long a claim holds (ms): a push whose node died is taken over that long after it was claimed.
+    let leaseMillis: Int64
 
-    init(bridge: Bridge, store: SQLiteBridgeStore, outbox: CallbackOutbox?, apps: [MynahConfiguration.App],
+    init(bridge: Bridge, store: any ReceiptStore, outbox: CallbackOutbox?, apps: [MynahConfiguration.App],
          policy: Policy = Policy(), factory: any MetricsFactory, client: HTTPClient = .shared,
-         pollInterval: Duration = .milliseconds(200), logger: Logger) {
+         pollInterval: Duration = .milliseconds(200), owner: String = UUID().uuidString,
+         lease: Duration = .seconds(60), logger: Logger) {
         self.bridge = bridge
         self.store = store
         self.outbox = outbox
@@ -52,63 +61,93 @@ final class ReceiptDispatcher: Service {
         metrics = ReceiptMetrics(factory: factory)
         self.client = client
         self.pollInterval = pollInterval
+        self.owner = owner
+        let (seconds, attos) = lease.components
+        leaseMillis = max(1, seconds * 1000 + attos / 1_000_000_000_000_000)
         self.logger = logger
     }
 
-    /// Per push: failures in a row and when to try again (in memory: a restart retries at once).
-    private struct Backoff { var failures = 0; var next = ContinuousClock.now }
-
-    /// How many pending pushes one round looks at.
+    /// How many pushes one round claims.
     static let pageSize = 100
 
     /// The dead letters' destination for an app's receipt reports.
     static func destination(appKey: String) -> String { "receipts \(appKey)" }
 
+    /// The stable id of a report (the same whichever node posts it, however often), for receivers to drop repeats.
+    static func reportID(msgID: Int64, type: Int, userID: Int64? = nil) -> String {
+        "receipt:\(msgID):\(type)" + (userID.map { ":\($0)" } ?? "")
+    }
+
     func run() async throws {
-        var backoff: [Int64: Backoff] = [:]
-        // Pages through the pending pushes, one page per round, so that pushes waiting long for their accounts
-        // (delivered reports) never keep newer ones from being reported.
-        var after: Int64 = 0
         await refreshDeadLetters()
+        // Pages through the pending pushes, one page per round, so that pushes waiting long for their accounts
+        // never keep newer ones from being observed.
+        var observedAfter: Int64 = 0
         while !Task.isCancelledOrShuttingDown {
             do {
                 try await replayDeadLetters()
-                let page = try await store.pendingReceipts(after: after, limit: Self.pageSize)
-                after = page.count == Self.pageSize ? page[page.count - 1].push.msgID : 0
-                for pending in page {
-                    let id = pending.push.msgID
-                    if let b = backoff[id], b.next > .now { continue }
-                    guard let failed = await report(pending) else {
-                        backoff[id] = nil
-                        continue
-                    }
-                    if Task.isCancelledOrShuttingDown { break }
-                    var b = backoff[id] ?? Backoff()
-                    b.failures += 1
-                    metrics.failures.increment()
-                    if b.failures >= policy.deadAfter, let outbox {
-                        try await outbox.bury(Self.destination(appKey: failed.report.appKey), kind: .receipt,
-                                              body: failed.report.body.serialized(), first: id, last: id, count: 1,
-                                              attempts: b.failures, error: failed.error, position: nil,
-                                              url: failed.report.url, now: Hub.nowMillis())
-                        try await record(failed.report)
-                        logger.error("push receipt callback kept as a dead letter after \(b.failures) failed attempts",
-                                     metadata: ["msg_id": "\(id)", "url": "\(failed.report.url)", "error": "\(failed.error)"])
-                        await refreshDeadLetters()
-                        backoff[id] = nil
-                        continue
-                    }
-                    let delay = min(policy.backoff * (1 << min(b.failures - 1, 20)), policy.maxBackoff)
-                    b.next = .now + delay
-                    backoff[id] = b
-                    logger.warning("push receipt callback failed; retrying", metadata: [
-                        "msg_id": "\(id)", "url": "\(failed.report.url)", "error": "\(failed.error)",
-                        "attempt": "\(b.failures)", "retry_in": "\(delay)"])
-                }
+                observedAfter = try await observe(after: observedAfter)
+                try await round()
             } catch {
                 logger.error("push receipts: cannot read or write their state", metadata: ["error": "\(error)"])
             }
             try? await gracefulShutdown(orSleep: pollInterval)
+        }
+    }
+
+    /// Brings the receipts of one page of pushes waiting for their accounts up to date (the bridge notices that an
+    /// account acknowledged a delivery when it reads the delivery), so that their reports become due for a claim;
+    /// reads, and writes only what changed. Returns where the next page starts.
+    func observe(after: Int64) async throws -> Int64 {
+        let page = try await store.pendingReceipts(after: after, limit: Self.pageSize)
+        for pending in page where (pending.push.push.callback?.type ?? 0) & ReceiptCallback.delivered != 0 {
+            if Task.isCancelledOrShuttingDown { break }
+            _ = try await bridge.deliveries(msgID: pending.push.msgID)
+        }
+        return page.count == Self.pageSize ? page[page.count - 1].push.msgID : 0
+    }
+
+    /// Claims the pushes with something to report and reports it; each claim is given back with when to try again.
+    /// Pushes left once half the lease went by (or at shutdown) are given back untouched, before the claim lapses.
+    func round() async throws {
+        let claimedAt = Hub.nowMillis()
+        let page = try await store.claimReceipts(owner: owner, now: claimedAt, until: claimedAt + leaseMillis,
+                                                 limit: Self.pageSize)
+        for (index, pending) in page.enumerated() {
+            let id = pending.push.msgID
+            if Task.isCancelledOrShuttingDown || Hub.nowMillis() - claimedAt > leaseMillis / 2 {
+                for left in page[index...] {
+                    try await store.releaseReceipts(pushID: left.push.msgID, owner: owner, retryAt: 0,
+                                                    failures: left.failures)
+                }
+                return
+            }
+            guard let failed = await report(pending) else {
+                try await store.releaseReceipts(pushID: id, owner: owner, retryAt: 0, failures: 0)
+                continue
+            }
+            let failures = pending.failures + 1
+            metrics.failures.increment()
+            if failures >= policy.deadAfter, let outbox {
+                try await outbox.bury(Self.destination(appKey: failed.report.appKey), kind: .receipt,
+                                      body: failed.report.body.serialized(), first: id, last: id, count: 1,
+                                      attempts: failures, error: failed.error, position: nil,
+                                      url: failed.report.url, now: Hub.nowMillis())
+                try await record(failed.report)
+                logger.error("push receipt callback kept as a dead letter after \(failures) failed attempts",
+                             metadata: ["msg_id": "\(id)", "url": "\(failed.report.url)", "error": "\(failed.error)"])
+                await refreshDeadLetters()
+                try await store.releaseReceipts(pushID: id, owner: owner, retryAt: 0, failures: 0)
+                continue
+            }
+            let delay = min(policy.backoff * (1 << min(failures - 1, 20)), policy.maxBackoff)
+            let (seconds, attos) = delay.components
+            try await store.releaseReceipts(pushID: id, owner: owner,
+                                            retryAt: Hub.nowMillis() + seconds * 1000 + attos / 1_000_000_000_000_000,
+                                            failures: failures)
+            logger.warning("push receipt callback failed; retrying", metadata: [
+                "msg_id": "\(id)", "url": "\(failed.report.url)", "error": "\(failed.error)",
+                "attempt": "\(failures)", "retry_in": "\(delay)"])
         }
     }
 
@@ -144,12 +183,13 @@ final class ReceiptDispatcher: Service {
     }
 
     /// Reports what is due for one push; the report that failed, with why, when a POST failed.
-    func report(_ pending: SQLiteBridgeStore.PendingReceipts) async -> (report: Report, error: String)? {
+    func report(_ pending: PendingReceipts) async -> (report: Report, error: String)? {
         guard let callback = pending.push.push.callback else { return nil }
         let push = pending.push
         do {
             if callback.type & ReceiptCallback.accepted != 0 && !pending.acceptedReported {
-                let body: JSONValue = ["msg_id": .string(String(push.msgID)), "type": .int(Int64(ReceiptCallback.accepted)),
+                let body: JSONValue = ["id": .string(Self.reportID(msgID: push.msgID, type: ReceiptCallback.accepted)),
+                                       "msg_id": .string(String(push.msgID)), "type": .int(Int64(ReceiptCallback.accepted)),
                                        "params": .object(callback.params), "time": .int(push.push.createdAt)]
                 let report = Report(pushID: push.msgID, appKey: push.push.appKey, url: callback.url, body: body,
                                     kind: .accepted)
@@ -168,6 +208,8 @@ final class ReceiptDispatcher: Service {
                     case .received:
                         guard !pending.deliveredReported.contains(d.userID) else { continue }
                         var body: [String: JSONValue] = [
+                            "id": .string(Self.reportID(msgID: push.msgID, type: ReceiptCallback.delivered,
+                                                        userID: d.userID)),
                             "msg_id": .string(String(push.msgID)), "type": .int(Int64(ReceiptCallback.delivered)),
                             "params": .object(callback.params), "appkey": .string(d.appKey),
                             "username": .string(d.username), "time": .int(d.outcomeAt ?? 0),

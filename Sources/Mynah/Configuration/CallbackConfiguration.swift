@@ -86,6 +86,9 @@ extension MynahConfiguration {
         public var maxBackoff: Duration = .seconds(300)
         /// Failed attempts after which a report becomes a dead letter (`dead_after:`, 1 to 1000, default 10).
         public var deadAfter = 10
+        /// How long a node holds the pushes it claimed to report (`lease:`, more than `timeout`, default 60s): how
+        /// soon, on PostgreSQL, another node takes over the reports of a node that died.
+        public var lease: Duration = .seconds(60)
 
         /// The documented defaults.
         public init() {}

@@ -7,7 +7,7 @@ extension ConfigurationReader.Keys {
     static let callback = ["url", "conversations", "events", "secret", "timeout", "retry", "dead_after", "batch"]
     static let callbackRetry = ["backoff", "max_backoff"]
     static let callbackBatch = ["max", "wait"]
-    static let receiptCallbacks = ["timeout", "retry", "dead_after"]
+    static let receiptCallbacks = ["timeout", "retry", "dead_after", "lease"]
     static let jmessage = ["appkey", "master_secret", "api", "report", "callback_path"]
 }
 
@@ -95,6 +95,10 @@ extension ConfigurationReader {
         if let f = section["dead_after"], let n = try integer(f) {
             guard (1...1000).contains(n) else { throw error("expected 1 to 1000 failed attempts, got \(n)", at: f) }
             result.deadAfter = n
+        }
+        if let f = section["lease"], let d = try preciseDuration(f) {
+            guard d > result.timeout else { throw error("expected more than timeout (\(result.timeout))", at: f) }
+            result.lease = d
         }
         return result
     }
