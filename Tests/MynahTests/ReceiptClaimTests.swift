@@ -45,6 +45,19 @@ import MynahTesting
         try await ClusterTests.eventually(within: timeout, condition)
     }
 
+    @Test func theLeaseIsReadAndMustOutlastOnePost() throws {
+        let c = try BridgeConfigurationTests.parse("  receipt_callbacks: { timeout: 2s, lease: 15s }\n")
+        #expect(c.bridge.receiptCallbacks.lease == .seconds(15) && c.bridge.receiptCallbacks.timeout == .seconds(2))
+        #expect(MynahConfiguration.ReceiptCallbacks().lease == .seconds(60))
+        do {
+            _ = try BridgeConfigurationTests.parse("  receipt_callbacks: { timeout: 2s, lease: 2s }\n")
+            Issue.record("a lease no longer than one POST was accepted")
+        } catch {
+            #expect(error.description.contains("bridge.receipt_callbacks.lease: expected more than timeout"),
+                    "\(error.description)")
+        }
+    }
+
     @Test func twoNodesOnOnePostgresPostEachReceiptOnce() async throws {
         try await TestPostgres.withFreshDatabase { settings, _ in
             let receiver = RoutingReceiver()
