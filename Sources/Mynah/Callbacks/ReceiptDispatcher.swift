@@ -86,7 +86,12 @@ final class ReceiptDispatcher: Service {
         while !Task.isCancelledOrShuttingDown {
             do {
                 try await replayDeadLetters()
-                observedAfter = try await observe(after: observedAfter)
+                do {
+                    observedAfter = try await observe(after: observedAfter)
+                } catch {
+                    observedAfter = 0
+                    logger.error("push receipts: cannot observe receipts", metadata: ["error": "\(error)"])
+                }
                 try await round()
             } catch {
                 logger.error("push receipts: cannot read or write their state", metadata: ["error": "\(error)"])
@@ -113,19 +118,22 @@ final class ReceiptDispatcher: Service {
         let claimedAt = Hub.nowMillis()
         let page = try await store.claimReceipts(owner: owner, now: claimedAt, until: claimedAt + leaseMillis,
                                                  limit: Self.pageSize)
+        func giveBack(from index: Int) async throws {
+            for left in page[index...] {
+                try await store.releaseReceipts(pushID: left.push.msgID, owner: owner, retryAt: 0, failures: left.failures)
+            }
+        }
         for (index, pending) in page.enumerated() {
             let id = pending.push.msgID
             if Task.isCancelledOrShuttingDown || Hub.nowMillis() - claimedAt > leaseMillis / 2 {
-                for left in page[index...] {
-                    try await store.releaseReceipts(pushID: left.push.msgID, owner: owner, retryAt: 0,
-                                                    failures: left.failures)
-                }
-                return
+                return try await giveBack(from: index)
             }
             guard let failed = await report(pending) else {
                 try await store.releaseReceipts(pushID: id, owner: owner, retryAt: 0, failures: 0)
                 continue
             }
+            // A POST cut short by the shutdown is no failure of the receiver's.
+            if Task.isCancelledOrShuttingDown { return try await giveBack(from: index) }
             let failures = pending.failures + 1
             metrics.failures.increment()
             if failures >= policy.deadAfter, let outbox {
