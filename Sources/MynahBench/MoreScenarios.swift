@@ -23,7 +23,7 @@ struct BridgePush: AsyncParsableCommand {
         let sessions = try await makeUsers(users, prefix: common.namePrefix, rest: rest, recorder: recorder)
         try await connectAll(sessions, target: target, group: group)
         let aliases = sessions.map { alias.replacingOccurrences(of: "{username}", with: $0.username) }
-        let cpu = processCPUSeconds(), daemonCPU = common.daemonPid.flatMap { processCPUSeconds(pid: $0) }
+        let cpu = processCPUSeconds(), daemonCPU = common.daemonCPU
         let start = monotonicNanos()
         let end = start + UInt64(duration * 1e9)
         let next = Atomic<Int>(0), failures = Atomic<Int>(0)
@@ -59,7 +59,7 @@ struct BridgePush: AsyncParsableCommand {
         report.add("push_failures", Double(failures.load(ordering: .relaxed)), "requests")
         report.add("delivered", Double(recorder.deliveredCount.load(ordering: .relaxed)), "messages")
         addCommonFigures(&report, recorder: recorder, cpuBefore: cpu, daemonBefore: daemonCPU,
-                         daemonPid: common.daemonPid, seconds: seconds)
+                         daemonPids: common.daemonPids, seconds: seconds)
         if let f = firstFailure.withLock({ $0 }) { report.notes.append("first push failure: \(f)") }
         report.notes.append("latency: from the start of the HTTP request to the message on the account's connection")
         try await common.finish(report, sessions: sessions, group: group)
@@ -188,7 +188,7 @@ struct Storm: AsyncParsableCommand {
                 done.add(1, ordering: .relaxed)
             }
         }
-        let cpu = processCPUSeconds(), daemonCPU = common.daemonPid.flatMap { processCPUSeconds(pid: $0) }
+        let cpu = processCPUSeconds(), daemonCPU = common.daemonCPU
         try await connectAll(sessions, target: target, group: group, parallel: parallel == 0 ? clients : parallel,
                              source: { loopbackSource($0, perSource: perSource) })
         let loginSeconds = Double(monotonicNanos() - t0) / 1e9
@@ -208,7 +208,7 @@ struct Storm: AsyncParsableCommand {
         report.add("catch_up_p50", p.p50, "ms")
         report.add("catch_up_p99", p.p99, "ms")
         report.add("generator_cpu", processCPUSeconds() - cpu, "s")
-        if let pid = common.daemonPid, let before = daemonCPU, let after = processCPUSeconds(pid: pid) {
+        if let before = daemonCPU, let after = common.daemonCPU {
             report.add("daemon_cpu", after - before, "s")
         }
         report.add("seconds", seconds, "s")

@@ -42,14 +42,22 @@ struct CommonOptions: ParsableArguments {
     var secret = "054d6103823a726fc12d0466"
     @Option(help: "A prefix for the generated usernames; random by default so runs against one daemon do not collide.")
     var prefix: String?
-    @Option(help: "The daemon's process id: its CPU time (and for idle, its memory) is read from /proc.")
-    var daemonPid: Int?
+    @Option(name: .customLong("daemon-pid"), help: ArgumentHelp(
+        "The daemon's process id: its CPU time (and for idle, its memory) is read from /proc. Repeat it for several "
+            + "processes (the nodes of a cluster, their database's backends): their CPU times are added up."))
+    var daemonPids: [Int] = []
     @Option(help: "Event loop threads of the generator.")
     var threads = 1
     @Option(help: "Seconds to wait after sending for the answers and deliveries still in flight.")
     var drain: Double = 10
     @Flag(help: "Print the result as one JSON object instead of a table.")
     var json = false
+
+    /// The first `--daemon-pid` (idle reads the memory of one process).
+    var daemonPid: Int? { daemonPids.first }
+
+    /// The CPU seconds of every `--daemon-pid` added up; nil when there is none or one cannot be read.
+    var daemonCPU: Double? { processCPUSeconds(pids: daemonPids) }
 
     /// Where to connect; `xmpp` says whether the scenario can drive an XMPP server.
     func target(xmpp: Bool = false) throws -> Target {
@@ -172,7 +180,7 @@ extension CommonOptions {
 
 /// Adds the figures every message scenario reports.
 func addCommonFigures(_ report: inout Report, recorder: Recorder, cpuBefore: Double, daemonBefore: Double?,
-                      daemonPid: Int?, seconds: Double) {
+                      daemonPids: [Int], seconds: Double) {
     let p = recorder.percentiles()
     report.add("latency_samples", Double(p.count), "messages")
     report.add("latency_p50", p.p50, "ms")
@@ -181,7 +189,7 @@ func addCommonFigures(_ report: inout Report, recorder: Recorder, cpuBefore: Dou
     report.add("latency_max", p.max, "ms")
     report.add("errors", Double(recorder.errors.load(ordering: .relaxed)), "frames")
     report.add("generator_cpu", processCPUSeconds() - cpuBefore, "s")
-    if let daemonPid, let before = daemonBefore, let after = processCPUSeconds(pid: daemonPid) {
+    if let before = daemonBefore, let after = processCPUSeconds(pids: daemonPids) {
         report.add("daemon_cpu", after - before, "s")
     }
     report.add("seconds", seconds, "s")
@@ -215,7 +223,7 @@ struct OneToOne: AsyncParsableCommand {
         let rest = RESTClient(target: target)
         let sessions = try await makeUsers(users, prefix: common.namePrefix, rest: rest, recorder: recorder)
         try await connectAll(sessions, target: target, group: group, second: try common.secondTarget())
-        let cpu = processCPUSeconds(), daemonCPU = common.daemonPid.flatMap { processCPUSeconds(pid: $0) }
+        let cpu = processCPUSeconds(), daemonCPU = common.daemonCPU
         let n = users
         let names = sessions.map(\.username)
         let result = try await runSends(
@@ -230,7 +238,7 @@ struct OneToOne: AsyncParsableCommand {
         report.add("delivered", Double(recorder.deliveredCount.load(ordering: .relaxed)), "messages")
         if rate > 0 { report.add("skipped_window_full", Double(result.skipped), "sends") }
         addCommonFigures(&report, recorder: recorder, cpuBefore: cpu, daemonBefore: daemonCPU,
-                         daemonPid: common.daemonPid, seconds: result.seconds)
+                         daemonPids: common.daemonPids, seconds: result.seconds)
         try await common.finish(report, sessions: sessions, group: group)
     }
 }
@@ -268,7 +276,7 @@ struct Fanout: AsyncParsableCommand {
             guard s == 204 || s == 200 else { throw BenchError("POST /v1/groups/\(gid)/members: HTTP \(s): \(b.prefix(300))") }
         }
         try await connectAll(sessions, target: target, group: group, second: try common.secondTarget())
-        let cpu = processCPUSeconds(), daemonCPU = common.daemonPid.flatMap { processCPUSeconds(pid: $0) }
+        let cpu = processCPUSeconds(), daemonCPU = common.daemonCPU
         let fan = members - 1
         let result = try await runSends(
             SendPlan(senders: Array(sessions.prefix(senders)), target: { _ in (.group, String(gid)) }, window: window,
@@ -283,7 +291,7 @@ struct Fanout: AsyncParsableCommand {
         report.add("delivered", Double(delivered), "deliveries")
         report.add("deliveries_per_second", Double(result.deliveredInTime) / result.seconds, "deliveries/s")
         addCommonFigures(&report, recorder: recorder, cpuBefore: cpu, daemonBefore: daemonCPU,
-                         daemonPid: common.daemonPid, seconds: result.seconds)
+                         daemonPids: common.daemonPids, seconds: result.seconds)
         try await common.finish(report, sessions: sessions, group: group)
     }
 }
@@ -305,7 +313,7 @@ struct BotRoundTrip: AsyncParsableCommand {
         let rest = RESTClient(target: target)
         let sessions = try await makeUsers(users, prefix: common.namePrefix, rest: rest, recorder: recorder)
         try await connectAll(sessions, target: target, group: group)
-        let cpu = processCPUSeconds(), daemonCPU = common.daemonPid.flatMap { processCPUSeconds(pid: $0) }
+        let cpu = processCPUSeconds(), daemonCPU = common.daemonCPU
         let robot = self.robot
         let result = try await runSends(
             SendPlan(senders: sessions, target: { _ in (.single, robot) }, window: window, rate: rate,
@@ -319,7 +327,7 @@ struct BotRoundTrip: AsyncParsableCommand {
         report.add("round_trips", Double(delivered), "replies")
         report.add("round_trips_per_second", Double(result.deliveredInTime) / result.seconds, "replies/s")
         addCommonFigures(&report, recorder: recorder, cpuBefore: cpu, daemonBefore: daemonCPU,
-                         daemonPid: common.daemonPid, seconds: result.seconds)
+                         daemonPids: common.daemonPids, seconds: result.seconds)
         try await common.finish(report, sessions: sessions, group: group)
     }
 }

@@ -57,7 +57,7 @@ struct Pairs: AsyncParsableCommand {
                 if closedLoop, recorder.running.load(ordering: .relaxed) { send(sender) }
             }
         }
-        let cpu = processCPUSeconds(), daemonCPU = common.daemonPid.flatMap { processCPUSeconds(pid: $0) }
+        let cpu = processCPUSeconds(), daemonCPU = common.daemonCPU
         let start = monotonicNanos()
         recorder.running.store(true, ordering: .relaxed)
         var skipped = 0
@@ -103,7 +103,7 @@ struct Pairs: AsyncParsableCommand {
         report.add("deliveries_per_second", Double(deliveredInTime) / seconds, "messages/s")
         if !closedLoop { report.add("skipped_window_full", Double(skipped), "sends") }
         addCommonFigures(&report, recorder: recorder, cpuBefore: cpu, daemonBefore: daemonCPU,
-                         daemonPid: common.daemonPid, seconds: seconds)
+                         daemonPids: common.daemonPids, seconds: seconds)
         if let daemon = report.figures.first(where: { $0.name == "daemon_cpu" }), delivered > 0 {
             report.add("daemon_cpu_per_message", daemon.value * 1e6 / Double(delivered), "µs")
         }

@@ -91,6 +91,17 @@ func processCPUSeconds(pid: Int) -> Double? {
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
+/// The CPU seconds of the processes `pids` added up; nil when `pids` is empty or one of them is unreadable.
+func processCPUSeconds(pids: [Int]) -> Double? {
+    guard !pids.isEmpty else { return nil }
+    var total = 0.0
+    for pid in pids {
+        guard let seconds = processCPUSeconds(pid: pid) else { return nil }
+        total += seconds
+    }
+    return total
+}
+
 /// Raises this process's open-file limit to its hard limit; returns the new soft limit.
 @discardableResult
 func raiseOpenFileLimit() -> Int {
