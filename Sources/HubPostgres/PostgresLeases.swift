@@ -44,6 +44,12 @@ public actor PostgresLeases {
             try? await fresh.close()
             throw CancellationError()
         }
+        // Two leases asked at once (the actor is reentrant across the connect): the first connection wins, the
+        // other is closed (a connection released unclosed traps in postgres-nio).
+        if let connection {
+            try? await fresh.close()
+            return (connection, generation)
+        }
         connection = fresh
         return (fresh, generation)
     }

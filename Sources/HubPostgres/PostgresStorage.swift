@@ -333,6 +333,7 @@ public struct PostgresMigration: Sendable {
     /// Every component's migrations, in order.
     public static var all: [PostgresMigration] {
         PostgresHubStore.migrations + PostgresBridgeStore.migrations + plugins + PostgresCluster.migrations
+            + PostgresRoutingStore.migrations
     }
 
     /// The plugins' key-value table.

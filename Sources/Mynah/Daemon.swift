@@ -73,8 +73,6 @@ public final class Daemon: Sendable {
     let port = PortSignal()
     /// Message routing in and out (docs/callbacks.md).
     let routing: Routing
-    /// Where push receipt reports that keep failing are kept (routing's outbox, or one of their own on PostgreSQL).
-    let receiptOutbox: CallbackOutbox?
     /// The PostgreSQL pool when `storage.postgres` is set; closed when the daemon stops.
     let postgres: PostgresStorage?
     /// The bots' leases when `storage.postgres` is set (each bot runs on one node of the cluster); released when
@@ -112,8 +110,8 @@ public final class Daemon: Sendable {
                                      localHub: { "http://\(host):\((try? await port.wait()) ?? 0)" })
         botRuntime = runtime
         try await runtime.ensureRobots(configuration, hub: hub)
-        routing = try await Routing.open(configuration, hub: hub, factory: factory, logger: logger)
-        receiptOutbox = try Self.openReceiptOutbox(configuration, routing: routing)
+        routing = try await Routing.open(configuration, hub: hub, database: storage.postgres, leases: leases,
+                                         factory: factory, logger: logger)
         self.bots = try runtime.makeBots(configuration)
         bridge = try await Self.openBridge(configuration, hub: hub, store: storage.bridge, logger: logger, metrics: factory)
         bridgeInterval = options.bridgeInterval

@@ -12,12 +12,20 @@ struct Callbacks: AsyncParsableCommand {
     struct Location: ParsableArguments {
         @OptionGroup var options: ConfigOption
 
-        @Option(help: "The daemon's data directory instead of the configured one.")
+        @Option(help: "The daemon's data directory instead of the configured daemon's (its directory, or its cluster's database with storage.postgres).")
         var dataDir: String?
 
-        func directory() throws -> String {
-            if let dataDir { return dataDir }
-            return try ConfigurationLoader.load(path: options.config).dataDirectory
+        /// The dead letters of `--data-dir`, or else of the configured daemon (its cluster's database with
+        /// `storage.postgres`).
+        func list() async throws -> [DeadLetters.Summary] {
+            if let dataDir { return try await DeadLetters.list(dataDirectory: dataDir) }
+            return try await DeadLetters.list(configuration: ConfigurationLoader.load(path: options.config))
+        }
+
+        /// Marks dead letters for replay where ``list()`` reads them.
+        func replay(ids: [Int64]) async throws -> Int {
+            if let dataDir { return try await DeadLetters.replay(dataDirectory: dataDir, ids: ids) }
+            return try await DeadLetters.replay(configuration: ConfigurationLoader.load(path: options.config), ids: ids)
         }
     }
 
@@ -29,7 +37,7 @@ struct Callbacks: AsyncParsableCommand {
 
         func run() async throws {
             do {
-                let letters = try await DeadLetters.list(dataDirectory: try location.directory())
+                let letters = try await location.list()
                 if letters.isEmpty { print("no dead letters") }
                 for letter in letters { print(letter) }
             } catch {
@@ -58,7 +66,7 @@ struct Callbacks: AsyncParsableCommand {
                 throw ExitCode(2)
             }
             do {
-                let n = try await DeadLetters.replay(dataDirectory: try location.directory(), ids: all ? [] : ids)
+                let n = try await location.replay(ids: all ? [] : ids)
                 print("\(n) dead letters marked for replay")
             } catch {
                 FileHandle.standardError.write(Data("\(error)\n".utf8))

@@ -1,7 +1,9 @@
 import Foundation
 import Hummingbird
+import HubPostgres
 import IMProtocol
 import Logging
+@testable import Mynah
 import Synchronization
 import Testing
 #if canImport(Glibc)
@@ -162,5 +164,29 @@ extension Array where Element == Int64 {
     var firstOccurrences: [Int64] {
         var seen = Set<Int64>()
         return filter { seen.insert($0).inserted }
+    }
+}
+
+extension DeadLetters {
+    /// The arguments with which `mynah callbacks list | replay` finds the dead letters of `configuration`'s daemon:
+    /// its data directory on SQLite; on PostgreSQL a configuration file naming the cluster's database, written into
+    /// `directory`.
+    static func location(of configuration: MynahConfiguration, in directory: String) throws -> [String] {
+        guard let settings = configuration.storage.postgres else { return ["--data-dir", configuration.dataDirectory] }
+        let path = directory + "/callbacks-cli.yaml"
+        try """
+            listen: { host: 127.0.0.1, port: 0 }
+            data_dir: \(directory)/cli
+            apps:
+              - appkey: \(Demo.appKey)
+                master_secret: \(Demo.secret)
+            bots: []
+            storage:
+              postgres:
+                url: postgres://\(settings.username)@\(settings.host ?? "127.0.0.1"):\(settings.port)/\(settings.database)
+                tls: disable
+
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return ["--config", path]
     }
 }

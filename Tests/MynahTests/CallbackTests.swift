@@ -12,60 +12,65 @@ import FoundationNetworking
 #endif
 
 /// Message routing out of the hub (`callbacks:`) against a receiver on loopback: JMessage's format, batching, order,
-/// retries after 500s and timeouts, dead letters and their replay, and nothing lost across restarts and kill -9.
+/// retries after 500s and timeouts, dead letters and their replay, and nothing lost across restarts and kill -9;
+/// each on SQLite and on PostgreSQL (`MYNAH_TEST_POSTGRES_URL`), where the cursors and dead letters are the cluster's.
 @Suite struct CallbackTests {
     static func hook(_ port: Int) -> String { "http://127.0.0.1:\(port)/hook" }
 
-    @Test func batchesGoInOrderAndAreRetriedAfterFailuresAndTimeouts() async throws {
-        // Fails twice, hangs once (the attempt times out), then fails until every message is stored.
-        let receiver = RoutingReceiver(script: [.fail, .fail, .hang], then: .fail)
-        try await receiver.run { rport in
-            try await Demo.withDaemon(configure: { c in
-                c.bots = []
-                c.callbacks = [.init(appKey: Demo.appKey, url: Self.hook(rport), secret: "hook-secret",
-                                     timeout: .milliseconds(300), backoff: .milliseconds(10),
-                                     maxBackoff: .milliseconds(50), deadAfter: 1000, batchWait: .milliseconds(100))]
-            }) { daemon, port in
-                let log = ReceivedLog(receiver)
-                let alice = try await Demo.user(daemon, port: port, "alice")
-                let bob = try await Demo.user(daemon, port: port, "bob_b")
-                var sent: [Int64] = []
-                for i in 0..<250 {
-                    let from = i % 3 == 0 ? bob : alice
-                    sent.append(try await from.send(.init(targetID: i % 3 == 0 ? "alice" : "bob_b",
-                                                          body: .text("m\(i)"))).msgID)
+    @Test(arguments: ScheduleClaimTests.backends)
+    func batchesGoInOrderAndAreRetriedAfterFailuresAndTimeouts(backend: String) async throws {
+        try await ScheduleClaimTests.onBackend(backend) { storage, _ in
+            // Fails twice, hangs once (the attempt times out), then fails until every message is stored.
+            let receiver = RoutingReceiver(script: [.fail, .fail, .hang], then: .fail)
+            try await receiver.run { rport in
+                try await Demo.withDaemon(configure: { c in
+                    storage(&c)
+                    c.bots = []
+                    c.callbacks = [.init(appKey: Demo.appKey, url: Self.hook(rport), secret: "hook-secret",
+                                         timeout: .milliseconds(300), backoff: .milliseconds(10),
+                                         maxBackoff: .milliseconds(50), deadAfter: 1000, batchWait: .milliseconds(100))]
+                }) { daemon, port in
+                    let log = ReceivedLog(receiver)
+                    let alice = try await Demo.user(daemon, port: port, "alice")
+                    let bob = try await Demo.user(daemon, port: port, "bob_b")
+                    var sent: [Int64] = []
+                    for i in 0..<250 {
+                        let from = i % 3 == 0 ? bob : alice
+                        sent.append(try await from.send(.init(targetID: i % 3 == 0 ? "alice" : "bob_b",
+                                                              body: .text("m\(i)"))).msgID)
+                    }
+                    receiver.answer(.ok)
+                    let ids = try await log.accepted(until: Set(sent))
+                    alice.close()
+                    bob.close()
+                    // At least once, in order (so in order per conversation): repeats only of whole batches sent again.
+                    #expect(ids.firstOccurrences == sent)
+                    let requests = log.all
+                    #expect(requests.prefix(3).map(\.answer) == [.fail, .fail, .hang])
+                    #expect(requests[1].msgIDs == requests[0].msgIDs && requests[2].msgIDs == requests[0].msgIDs,
+                            "a retry carries the same batch")
+                    for request in requests {
+                        #expect(request.authorization == Demo.basic)
+                        #expect(request.contentType == "application/json; charset=utf-8")
+                        #expect(request.msgIDs.count <= 100)
+                        #expect(request.total == Int64(request.msgIDs.count))
+                        let timestamp = try #require(request.timestamp)
+                        #expect(request.signature == WebhookPlugin.signature(of: Array("\(timestamp).".utf8) + request.body,
+                                                                             secret: "hook-secret"))
+                    }
+                    // Once the receiver is back, what waited goes in full batches of 100 (the first was formed earlier).
+                    let accepted = requests.filter { $0.answer == .ok }.map(\.msgIDs.count)
+                    #expect(accepted.dropFirst().dropLast().allSatisfy { $0 == 100 }, "\(accepted)")
+                    #expect(accepted.count <= 4, "\(accepted)")
+                    // The history API's shape.
+                    let first = try #require(try JSONValue.parse(requests[0].body)["messages"]?.arrayValue?.first)
+                    for key in ["target_type", "msg_type", "target_name", "target_id", "from_id", "from_name", "from_type",
+                                "from_platform", "msg_body", "create_time", "version", "msgid", "msg_level", "msg_ctime"] {
+                        #expect(first[key] != nil, "missing \(key)")
+                    }
+                    #expect(first["from_platform"]?.stringValue?.isEmpty == false)
+                    #expect(first["msg_body"]?["text"]?.stringValue == "m0")
                 }
-                receiver.answer(.ok)
-                let ids = try await log.accepted(until: Set(sent))
-                alice.close()
-                bob.close()
-                // At least once, in order (so in order per conversation): repeats only of whole batches sent again.
-                #expect(ids.firstOccurrences == sent)
-                let requests = log.all
-                #expect(requests.prefix(3).map(\.answer) == [.fail, .fail, .hang])
-                #expect(requests[1].msgIDs == requests[0].msgIDs && requests[2].msgIDs == requests[0].msgIDs,
-                        "a retry carries the same batch")
-                for request in requests {
-                    #expect(request.authorization == Demo.basic)
-                    #expect(request.contentType == "application/json; charset=utf-8")
-                    #expect(request.msgIDs.count <= 100)
-                    #expect(request.total == Int64(request.msgIDs.count))
-                    let timestamp = try #require(request.timestamp)
-                    #expect(request.signature == WebhookPlugin.signature(of: Array("\(timestamp).".utf8) + request.body,
-                                                                         secret: "hook-secret"))
-                }
-                // Once the receiver is back, what waited goes in full batches of 100 (the first was formed earlier).
-                let accepted = requests.filter { $0.answer == .ok }.map(\.msgIDs.count)
-                #expect(accepted.dropFirst().dropLast().allSatisfy { $0 == 100 }, "\(accepted)")
-                #expect(accepted.count <= 4, "\(accepted)")
-                // The history API's shape.
-                let first = try #require(try JSONValue.parse(requests[0].body)["messages"]?.arrayValue?.first)
-                for key in ["target_type", "msg_type", "target_name", "target_id", "from_id", "from_name", "from_type",
-                            "from_platform", "msg_body", "create_time", "version", "msgid", "msg_level", "msg_ctime"] {
-                    #expect(first[key] != nil, "missing \(key)")
-                }
-                #expect(first["from_platform"]?.stringValue?.isEmpty == false)
-                #expect(first["msg_body"]?["text"]?.stringValue == "m0")
             }
         }
     }
@@ -94,116 +99,123 @@ import FoundationNetworking
         }
     }
 
-    @Test func batchesThatKeepFailingBecomeDeadLettersShownInMetricsAndReplayed() async throws {
-        let receiver = RoutingReceiver(then: .fail)
-        try await receiver.run { rport in
-            try await Demo.withDaemon(configure: { c in
-                c.bots = []
-                c.callbacks = [.init(appKey: Demo.appKey, url: Self.hook(rport), backoff: .milliseconds(10),
-                                     maxBackoff: .milliseconds(20), deadAfter: 2, batchWait: .milliseconds(50))]
-            }) { daemon, port in
-                let log = ReceivedLog(receiver)
-                let alice = try await Demo.user(daemon, port: port, "alice")
-                try await Demo.register(daemon, "bob_b", password: "bob-pass")
-                var lost: [Int64] = []
-                for i in 0..<3 { lost.append(try await alice.send(.init(targetID: "bob_b", body: .text("lost \(i)"))).msgID) }
-                // Every one of them refused twice: then they are dead letters and routing moves on.
-                var refusals: [Int64: Int] = [:]
-                while !lost.allSatisfy({ refusals[$0, default: 0] >= 2 }) {
-                    for id in try await log.next().msgIDs { refusals[id, default: 0] += 1 }
+    @Test(arguments: ScheduleClaimTests.backends)
+    func batchesThatKeepFailingBecomeDeadLettersShownInMetricsAndReplayed(backend: String) async throws {
+        try await ScheduleClaimTests.onBackend(backend) { storage, _ in
+            let receiver = RoutingReceiver(then: .fail)
+            try await receiver.run { rport in
+                try await Demo.withDaemon(configure: { c in
+                    storage(&c)
+                    c.bots = []
+                    c.callbacks = [.init(appKey: Demo.appKey, url: Self.hook(rport), backoff: .milliseconds(10),
+                                         maxBackoff: .milliseconds(20), deadAfter: 2, batchWait: .milliseconds(50))]
+                }) { daemon, port in
+                    let log = ReceivedLog(receiver)
+                    let alice = try await Demo.user(daemon, port: port, "alice")
+                    try await Demo.register(daemon, "bob_b", password: "bob-pass")
+                    var lost: [Int64] = []
+                    for i in 0..<3 { lost.append(try await alice.send(.init(targetID: "bob_b", body: .text("lost \(i)"))).msgID) }
+                    // Every one of them refused twice: then they are dead letters and routing moves on.
+                    var refusals: [Int64: Int] = [:]
+                    while !lost.allSatisfy({ refusals[$0, default: 0] >= 2 }) {
+                        for id in try await log.next().msgIDs { refusals[id, default: 0] += 1 }
+                    }
+                    receiver.answer(.ok)
+                    let next = try await alice.send(.init(targetID: "bob_b", body: .text("after"))).msgID
+                    #expect(try await log.accepted(until: [next]) == [next])
+
+                    let dataDirectory = daemon.configuration.dataDirectory
+                    let location = try DeadLetters.location(of: daemon.configuration, in: dataDirectory)
+                    let letters = try await DeadLetters.list(configuration: daemon.configuration)
+                    #expect(letters.reduce(0) { $0 + $1.count } == 3)
+                    #expect(letters.allSatisfy { $0.attempts == 2 && $0.lastError == "HTTP 500" && !$0.replay })
+                    let gauge = try await MetricsTests.scrape(port).samples
+                        .filter { $0.key.hasPrefix("mynah_callback_dead_letters{") }.values.reduce(0, +)
+                    #expect(Int(gauge) == letters.count)
+
+                    let listed = try await CommandLineTests.run(["callbacks", "list"] + location, in: dataDirectory)
+                    #expect(listed.status == 0, "\(listed.stderr)")
+                    #expect(listed.stdout.split(separator: "\n").count == letters.count)
+                    let replay = try await CommandLineTests.run(["callbacks", "replay", "--all"] + location, in: dataDirectory)
+                    #expect(replay.status == 0, "\(replay.stderr)")
+                    #expect(replay.stdout.contains("\(letters.count) dead letters marked for replay"))
+                    // The running daemon sends them again, before anything newer.
+                    let replayed = try await log.accepted(until: Set(lost))
+                    let last = try await alice.send(.init(targetID: "bob_b", body: .text("last"))).msgID
+                    _ = try await log.accepted(until: [last])
+                    alice.close()
+                    #expect(Set(replayed).isSuperset(of: lost))
+                    #expect(try await DeadLetters.list(configuration: daemon.configuration).isEmpty)
+                    let after = try await MetricsTests.scrape(port).samples
+                        .filter { $0.key.hasPrefix("mynah_callback_dead_letters{") }.values.reduce(0, +)
+                    #expect(after == 0)
                 }
-                receiver.answer(.ok)
-                let next = try await alice.send(.init(targetID: "bob_b", body: .text("after"))).msgID
-                #expect(try await log.accepted(until: [next]) == [next])
-
-                let dataDirectory = daemon.configuration.dataDirectory
-                let letters = try await DeadLetters.list(dataDirectory: dataDirectory)
-                #expect(letters.reduce(0) { $0 + $1.count } == 3)
-                #expect(letters.allSatisfy { $0.attempts == 2 && $0.lastError == "HTTP 500" && !$0.replay })
-                let gauge = try await MetricsTests.scrape(port).samples
-                    .filter { $0.key.hasPrefix("mynah_callback_dead_letters{") }.values.reduce(0, +)
-                #expect(Int(gauge) == letters.count)
-
-                let listed = try await CommandLineTests.run(["callbacks", "list", "--data-dir", dataDirectory],
-                                                            in: dataDirectory)
-                #expect(listed.status == 0, "\(listed.stderr)")
-                #expect(listed.stdout.split(separator: "\n").count == letters.count)
-                let replay = try await CommandLineTests.run(["callbacks", "replay", "--all", "--data-dir", dataDirectory],
-                                                            in: dataDirectory)
-                #expect(replay.status == 0, "\(replay.stderr)")
-                #expect(replay.stdout.contains("\(letters.count) dead letters marked for replay"))
-                // The running daemon sends them again, before anything newer.
-                let replayed = try await log.accepted(until: Set(lost))
-                let last = try await alice.send(.init(targetID: "bob_b", body: .text("last"))).msgID
-                _ = try await log.accepted(until: [last])
-                alice.close()
-                #expect(Set(replayed).isSuperset(of: lost))
-                #expect(try await DeadLetters.list(dataDirectory: dataDirectory).isEmpty)
-                let after = try await MetricsTests.scrape(port).samples
-                    .filter { $0.key.hasPrefix("mynah_callback_dead_letters{") }.values.reduce(0, +)
-                #expect(after == 0)
             }
         }
     }
 
-    @Test func nothingIsLostAcrossKillNineAndRestart() async throws {
-        let receiver = RoutingReceiver(then: .fail)
-        try await receiver.run { rport in
-            let dir = try TemporaryDirectory()
-            let config = try CrashRecoveryTests.writeConfig(dir, extra: "")
-            // The app's callbacks, added under the app the helper wrote.
-            let yaml = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(
-                of: "    master_secret: \(Demo.secret)\n",
-                with: """
-                        master_secret: \(Demo.secret)
-                        callbacks:
-                          - url: \(Self.hook(rport))
-                            events: true
-                            retry: { backoff: 10ms, max_backoff: 50ms }
-                            dead_after: 1000
-                            batch: { max: 10, wait: 50ms }
+    /// On PostgreSQL each start is another node: it takes the `callbacks` lease the dead one's connection held.
+    @Test(arguments: ScheduleClaimTests.backends)
+    func nothingIsLostAcrossKillNineAndRestart(backend: String) async throws {
+        try await ReceiptCallbackTests.onBackendURL(backend) { storage in
+            let receiver = RoutingReceiver(then: .fail)
+            try await receiver.run { rport in
+                let dir = try TemporaryDirectory()
+                let config = try CrashRecoveryTests.writeConfig(dir, extra: storage)
+                // The app's callbacks, added under the app the helper wrote.
+                let yaml = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(
+                    of: "    master_secret: \(Demo.secret)\n",
+                    with: """
+                            master_secret: \(Demo.secret)
+                            callbacks:
+                              - url: \(Self.hook(rport))
+                                events: true
+                                retry: { backoff: 10ms, max_backoff: 50ms }
+                                dead_after: 1000
+                                batch: { max: 10, wait: 50ms }
 
+                        """)
+                try yaml.write(toFile: config, atomically: true, encoding: .utf8)
+                let log = ReceivedLog(receiver)
+
+                // 1. The receiver is down: 30 messages wait, then the daemon is killed.
+                let first = try await CrashRecoveryTests.DaemonProcess.start(configPath: config)
+                let registered = try await REST(port: first.port).call("POST", "/v1/users/", body: """
+                    [{"username":"alice","password":"alice-pass"},{"username":"bob_b","password":"bob-pass"}]
                     """)
-            try yaml.write(toFile: config, atomically: true, encoding: .utf8)
-            let log = ReceivedLog(receiver)
+                #expect(registered.status == 201)
+                // An event first: it goes before the messages, so once they are in, it must be too.
+                let group = try await REST(port: first.port).call("POST", "/v1/groups/", body: """
+                    {"owner_username":"alice","name":"g","members_username":["bob_b"]}
+                    """)
+                let gid = try #require(group.json?["gid"]?.intValue)
+                var sent: [Int64] = []
+                let alice = try await Demo.client(port: first.port, username: "alice", password: "alice-pass")
+                for i in 0..<30 { sent.append(try await alice.send(.init(targetID: "bob_b", body: .text("a\(i)"))).msgID) }
+                alice.close()
+                first.kill9()
 
-            // 1. The receiver is down: 30 messages wait, then the daemon is killed.
-            let first = try await CrashRecoveryTests.DaemonProcess.start(configPath: config)
-            let registered = try await REST(port: first.port).call("POST", "/v1/users/", body: """
-                [{"username":"alice","password":"alice-pass"},{"username":"bob_b","password":"bob-pass"}]
-                """)
-            #expect(registered.status == 201)
-            // An event first: it goes before the messages, so once they are in, it must be too.
-            let group = try await REST(port: first.port).call("POST", "/v1/groups/", body: """
-                {"owner_username":"alice","name":"g","members_username":["bob_b"]}
-                """)
-            let gid = try #require(group.json?["gid"]?.intValue)
-            var sent: [Int64] = []
-            let alice = try await Demo.client(port: first.port, username: "alice", password: "alice-pass")
-            for i in 0..<30 { sent.append(try await alice.send(.init(targetID: "bob_b", body: .text("a\(i)"))).msgID) }
-            alice.close()
-            first.kill9()
+                // 2. The receiver is back; the daemon is killed again once two batches went through.
+                receiver.answer(.ok)
+                let second = try await CrashRecoveryTests.DaemonProcess.start(configPath: config)
+                var accepted = 0
+                while accepted < 2 {
+                    if try await log.next().answer == .ok { accepted += 1 }
+                }
+                second.kill9()
 
-            // 2. The receiver is back; the daemon is killed again once two batches went through.
-            receiver.answer(.ok)
-            let second = try await CrashRecoveryTests.DaemonProcess.start(configPath: config)
-            var accepted = 0
-            while accepted < 2 {
-                if try await log.next().answer == .ok { accepted += 1 }
+                // 3. Restarted once more, with more traffic: everything arrives, in order.
+                let third = try await CrashRecoveryTests.DaemonProcess.start(configPath: config)
+                defer { third.stop() }
+                let again = try await Demo.client(port: third.port, username: "alice", password: "alice-pass")
+                for i in 0..<10 { sent.append(try await again.send(.init(targetID: "bob_b", body: .text("b\(i)"))).msgID) }
+                again.close()
+                let ids = try await log.accepted(until: Set(sent))
+                #expect(ids.firstOccurrences == sent)
+                let events = log.all.filter { $0.answer == .ok }.flatMap { (try? JSONValue.parse($0.body))?["events"]?.arrayValue ?? [] }
+                #expect(events.contains { $0["kind"]?.stringValue == "group_created" && $0["gid"]?.intValue == gid })
+                withExtendedLifetime(dir) {}
             }
-            second.kill9()
-
-            // 3. Restarted once more, with more traffic: everything arrives, in order.
-            let third = try await CrashRecoveryTests.DaemonProcess.start(configPath: config)
-            defer { third.stop() }
-            let again = try await Demo.client(port: third.port, username: "alice", password: "alice-pass")
-            for i in 0..<10 { sent.append(try await again.send(.init(targetID: "bob_b", body: .text("b\(i)"))).msgID) }
-            again.close()
-            let ids = try await log.accepted(until: Set(sent))
-            #expect(ids.firstOccurrences == sent)
-            let events = log.all.filter { $0.answer == .ok }.flatMap { (try? JSONValue.parse($0.body))?["events"]?.arrayValue ?? [] }
-            #expect(events.contains { $0["kind"]?.stringValue == "group_created" && $0["gid"]?.intValue == gid })
-            withExtendedLifetime(dir) {}
         }
     }
 }

@@ -106,21 +106,6 @@ enum TestPostgres {
         }
     }
 
-    @Test func callbacksAreRefusedOnPostgresWhereEveryNodeWouldRouteEveryMessage() async throws {
-        try await TestPostgres.withFreshDatabase { settings, _ in
-            let dir = try TemporaryDirectory()
-            await #expect {
-                _ = try await Demo.daemon(dir, options: .init(passwordCost: 4)) {
-                    $0.storage = StorageSection(postgres: settings)
-                    $0.callbacks = [MynahConfiguration.Callback(appKey: Demo.appKey, url: "http://127.0.0.1:9/hook")]
-                }
-            } throws: { error in
-                guard let error = error as? ConfigurationError else { return false }
-                return error.path == "apps" && error.message.contains("callbacks need the embedded SQLite store")
-            }
-        }
-    }
-
     @Test func aNodeThatCannotReachItsDatabaseSaysWhereAndWhyAndDoesNotStart() async throws {
         let port = try await TestPostgres.closedPort()
         let settings = try PostgresSettings(url: "postgres://mynah@127.0.0.1:\(port)/mynah", tls: .disable)

@@ -90,18 +90,18 @@ import MynahTesting
                     #expect(delivered.answer == .ok && deliveredBody["type"]?.intValue == 1)
 
                     let dataDirectory = daemon.configuration.dataDirectory
-                    let letters = try await DeadLetters.list(dataDirectory: dataDirectory)
+                    let location = try DeadLetters.location(of: daemon.configuration, in: dataDirectory)
+                    let letters = try await DeadLetters.list(configuration: daemon.configuration)
                     #expect(letters.count == 1)
                     let letter = try #require(letters.first)
                     #expect(letter.kind == "receipt" && letter.firstMsgID == msgID && letter.attempts == 2)
                     #expect(letter.url == "http://127.0.0.1:\(rport)/hook" && letter.lastError == "HTTP 500")
                     #expect(try await MetricsTests.scrape(port).samples["mynah_receipt_callback_dead_letters"] == 1)
 
-                    let listed = try await CommandLineTests.run(["callbacks", "list", "--data-dir", dataDirectory],
-                                                                in: dataDirectory)
+                    let listed = try await CommandLineTests.run(["callbacks", "list"] + location, in: dataDirectory)
                     #expect(listed.status == 0 && listed.stdout.contains("receipt of push \(msgID)"), "\(listed)")
-                    let replay = try await CommandLineTests.run(["callbacks", "replay", "--id", String(letter.id),
-                                                                 "--data-dir", dataDirectory], in: dataDirectory)
+                    let replay = try await CommandLineTests.run(["callbacks", "replay", "--id", String(letter.id)] + location,
+                                                                in: dataDirectory)
                     #expect(replay.status == 0 && replay.stdout.contains("1 dead letters marked for replay"), "\(replay)")
                     // The running daemon sends it again, unchanged, with the app's credentials.
                     let again = try await log.next()
@@ -114,7 +114,7 @@ import MynahTesting
                         BridgeDemo.alert("later", aliases: ["uid_alice"]), url: "http://127.0.0.1:\(rport)/hook", type: 8))
                     let laterBody = try JSONValue.parse(try await log.next().body)
                     #expect(laterBody["msg_id"]?.stringValue == String(later))
-                    #expect(try await DeadLetters.list(dataDirectory: dataDirectory).isEmpty)
+                    #expect(try await DeadLetters.list(configuration: daemon.configuration).isEmpty)
                     #expect(try await MetricsTests.scrape(port).samples["mynah_receipt_callback_dead_letters"] == 0)
                 }
             }

@@ -3,6 +3,7 @@ import BotKit
 import CoreMetrics
 import Foundation
 import Hub
+import HubPostgres
 import IMProtocol
 import Logging
 import NIOCore
@@ -18,7 +19,9 @@ import Synchronization
 /// repeats a batch at most); in commit order, hence ordered per conversation (one batch in flight per destination);
 /// failures retried with capped exponential backoff; after `dead_after` failed attempts the batch is kept as a dead
 /// letter (counted in `/metrics`, replayed with `mynah callbacks replay`) and routing moves on. ``apply(_:)`` changes
-/// the destinations of a running daemon (reload) without losing a cursor.
+/// the destinations of a running daemon (reload) without losing a cursor. In a cluster (PostgreSQL) the cursors and
+/// dead letters are the database's and one node routes, the one holding the `callbacks` lease; another takes over
+/// from the same cursors when it dies.
 final class CallbackDispatcher: Service, Sendable {
     /// A destination with what its POSTs need.
     struct Destination: Sendable {
@@ -30,8 +33,11 @@ final class CallbackDispatcher: Service, Sendable {
     /// How many log rows one read scans.
     static let scanLimit = 500
 
-    let outbox: CallbackOutbox
+    let outbox: any RoutingStore
     let log: any MessageLogStore
+    /// On PostgreSQL, the cluster's leases: the destinations are routed on whichever one node holds `callbacks`
+    /// (`nil`: here, always).
+    let leases: PostgresLeases?
     let client: HTTPClient
     let logger: Logger
     let factory: any MetricsFactory
@@ -46,11 +52,12 @@ final class CallbackDispatcher: Service, Sendable {
     /// Creates every destination's cursor (at the log's end for a new one) before the hub accepts anything, so no
     /// message sent after the daemon started can be missed.
     init(callbacks: [MynahConfiguration.Callback], apps: [MynahConfiguration.App], log: any MessageLogStore,
-         outbox: CallbackOutbox, factory: any MetricsFactory, client: HTTPClient = .shared,
-         pollInterval: Duration = .milliseconds(100), logger: Logger) async throws {
+         outbox: any RoutingStore, leases: PostgresLeases? = nil, factory: any MetricsFactory,
+         client: HTTPClient = .shared, pollInterval: Duration = .milliseconds(100), logger: Logger) async throws {
         secrets = Dictionary(apps.map { ($0.appKey, $0.masterSecret) }, uniquingKeysWith: { $1 })
         self.outbox = outbox
         self.log = log
+        self.leases = leases
         self.client = client
         self.pollInterval = pollInterval
         self.logger = logger
@@ -80,7 +87,23 @@ final class CallbackDispatcher: Service, Sendable {
         state.withLock { $0.destinations.values.map(\.callback) }
     }
 
+    /// The lease that makes one node of a cluster the one that routes.
+    static let lease = "callbacks"
+
     func run() async throws {
+        guard let leases else { return await routeHere() }
+        // A node that loses the lease (its database session ended) stops routing; the next holder resumes from
+        // the shared cursors, so a batch in flight is sent again at most.
+        // A node waiting for the lease stops waiting at shutdown.
+        await cancelWhenGracefulShutdown {
+            while await leases.whileHolding(Self.lease, { await self.routeHere() }) {
+                self.logger.warning("message routing stopped here: the lease was lost; waiting to take it again")
+            }
+        }
+    }
+
+    /// Routes every destination until shutdown (or until cancelled: the lease was lost).
+    func routeHere() async {
         let loops = state.withLock { s in
             s.running = true
             for (key, destination) in s.destinations { s.loops[key] = Task { await self.route(destination) } }
@@ -116,14 +139,17 @@ final class CallbackDispatcher: Service, Sendable {
         }
         for task in stopping { task.cancel() }
         for task in stopping { await task.value }
-        state.withLock { s in
+        let routing = state.withLock { s in
             for key in removed { s.destinations[key] = nil }
             for (key, destination) in added {
                 s.destinations[key] = destination
                 if s.running { s.loops[key] = Task { await self.route(destination) } }
             }
+            return s.running
         }
-        for key in removed {
+        // In a cluster the cursors are shared: only the node that routes forgets one (a node still rolling the
+        // change out may route it).
+        for key in removed where leases == nil || routing {
             do {
                 try await outbox.removeCursor(key)
             } catch {
@@ -249,7 +275,7 @@ final class CallbackDispatcher: Service, Sendable {
     func deliver(_ batch: [LogItem], upTo end: LogPosition, _ destination: Destination, logger: Logger) async -> Bool {
         let callback = destination.callback
         let messages = batch.compactMap(\.message), events = batch.compactMap(\.loggedEvent)
-        let kind: CallbackOutbox.DeadLetter.Kind = events.isEmpty ? .messages : .events
+        let kind: RoutingDeadLetter.Kind = events.isEmpty ? .messages : .events
         let body = events.isEmpty ? RoutingFormat.batch(messages, appKey: callback.appKey) : RoutingFormat.events(events)
         let ids = events.isEmpty ? messages.map(\.msgID) : events.map(\.id)
         let first = ids[0], last = ids[ids.count - 1]
@@ -277,7 +303,7 @@ final class CallbackDispatcher: Service, Sendable {
                 do {
                     try await outbox.bury(callback.key, kind: kind, body: body, first: first, last: last,
                                           count: batch.count, attempts: attempt, error: failure, position: end,
-                                          now: Hub.nowMillis())
+                                          url: nil, now: Hub.nowMillis())
                     await refreshDeadLetters(destination)
                     logger.error("callback batch kept as a dead letter after \(attempt) failed attempts",
                                  metadata: ["first": "\(first)", "last": "\(last)", "kind": "\(kind)",

@@ -8,28 +8,9 @@ import Hub
 ///
 /// Nothing is written inside the hub's send transaction: the message table is already a durable, ordered log, and a
 /// destination's cursor moves only after its receiver answered 200, so a crash at any point repeats a batch at most.
-final class CallbackOutbox: Sendable {
+final class CallbackOutbox: RoutingStore {
     /// A batch set aside after too many failures (`mynah callbacks list` shows them).
-    struct DeadLetter: Sendable, Equatable {
-        var id: Int64
-        var destination: String
-        var firstMsgID: Int64
-        var lastMsgID: Int64
-        var count: Int
-        var attempts: Int
-        var lastError: String
-        var replay: Bool
-        var body: [UInt8]
-        /// What the batch carries.
-        var kind: Kind
-        /// Where a receipt report goes (routing letters go to their destination's URL).
-        var url: String?
-
-        /// What a dead letter carries: routed messages, routed gateway events, or one push receipt report.
-        enum Kind: String, Sendable {
-            case messages, events, receipt
-        }
-    }
+    typealias DeadLetter = RoutingDeadLetter
 
     let pool: DatabasePool
 
@@ -123,8 +104,8 @@ final class CallbackOutbox: Sendable {
 
     /// Keeps a batch as a dead letter and moves the cursor past it (to `position`), in one transaction. `first` and
     /// `last` are msgids, or event ids for a batch of events.
-    func bury(_ destination: String, kind: DeadLetter.Kind = .messages, body: [UInt8], first: Int64, last: Int64,
-              count: Int, attempts: Int, error: String, position: LogPosition?, url: String? = nil, now: Int64) async throws {
+    func bury(_ destination: String, kind: DeadLetter.Kind, body: [UInt8], first: Int64, last: Int64,
+              count: Int, attempts: Int, error: String, position: LogPosition?, url: String?, now: Int64) async throws {
         try await pool.write { db in
             try db.execute(
                 sql: """
@@ -145,7 +126,7 @@ final class CallbackOutbox: Sendable {
 
     /// The dead letters, oldest first; of one destination when `destination` is set, only those marked for replay
     /// with `replayOnly`.
-    func deadLetters(destination: String? = nil, replayOnly: Bool = false) async throws -> [DeadLetter] {
+    func deadLetters(destination: String?, replayOnly: Bool) async throws -> [DeadLetter] {
         try await pool.read { db in
             let rows = try Row.fetchAll(
                 db, sql: "SELECT * FROM dead_letter WHERE (? IS NULL OR destination = ?) AND replay >= ? ORDER BY id",
@@ -182,16 +163,6 @@ final class CallbackOutbox: Sendable {
             }
             return db.changesCount
         }
-    }
-
-    /// The oldest dead letter of `destination` marked for replay.
-    func nextReplay(_ destination: String) async throws -> DeadLetter? {
-        try await deadLetters(destination: destination, replayOnly: true).first
-    }
-
-    /// The dead letters of one kind marked for replay, oldest first (push receipts: their destinations vary).
-    func replays(kind: DeadLetter.Kind) async throws -> [DeadLetter] {
-        try await deadLetters(replayOnly: true).filter { $0.kind == kind }
     }
 
     /// Records the outcome of a replay: delivered (the dead letter is gone) or failed again (it stays, unmarked).

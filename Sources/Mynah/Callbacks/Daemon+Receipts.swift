@@ -4,20 +4,6 @@ import Prometheus
 import ServiceLifecycle
 
 extension Daemon {
-    /// The outbox push receipt dead letters go to: message routing's when it has one (SQLite), otherwise, with
-    /// bridge rules, `<data_dir>/callbacks.sqlite` of this node (PostgreSQL: a node's dead letters are its own).
-    static func openReceiptOutbox(_ configuration: MynahConfiguration, routing: Routing) throws(ConfigurationError)
-        -> CallbackOutbox? {
-        if let outbox = routing.outbox { return outbox }
-        guard !configuration.bridge.configuration.rules.isEmpty else { return nil }
-        do {
-            return try CallbackOutbox(dataDirectory: configuration.dataDirectory)
-        } catch {
-            throw ConfigurationError(location: nil, path: "data_dir", message:
-                "cannot open '\(CallbackOutbox.path(dataDirectory: configuration.dataDirectory))': \(error)")
-        }
-    }
-
     /// The receipt callbacks' dispatcher, when the bridge has rules: one per node, claiming pushes in the bridge's
     /// store under this node's name (a fresh one per process on PostgreSQL, so a dead node's claims lapse to the
     /// others; one name on SQLite, whose only node takes its claims back at once after a restart).
@@ -26,7 +12,7 @@ extension Daemon {
             return []
         }
         return [.init(service: ReceiptDispatcher(
-            bridge: bridge, store: store, outbox: receiptOutbox, apps: configuration.apps,
+            bridge: bridge, store: store, outbox: routing.store, apps: configuration.apps,
             policy: configuration.bridge.receiptCallbacks, factory: PrometheusMetricsFactory(registry: metrics),
             owner: postgres == nil ? "local" : "node-" + UUID().uuidString.lowercased(),
             lease: configuration.bridge.receiptCallbacks.lease, logger: logger))]

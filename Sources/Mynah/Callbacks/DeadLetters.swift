@@ -1,7 +1,10 @@
 import Foundation
+import Hub
+import HubPostgres
 
-/// The dead letters of message routing and of push receipt callbacks, for `mynah callbacks list` and `mynah callbacks replay`: they work on the
-/// data directory of a running or stopped daemon (a running one picks marked letters up within its poll interval).
+/// The dead letters of message routing and of push receipt callbacks, for `mynah callbacks list` and `mynah callbacks
+/// replay`: they work on the data directory of a running or stopped daemon, or on a cluster's database (a running
+/// daemon picks marked letters up within its poll interval).
 public enum DeadLetters {
     /// One dead letter as the command line shows it.
     public struct Summary: Sendable, Equatable, CustomStringConvertible {
@@ -42,17 +45,52 @@ public enum DeadLetters {
     /// The dead letters under `dataDirectory`, oldest first (none when routing never ran there).
     public static func list(dataDirectory: String) async throws -> [Summary] {
         guard FileManager.default.fileExists(atPath: CallbackOutbox.path(dataDirectory: dataDirectory)) else { return [] }
-        let outbox = try CallbackOutbox(dataDirectory: dataDirectory)
-        return try await outbox.deadLetters().map {
-            Summary(id: $0.id, destination: $0.destination, count: $0.count, firstMsgID: $0.firstMsgID,
-                    lastMsgID: $0.lastMsgID, attempts: $0.attempts, lastError: $0.lastError, replay: $0.replay,
-                    kind: $0.kind.rawValue, url: $0.url)
-        }
+        return try await list(CallbackOutbox(dataDirectory: dataDirectory))
     }
 
     /// Marks dead letters for another delivery (every one when `ids` is empty); returns how many were marked.
     public static func replay(dataDirectory: String, ids: [Int64]) async throws -> Int {
         guard FileManager.default.fileExists(atPath: CallbackOutbox.path(dataDirectory: dataDirectory)) else { return 0 }
         return try await CallbackOutbox(dataDirectory: dataDirectory).markReplay(ids: ids)
+    }
+
+    /// The dead letters of the daemon `configuration` describes: its cluster's (`storage.postgres`) or its data
+    /// directory's.
+    public static func list(configuration: MynahConfiguration) async throws -> [Summary] {
+        guard let settings = configuration.storage.postgres else {
+            return try await list(dataDirectory: configuration.dataDirectory)
+        }
+        return try await withDatabase(settings) { try await list(PostgresRoutingStore(database: $0)) }
+    }
+
+    /// Marks dead letters of the daemon `configuration` describes for another delivery (every one when `ids` is
+    /// empty); whichever node routes sends them.
+    public static func replay(configuration: MynahConfiguration, ids: [Int64]) async throws -> Int {
+        guard let settings = configuration.storage.postgres else {
+            return try await replay(dataDirectory: configuration.dataDirectory, ids: ids)
+        }
+        return try await withDatabase(settings) { try await PostgresRoutingStore(database: $0).markReplay(ids: ids) }
+    }
+
+    static func list(_ store: any RoutingStore) async throws -> [Summary] {
+        try await store.deadLetters().map {
+            Summary(id: $0.id, destination: $0.destination, count: $0.count, firstMsgID: $0.firstMsgID,
+                    lastMsgID: $0.lastMsgID, attempts: $0.attempts, lastError: $0.lastError, replay: $0.replay,
+                    kind: $0.kind.rawValue, url: $0.url)
+        }
+    }
+
+    /// Runs `body` on the cluster's database (migrated, as a node would), then closes the pool.
+    static func withDatabase<T: Sendable>(_ settings: PostgresSettings,
+                                          _ body: (PostgresStorage) async throws -> T) async throws -> T {
+        let database = try await PostgresStorage.open(settings)
+        do {
+            let result = try await body(database)
+            await database.close()
+            return result
+        } catch {
+            await database.close()
+            throw error
+        }
     }
 }

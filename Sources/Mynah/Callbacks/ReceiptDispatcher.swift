@@ -36,7 +36,7 @@ final class ReceiptDispatcher: Service {
 
     let store: any ReceiptStore
     let bridge: Bridge
-    let outbox: CallbackOutbox?
+    let outbox: (any RoutingStore)?
     let secrets: [String: String]
     let client: HTTPClient
     let logger: Logger
@@ -49,7 +49,7 @@ final class ReceiptDispatcher: Service {
     /// How long a claim holds (ms): a push whose node died is taken over that long after it was claimed.
     let leaseMillis: Int64
 
-    init(bridge: Bridge, store: any ReceiptStore, outbox: CallbackOutbox?, apps: [MynahConfiguration.App],
+    init(bridge: Bridge, store: any ReceiptStore, outbox: (any RoutingStore)?, apps: [MynahConfiguration.App],
          policy: Policy = Policy(), factory: any MetricsFactory, client: HTTPClient = .shared,
          pollInterval: Duration = .milliseconds(200), owner: String = UUID().uuidString,
          lease: Duration = .seconds(60), logger: Logger) {
