@@ -274,6 +274,35 @@ struct HubStoreGroupCommitContractTests {
         }
     }
 
+    /// PostgreSQL stores a batch in a few statements; a statement that fails (here PostgreSQL's refusal of a NUL in
+    /// text, which SQLite stores) makes the batch go again one savepoint per append, so the failing append fails alone.
+    @Test("on PostgreSQL an append that fails inside a batch fails alone; the others are stored, gap-free")
+    func aFailingAppendFailsAlone() async throws {
+        let t = HubStoreContractTests()
+        try await t.withStore(.postgres) { store, _ in
+            let bob = try await t.insert(store, "bobby")
+            var senders: [User] = []
+            for i in 0..<5 { senders.append(try await t.insert(store, "sender\(i)")) }
+            let results = await withTaskGroup(of: (Int, Result<AppendResult, any Error>).self) { group in
+                for i in 0..<60 {
+                    let sender = senders[i % senders.count]
+                    group.addTask {
+                        var pending = t.pending("m\(i)", from: sender, to: [bob], now: Int64(i))
+                        if i == 30 { pending.message.targetID = "bad\u{0}" }
+                        do { return (i, .success(try await store.append(pending))) } catch { return (i, .failure(error)) }
+                    }
+                }
+                return await group.reduce(into: [Int: Result<AppendResult, any Error>]()) { $0[$1.0] = $1.1 }
+            }
+            let stored = results.compactMapValues { try? $0.get() }
+            #expect(stored.count == 59 && stored[30] == nil)
+            #expect(stored.values.flatMap(\.entries).map(\.seq).sorted() == Array(1...59))
+            let inbox = try await store.inbox(userID: bob.id, after: 0, limit: 500, now: Hub.nowMillis())
+            #expect(inbox.map(\.seq) == Array(1...59))
+            #expect(!inbox.contains { $0.stored?.message.body.text == "m30" })
+        }
+    }
+
     @Test("one request id submitted concurrently is stored once; the others get it as a duplicate", arguments: Backend.allCases)
     func concurrentDuplicates(_ backend: Backend) async throws {
         let t = HubStoreContractTests()
