@@ -12,25 +12,39 @@ extension PostgresHubStore {
 
     // MARK: Sending
 
-    /// The sender's state and the single-chat recipient's relation to it, in one read.
+    /// The sender's state and the single-chat recipient's relation to it, in one statement (each statement is a
+    /// round trip and a parse and plan on the server, three per send before: BENCHMARKS.md).
     public func sendContext(senderID: Int64, recipient: (appKey: String, username: String)?) async throws -> SendContext {
-        let recipientApp = recipient?.appKey, recipientName = recipient?.username
-        return try await database.read { c in
-            let forbidden = try await c.value(Bool.self, "SELECT forbidden FROM account WHERE id = \(senderID)") ?? false
-            let devices = try await c.value(Int64.self, "SELECT COUNT(*) FROM login_device WHERE user_id = \(senderID)") ?? 0
+        try await database.read { c in
+            guard let recipient else {
+                let row = try await c.row("""
+                    SELECT s.forbidden AS s_forbidden, (SELECT COUNT(*) FROM login_device WHERE user_id = s.id) AS s_devices
+                    FROM account AS s WHERE s.id = \(senderID)
+                    """)
+                return SendContext(senderForbidden: try row?.get("s_forbidden", as: Bool.self) ?? false,
+                                   senderDevices: Int(try row?.get("s_devices", as: Int64.self) ?? 0), single: nil)
+            }
+            // One row whether or not the sender or the recipient exists: their columns are NULL when missing.
+            guard let row = try await c.row("""
+                SELECT s.forbidden AS s_forbidden,
+                    (SELECT COUNT(*) FROM login_device WHERE user_id = \(senderID)) AS s_devices, r.*
+                FROM (SELECT 1) AS one
+                LEFT JOIN account AS s ON s.id = \(senderID)
+                LEFT JOIN LATERAL (
+                    SELECT account.*,
+                        EXISTS (SELECT 1 FROM blacklist WHERE user_id = account.id AND blocked_id = \(senderID)) AS r_blacklisted,
+                        EXISTS (SELECT 1 FROM friend WHERE user_id = account.id AND friend_id = \(senderID)) AS r_friends,
+                        EXISTS (SELECT 1 FROM nodisturb WHERE user_id = account.id
+                                AND ((kind = 'single' AND target = \(senderID)) OR kind = 'global')) AS r_quiet
+                    FROM account WHERE appkey = \(recipient.appKey) AND username = \(recipient.username)) AS r ON true
+                """) else { throw HubError.storage }
             var single: SendContext.Single?
-            if let recipientApp, let recipientName, let row = try await c.row("""
-                SELECT account.*,
-                    EXISTS (SELECT 1 FROM blacklist WHERE user_id = account.id AND blocked_id = \(senderID)) AS r_blacklisted,
-                    EXISTS (SELECT 1 FROM friend WHERE user_id = account.id AND friend_id = \(senderID)) AS r_friends,
-                    EXISTS (SELECT 1 FROM nodisturb WHERE user_id = account.id
-                            AND ((kind = 'single' AND target = \(senderID)) OR kind = 'global')) AS r_quiet
-                FROM account WHERE appkey = \(recipientApp) AND username = \(recipientName)
-                """) {
+            if try row.get("id", as: Int64?.self) != nil {
                 single = SendContext.Single(recipient: try Self.user(from: row), blacklisted: try row.get("r_blacklisted"),
                                             friends: try row.get("r_friends"), quiet: try row.get("r_quiet"))
             }
-            return SendContext(senderForbidden: forbidden, senderDevices: Int(devices), single: single)
+            return SendContext(senderForbidden: try row.get("s_forbidden", as: Bool?.self) ?? false,
+                               senderDevices: Int(try row.get("s_devices", as: Int64.self)), single: single)
         }
     }
 

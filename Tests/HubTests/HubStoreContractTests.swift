@@ -33,6 +33,50 @@ struct HubStoreContractTests {
 
     // MARK: Logins
 
+    @Test("sendContext: the sender's flags and the recipient's relation to it, each rule on its own", arguments: Backend.allCases)
+    func sendContext(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let alice = try await insert(store, "alice")
+            let bob = try await insert(store, "bobby")
+            let app = TestApps.a.appKey
+            var context = try await store.sendContext(senderID: alice.id, recipient: (app, "bobby"))
+            #expect(!context.senderForbidden && context.senderDevices == 0)
+            var single = try #require(context.single)
+            #expect(single.recipient.id == bob.id && single.recipient.username == "bobby")
+            #expect(!single.blacklisted && !single.friends && !single.quiet)
+
+            try await store.recordLogin(userID: alice.id, device: "phone", platform: "a", now: 2_000)
+            try await store.recordLogin(userID: alice.id, device: "web", platform: "web", now: 2_000)
+            try await store.setForbidden(userID: alice.id, true, now: 2_000)
+            try await store.addToBlacklist(userID: bob.id, [alice.id])
+            try await store.addFriends(userID: bob.id, [alice.id], now: 2_000)
+            try await store.changeNoDisturb(userID: bob.id, addSingles: [alice.id], removeSingles: [], addGroups: [],
+                                            removeGroups: [], global: nil)
+            context = try await store.sendContext(senderID: alice.id, recipient: (app, "bobby"))
+            #expect(context.senderForbidden && context.senderDevices == 2)
+            single = try #require(context.single)
+            #expect(single.blacklisted && single.friends && single.quiet)
+            // The blacklist and no-disturb are the recipient's: the other way round they do not hold; friendship is
+            // mutual.
+            let back = try #require(try await store.sendContext(senderID: bob.id, recipient: (app, "alice")).single)
+            #expect(!back.blacklisted && back.friends && !back.quiet)
+            // Global no-disturb makes every sender quiet.
+            let carol = try await insert(store, "carol")
+            try await store.changeNoDisturb(userID: carol.id, addSingles: [], removeSingles: [], addGroups: [],
+                                            removeGroups: [], global: true)
+            #expect(try await store.sendContext(senderID: bob.id, recipient: (app, "carol")).single?.quiet == true)
+            // No such recipient (or app): no single part; no recipient asked: only the sender.
+            context = try await store.sendContext(senderID: alice.id, recipient: (app, "nobody"))
+            #expect(context.single == nil && context.senderForbidden && context.senderDevices == 2)
+            #expect(try await store.sendContext(senderID: alice.id, recipient: ("other-app", "bobby")).single == nil)
+            context = try await store.sendContext(senderID: alice.id, recipient: nil)
+            #expect(context.single == nil && context.senderForbidden && context.senderDevices == 2)
+            // An unknown sender: neither forbidden nor logged in.
+            context = try await store.sendContext(senderID: 999_999, recipient: (app, "bobby"))
+            #expect(!context.senderForbidden && context.senderDevices == 0 && context.single?.recipient.id == bob.id)
+        }
+    }
+
     @Test("credentials: the account, its hash and its forbidden flag; nil for an unknown account",
           arguments: Backend.allCases)
     func credentials(_ backend: Backend) async throws {
