@@ -333,8 +333,18 @@ public struct PostgresMigration: Sendable {
     /// Every component's migrations, in order.
     public static var all: [PostgresMigration] {
         PostgresHubStore.migrations + PostgresBridgeStore.migrations + plugins + PostgresCluster.migrations
-            + PostgresRoutingStore.migrations
+            + PostgresRoutingStore.migrations + media
     }
+
+    /// Uploaded media (`POST /v1/resource`): one row per media id, the content once per SHA-256 (at most 8 MB, the
+    /// upload limit), and the cluster's one key that signs download URLs, so any node serves any upload.
+    public static let media = [
+        PostgresMigration(component: "media", name: "v1", statements: [
+            "CREATE TABLE media (hex TEXT PRIMARY KEY, record TEXT NOT NULL)",
+            "CREATE TABLE media_blob (sha256 TEXT PRIMARY KEY, content BYTEA NOT NULL)",
+            "CREATE TABLE media_key (id INTEGER PRIMARY KEY, key BYTEA NOT NULL)",
+        ]),
+    ]
 
     /// The plugins' key-value table.
     public static let plugins = [

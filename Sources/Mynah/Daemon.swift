@@ -135,9 +135,14 @@ public final class Daemon: Sendable {
     func services() -> [ServiceGroupConfiguration.ServiceConfiguration] {
         var httpConfiguration = HTTPServer.Configuration(
             host: configuration.listen.host, port: configuration.listen.port, gateway: gateway,
-            mediaDirectory: (configuration.dataDirectory as NSString).appendingPathComponent("media"),
+            mediaDirectory: configuration.storage.mediaDirectory
+                ?? (configuration.dataDirectory as NSString).appendingPathComponent("media"),
             metrics: configuration.metrics.enabled ? MetricsEndpoint(registry: metrics, token: configuration.metrics.token) : nil)
         httpConfiguration.extraRoutes = routing.inbound?.httpRoutes ?? []
+        // On PostgreSQL media is the cluster's (in the database) unless a shared directory is configured.
+        if configuration.storage.mediaDirectory == nil, let postgres {
+            httpConfiguration.mediaStorage = PostgresMediaStore(database: postgres)
+        }
         httpConfiguration.console = consoleOptions()
         let http = HTTPServer.application(
             hub: hub,

@@ -20,8 +20,11 @@ public enum HTTPServer {
         public var port: Int
         /// Gateway limits.
         public var gateway: Gateway.Configuration
-        /// Where uploaded media is kept (`<data-dir>/media`); nil answers the media endpoints with an error.
+        /// Where uploaded media is kept (`<data-dir>/media`) when ``mediaStorage`` is not set; nil (and no
+        /// storage) answers the media endpoints with an error.
         public var mediaDirectory: String?
+        /// Where uploaded media is kept, when not in ``mediaDirectory`` (the cluster's database).
+        package var mediaStorage: (any MediaStorage)?
         /// `GET /metrics` in the Prometheus format; `nil` leaves the route out.
         public var metrics: MetricsEndpoint?
         /// POST routes added by the composition (see `ExtraRoute`).
@@ -57,7 +60,8 @@ public enum HTTPServer {
         GroupsAPI(hub: hub).register(on: router)
         ChatroomsAPI(hub: hub).register(on: router)
         SensitiveWordsAPI(hub: hub).register(on: router)
-        MediaAPI(hub: hub, directory: configuration.mediaDirectory).register(on: router)
+        MediaAPI(hub: hub, store: configuration.mediaStorage ?? configuration.mediaDirectory.map { MediaStore(directory: $0) })
+            .register(on: router)
         if let bridge { PushAPI(hub: hub, bridge: bridge).register(on: router) }
         configuration.metrics?.register(on: router)
         register(configuration.extraRoutes, on: router)

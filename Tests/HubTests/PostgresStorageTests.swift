@@ -64,7 +64,7 @@ struct PostgresStorageTests {
                 .collect().map { try $0.decode((String, String).self) }
             #expect(rows.count == PostgresMigration.all.count)
             #expect(Set(rows.map { "\($0.0)/\($0.1)" }).count == rows.count)
-            #expect(Set(rows.map(\.0)) == ["bridge", "cluster", "hub", "plugins", "routing"])
+            #expect(Set(rows.map(\.0)) == ["bridge", "cluster", "hub", "media", "plugins", "routing"])
             for database in databases { await database.close() }
             let again = try await PostgresStorage.open(settings)
             let count = try await again.client.query("SELECT COUNT(*) FROM schema_migrations").collect()

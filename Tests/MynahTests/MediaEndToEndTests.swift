@@ -133,3 +133,67 @@ import FoundationNetworking
         }
     }
 }
+
+/// Media in a cluster: an upload through one node is found, and served, by another, either from the database
+/// (the default on PostgreSQL) or from a directory the nodes share (`storage.media.directory`).
+@Suite struct MediaClusterTests {
+    @Test(arguments: ["postgres", "shared directory"])
+    func anUploadThroughOneNodeIsServedByAnother(setup: String) async throws {
+        let shared = try TemporaryDirectory()
+        try await Self.withStorage(setup, shared: shared) { storage in
+            try await Demo.withDaemon(configure: storage) { a, portA in
+                let (status, answer) = try await MediaEndToEndTests.upload(port: portA, type: "image",
+                                                                          bytes: MediaEndToEndTests.png, filename: "dot.png")
+                try #require(status == 200, "\(String(describing: answer))")
+                let mediaID = try #require(answer?["media_id"]?.stringValue)
+                // The same content again: the same id, stored once.
+                let again = try await MediaEndToEndTests.upload(port: portA, type: "image",
+                                                                bytes: MediaEndToEndTests.png, filename: "dot.png")
+                #expect(again.1?["media_id"]?.stringValue == mediaID)
+                let urlA = try #require(try await REST(port: portA).call("GET", "/v1/resource?mediaId=\(mediaID)")
+                    .json?["url"]?.stringValue)
+
+                try await Demo.withDaemon(configure: storage) { b, portB in
+                    let get = try await REST(port: portB).call("GET", "/v1/resource?mediaId=\(mediaID)")
+                    #expect(get.status == 200, "\(String(describing: get.json))")
+                    let urlB = try #require(get.json?["url"]?.stringValue)
+                    #expect(urlB.hasPrefix("http://127.0.0.1:\(portB)/media/"))
+                    // One signing key for the cluster: both nodes sign the same path, and each serves the other's URL.
+                    #expect(URL(string: urlA)?.path == URL(string: urlB)?.path)
+                    let file = try await MediaEndToEndTests.fetch(urlB)
+                    #expect(file.status == 200 && file.contentType == "image/png" && file.body == MediaEndToEndTests.png)
+                    let viaA = try await MediaEndToEndTests.fetch(urlA.replacingOccurrences(of: ":\(portA)/", with: ":\(portB)/"))
+                    #expect(viaA.status == 200 && viaA.body == MediaEndToEndTests.png)
+                    // A wrong token is refused by either.
+                    let name = try #require(URL(string: urlB)?.lastPathComponent)
+                    let forged = "http://127.0.0.1:\(portB)/media/\(String(repeating: "0", count: 64))/\(name)"
+                    #expect(try await MediaEndToEndTests.fetch(forged).status == 404)
+                    // Nothing went to the nodes' own data directories.
+                    for daemon in [a, b] {
+                        let own = (daemon.configuration.dataDirectory as NSString).appendingPathComponent("media/blobs")
+                        #expect(!FileManager.default.fileExists(atPath: own))
+                    }
+                }
+            }
+            if setup == "shared directory" {
+                let blobs = try FileManager.default.subpathsOfDirectory(atPath: shared.path + "/blobs")
+                #expect(blobs.contains { $0.contains("/") })
+            }
+        }
+    }
+
+    /// Runs `body` with the configuration change that puts two nodes' media together: one fresh database, or two
+    /// SQLite nodes with `shared` as their media directory.
+    static func withStorage(_ setup: String, shared: TemporaryDirectory,
+                            _ body: (@escaping @Sendable (inout MynahConfiguration) -> Void) async throws -> Void)
+        async throws {
+        if setup == "postgres" {
+            try await TestPostgres.withFreshDatabase { settings, _ in
+                try await body { $0.storage = StorageSection(postgres: settings) }
+            }
+        } else {
+            let path = shared.path
+            try await body { $0.storage = StorageSection(mediaDirectory: path) }
+        }
+    }
+}

@@ -117,7 +117,7 @@ struct OpenAPITests {
             GroupsAPI(hub: daemon.hub).register(on: router)
             ChatroomsAPI(hub: daemon.hub).register(on: router)
             SensitiveWordsAPI(hub: daemon.hub).register(on: router)
-            MediaAPI(hub: daemon.hub, directory: nil).register(on: router)
+            MediaAPI(hub: daemon.hub, store: nil).register(on: router)
             MetricsEndpoint(registry: daemon.metrics).register(on: router)
             let routes = Set(router.routes.map { "\($0.method) \($0.path)" })
             #expect(routes.union(["GET /health"]) == Self.registered)

@@ -183,6 +183,13 @@ enum TestPostgres {
         #expect(try load("storage:\n").storage.postgres == nil)
     }
 
+    @Test func theMediaDirectoryIsReadBesideEitherStore() throws {
+        #expect(try load("data_dir: ./d\n").storage.mediaDirectory == nil)
+        #expect(try load("storage:\n  media: {directory: /mnt/shared/media}\n").storage.mediaDirectory == "/mnt/shared/media")
+        let both = try load("storage:\n  media: {directory: /mnt/m}\n  postgres: {url: \"postgres://u@h/d\"}\n").storage
+        #expect(both.mediaDirectory == "/mnt/m" && both.postgres?.host == "h")
+    }
+
     @Test func postgresIsReadWithItsPoolSizeAndTLSModeAndTheURLFromTheEnvironment() throws {
         let config = try load("""
             storage:
@@ -208,6 +215,9 @@ enum TestPostgres {
         ("storage:\n  postgres:\n    url: postgres://u@h/d\n    tls: maybe\n",
          "bots.yaml:4:10: storage.postgres.tls: expected one of disable, prefer, require, got 'maybe'"),
         ("storage:\n  postgres:\n", "bots.yaml:2:3: storage.postgres: expected a mapping with url"),
+        ("storage:\n  media:\n    dir: /x\n", "bots.yaml:3:5: storage.media: unknown key 'dir'"),
+        ("storage:\n  media:\n    directory: \"\"\n", "bots.yaml:3:16: storage.media.directory:"),
+        ("storage:\n  media: /x\n", "bots.yaml:2:10: storage.media:"),
     ])
     func errorsNameTheLineColumnAndPath(yaml: String, expected: String) {
         #expect {

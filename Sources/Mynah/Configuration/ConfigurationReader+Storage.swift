@@ -8,25 +8,40 @@ public struct StorageSection: Sendable, Equatable {
     public var postgres: PostgresSettings?
     /// Where `storage.postgres.url` is written, for errors found when the node connects.
     public var location: SourceLocation?
+    /// `storage.media.directory`: where uploaded media is kept instead of the default (`<data_dir>/media` on
+    /// SQLite, the database on PostgreSQL); a directory every node mounts, for a cluster.
+    public var mediaDirectory: String?
 
     /// Creates a section; SQLite by default.
-    public init(postgres: PostgresSettings? = nil, location: SourceLocation? = nil) {
+    public init(postgres: PostgresSettings? = nil, location: SourceLocation? = nil, mediaDirectory: String? = nil) {
         self.postgres = postgres
         self.location = location
+        self.mediaDirectory = mediaDirectory
     }
 }
 
 extension ConfigurationReader {
     /// The keys of the storage mappings.
     enum StorageKeys {
-        static let section = ["postgres"]
+        static let section = ["postgres", "media"]
+        static let media = ["directory"]
         static let postgres = ["url", "pool_size", "tls"]
     }
 
-    /// Reads `storage:`; checks the URL's shape, the pool size and the TLS mode (it does not connect).
+    /// Reads `storage:`; checks the URL's shape, the pool size and the TLS mode (it does not connect), and the
+    /// media directory.
     func storage(_ field: Field?) throws(ConfigurationError) -> StorageSection {
-        guard let field, let section = try optionalSection(field, keys: StorageKeys.section),
-              let postgresField = section["postgres"] else { return StorageSection() }
+        guard let field, let section = try optionalSection(field, keys: StorageKeys.section) else { return StorageSection() }
+        var result = StorageSection()
+        if let mediaField = section["media"] {
+            guard let media = try optionalSection(mediaField, keys: StorageKeys.media) else {
+                throw error("expected a mapping with directory", at: mediaField)
+            }
+            let (directory, directoryField) = try requiredString(media, "directory")
+            try requireNonEmpty(directory, directoryField)
+            result.mediaDirectory = directory
+        }
+        guard let postgresField = section["postgres"] else { return result }
         guard let postgres = try optionalSection(postgresField, keys: StorageKeys.postgres) else {
             throw error("expected a mapping with url (and optionally pool_size, tls)", at: postgresField)
         }
@@ -46,8 +61,9 @@ extension ConfigurationReader {
             tls = mode
         }
         do {
-            let settings = try PostgresSettings(url: url, poolSize: poolSize, tls: tls)
-            return StorageSection(postgres: settings, location: location(urlField.mark))
+            result.postgres = try PostgresSettings(url: url, poolSize: poolSize, tls: tls)
+            result.location = location(urlField.mark)
+            return result
         } catch {
             throw self.error(error.message, at: urlField)
         }

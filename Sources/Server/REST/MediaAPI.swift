@@ -10,17 +10,17 @@ import NIOCore
 /// (a download URL) and `GET /media/{token}/{name}` (the download that URL points at, without Basic auth).
 struct MediaAPI {
     let hub: Hub
-    let store: MediaStore?
+    let store: (any MediaStorage)?
 
     /// The form field the official SDKs put the file in.
     static let fieldName = "filename"
     /// The most a request body may have: one 8 MB file plus room for the multipart framing.
     static let maxBodyBytes = MediaUpload.maxBytes + 64 * 1024
 
-    /// Serves media from `directory`; nil answers every media request with a clear error.
-    init(hub: Hub, directory: String?) {
+    /// Serves media from `store`; nil answers every media request with a clear error.
+    init(hub: Hub, store: (any MediaStorage)?) {
         self.hub = hub
-        self.store = directory.map { MediaStore(directory: $0) }
+        self.store = store
     }
 
     func register(on router: Router<some RequestContext>) {
@@ -112,7 +112,11 @@ struct MediaAPI {
             throw MediaHTTPError(status: .notFound, APIError(.invalidParameter, "no such media"))
         }
         let record = found.record
-        let body = try await FileIO().loadFile(path: found.path, context: context)
+        let body: ResponseBody
+        switch found.content {
+        case .file(let path): body = try await FileIO().loadFile(path: path, context: context)
+        case .bytes(let bytes): body = ResponseBody(byteBuffer: bytes)
+        }
         var headers: HTTPFields = [
             .contentType: record.contentType,
             .contentLength: String(record.size),
@@ -125,7 +129,7 @@ struct MediaAPI {
         return Response(status: .ok, headers: headers, body: body)
     }
 
-    func requireStore() throws -> MediaStore {
+    func requireStore() throws -> any MediaStorage {
         guard let store else {
             throw MediaHTTPError(status: .notImplemented, APIError(
                 .internalError, "media storage is not configured on this server (no media directory)"))
