@@ -24,20 +24,12 @@ extension PostgresHubStore {
                 return SendContext(senderForbidden: try row?.get("s_forbidden", as: Bool.self) ?? false,
                                    senderDevices: Int(try row?.get("s_devices", as: Int64.self) ?? 0), single: nil)
             }
-            // One row whether or not the sender or the recipient exists: their columns are NULL when missing.
-            guard let row = try await c.row("""
-                SELECT s.forbidden AS s_forbidden,
-                    (SELECT COUNT(*) FROM login_device WHERE user_id = \(senderID)) AS s_devices, r.*
-                FROM (SELECT 1) AS one
-                LEFT JOIN account AS s ON s.id = \(senderID)
-                LEFT JOIN LATERAL (
-                    SELECT account.*,
-                        EXISTS (SELECT 1 FROM blacklist WHERE user_id = account.id AND blocked_id = \(senderID)) AS r_blacklisted,
-                        EXISTS (SELECT 1 FROM friend WHERE user_id = account.id AND friend_id = \(senderID)) AS r_friends,
-                        EXISTS (SELECT 1 FROM nodisturb WHERE user_id = account.id
-                                AND ((kind = 'single' AND target = \(senderID)) OR kind = 'global')) AS r_quiet
-                    FROM account WHERE appkey = \(recipient.appKey) AND username = \(recipient.username)) AS r ON true
-                """) else { throw HubError.storage }
+            // One row whether or not the sender or the recipient exists (their columns are NULL when missing), from
+            // a prepared statement: parsed and planned once per connection, not once per send.
+            guard let row = try await c.execute(SendContextStatement(senderID: senderID, appKey: recipient.appKey,
+                                                                     username: recipient.username),
+                                                logger: quietLogger).first(where: { _ in true })
+            else { throw HubError.storage }
             var single: SendContext.Single?
             if try row.get("id", as: Int64?.self) != nil {
                 single = SendContext.Single(recipient: try Self.user(from: row), blacklisted: try row.get("r_blacklisted"),
@@ -46,6 +38,39 @@ extension PostgresHubStore {
             return SendContext(senderForbidden: try row.get("s_forbidden", as: Bool?.self) ?? false,
                                senderDevices: Int(try row.get("s_devices", as: Int64.self)), single: single)
         }
+    }
+
+    /// The single-chat send context's statement (see ``sendContext(senderID:recipient:)``).
+    struct SendContextStatement: PostgresPreparedStatement {
+        static let name = "mynah_send_context_v1"
+        static let sql = """
+            SELECT s.forbidden AS s_forbidden,
+                (SELECT COUNT(*) FROM login_device WHERE user_id = $1) AS s_devices, r.*
+            FROM (SELECT 1) AS one
+            LEFT JOIN account AS s ON s.id = $1
+            LEFT JOIN LATERAL (
+                SELECT account.*,
+                    EXISTS (SELECT 1 FROM blacklist WHERE user_id = account.id AND blocked_id = $1) AS r_blacklisted,
+                    EXISTS (SELECT 1 FROM friend WHERE user_id = account.id AND friend_id = $1) AS r_friends,
+                    EXISTS (SELECT 1 FROM nodisturb WHERE user_id = account.id
+                            AND ((kind = 'single' AND target = $1) OR kind = 'global')) AS r_quiet
+                FROM account WHERE appkey = $2 AND username = $3) AS r ON true
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.int8, .text, .text]
+
+        var senderID: Int64
+        var appKey: String
+        var username: String
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 3)
+            bindings.append(senderID)
+            bindings.append(appKey)
+            bindings.append(username)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> PostgresRandomAccessRow { row.makeRandomAccess() }
     }
 
     // MARK: Accounts
