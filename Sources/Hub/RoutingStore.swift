@@ -26,7 +26,12 @@ public struct RoutingDeadLetter: Sendable, Equatable {
 
     /// What a dead letter carries: routed messages, routed gateway events, or one push receipt report.
     public enum Kind: String, Sendable {
-        case messages, events, receipt
+        /// A batch of routed messages (ids are msgids).
+        case messages
+        /// A batch of routed gateway events (ids are event ids).
+        case events
+        /// One push receipt report (the id is the push's msg_id).
+        case receipt
     }
 
     /// Creates a dead letter as a store read it.

@@ -205,6 +205,21 @@ public final class PostgresStorage: Sendable {
         return PostgresStorage(settings: settings, logger: logger)
     }
 
+    /// Opens a pool on `settings` (migrated, as a node would), runs `body` with it and closes it, whether `body`
+    /// returns or throws: for commands and tests that use the database briefly.
+    public static func withOpened<T>(_ settings: PostgresSettings, logger: Logger = Logger(label: "mynah.postgres"),
+                                     _ body: (PostgresStorage) async throws -> T) async throws -> T {
+        let database = try await open(settings, logger: logger)
+        do {
+            let result = try await body(database)
+            await database.close()
+            return result
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+
     /// Runs `body` when the pool closes, before it does (the cluster's listener and heartbeat stop there).
     public func onClose(_ body: @escaping @Sendable () async -> Void) {
         closers.withLock { $0.append(body) }

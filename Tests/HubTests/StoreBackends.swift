@@ -46,16 +46,6 @@ enum TestPostgres {
 
     /// Runs `body` with a migrated pool on a new database; closes the pool and drops the database afterwards.
     static func withDatabase<T>(_ body: (PostgresStorage) async throws -> T) async throws -> T {
-        try await withFreshDatabase { settings in
-            let database = try await PostgresStorage.open(settings)
-            do {
-                let result = try await body(database)
-                await database.close()
-                return result
-            } catch {
-                await database.close()
-                throw error
-            }
-        }
+        try await withFreshDatabase { settings in try await PostgresStorage.withOpened(settings, body) }
     }
 }

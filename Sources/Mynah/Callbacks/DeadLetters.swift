@@ -60,7 +60,7 @@ public enum DeadLetters {
         guard let settings = configuration.storage.postgres else {
             return try await list(dataDirectory: configuration.dataDirectory)
         }
-        return try await withDatabase(settings) { try await list(PostgresRoutingStore(database: $0)) }
+        return try await PostgresStorage.withOpened(settings) { try await list(PostgresRoutingStore(database: $0)) }
     }
 
     /// Marks dead letters of the daemon `configuration` describes for another delivery (every one when `ids` is
@@ -69,7 +69,7 @@ public enum DeadLetters {
         guard let settings = configuration.storage.postgres else {
             return try await replay(dataDirectory: configuration.dataDirectory, ids: ids)
         }
-        return try await withDatabase(settings) { try await PostgresRoutingStore(database: $0).markReplay(ids: ids) }
+        return try await PostgresStorage.withOpened(settings) { try await PostgresRoutingStore(database: $0).markReplay(ids: ids) }
     }
 
     static func list(_ store: any RoutingStore) async throws -> [Summary] {
@@ -77,20 +77,6 @@ public enum DeadLetters {
             Summary(id: $0.id, destination: $0.destination, count: $0.count, firstMsgID: $0.firstMsgID,
                     lastMsgID: $0.lastMsgID, attempts: $0.attempts, lastError: $0.lastError, replay: $0.replay,
                     kind: $0.kind.rawValue, url: $0.url)
-        }
-    }
-
-    /// Runs `body` on the cluster's database (migrated, as a node would), then closes the pool.
-    static func withDatabase<T: Sendable>(_ settings: PostgresSettings,
-                                          _ body: (PostgresStorage) async throws -> T) async throws -> T {
-        let database = try await PostgresStorage.open(settings)
-        do {
-            let result = try await body(database)
-            await database.close()
-            return result
-        } catch {
-            await database.close()
-            throw error
         }
     }
 }

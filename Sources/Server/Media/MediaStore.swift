@@ -49,7 +49,9 @@ package protocol MediaStorage: Sendable {
 
 /// A download's bytes: a file to stream, or bytes read from a database.
 package enum MediaContent: Sendable {
+    /// A file's path, streamed from disk.
     case file(String)
+    /// The bytes themselves.
     case bytes(ByteBuffer)
 }
 
