@@ -54,14 +54,17 @@ import MynahTesting
                 let b = try await Node.start(configPath: try Self.config(dirB, url: url, hook: CallbackTests.hook(rport)))
                 defer { if b.process.isRunning { b.stop() } }
                 let bob = try await Demo.client(port: b.port, username: "bob_b", password: "bob-pass")
-                for i in 0..<20 {
+                for i in 0..<40 {
                     let from = i % 2 == 0 ? alice : bob
                     sent.append(try await from.send(.init(targetID: i % 2 == 0 ? "bob_b" : "alice",
                                                           body: .text("both \(i)"))).msgID)
                 }
                 let both = try await log.accepted(until: Set(sent))
                 #expect(both.firstOccurrences == sent)
-                #expect(both.count == sent.count, "every message posted once: one node routes")
+                // One node routes: every message is posted once, or, if a loaded machine made node A miss a lease
+                // check (it then gives the lease up and B takes over), one batch (at most 10) goes twice. Two nodes
+                // routing would post every message after B's start twice.
+                #expect(both.count <= sent.count + 10, "\(both.count) posts for \(sent.count) messages")
 
                 // 3. The receiver fails; node A, routing, is killed mid-retry; node B takes the lease and resumes.
                 receiver.answer(.fail)
