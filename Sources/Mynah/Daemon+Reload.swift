@@ -11,13 +11,14 @@ extension Daemon {
     /// do removed and changed bots stop and new ones start; on any error the running bots stay as they were.
     ///
     /// Message routing (`callbacks:`) follows too, after the bots (docs/callbacks.md). Listening address, data
-    /// directory and apps need a restart; changes to them are logged and ignored.
+    /// directory, apps and the gateway's timers need a restart; changes to them are logged and ignored.
     public func apply(_ configuration: MynahConfiguration) async throws(ConfigurationError) {
         try BotRuntime.validate(configuration, registry: botRuntime.registry)
         let current = self.configuration
         if configuration.apps != current.apps || configuration.listen != current.listen
-            || configuration.dataDirectory != current.dataDirectory {
-            logger.warning("reload applies bots and callbacks only; listen, data_dir and apps changes need a restart")
+            || configuration.dataDirectory != current.dataDirectory || configuration.gateway != current.gateway {
+            logger.warning(
+                "reload applies bots and callbacks only; listen, data_dir, apps and gateway changes need a restart")
         }
         try routing.validate(configuration, running: current)
         for spec in configuration.bots

@@ -84,7 +84,7 @@ public final class Daemon: Sendable {
                 logger: Logger = Logger(label: "mynah")) async throws {
         self.configuration = configuration
         self.logger = logger
-        self.gateway = options.gateway
+        self.gateway = configuration.gateway.applied(to: options.gateway)
         self.botsOverGateway = options.botsOverGateway
         try Self.check(configuration, registry: options.plugins)
         let storage = try await Self.openStorage(configuration, logger: logger)

@@ -92,12 +92,15 @@ import FoundationNetworking
     }
 
     /// Writes a `bots.yaml` for a child daemon: the demo app on port 0, data under `dir`, and `extra` sections.
+    /// The login timeout is 5 minutes: these tests are about crashes and nodes, and with the whole suite starting
+    /// at once on two cores a client's login frame once took over the 10 s default to be written.
     static func writeConfig(_ dir: TemporaryDirectory, extra: String = "") throws -> String {
         let path = dir.path + "/bots.yaml"
         try """
             listen: { host: 127.0.0.1, port: 0 }
             data_dir: \(dir.path)/data
             log_level: info
+            gateway: { login_timeout: 5m }
             apps:
               - appkey: \(Demo.appKey)
                 master_secret: \(Demo.secret)

@@ -179,6 +179,8 @@ struct RawReply: Sendable, CustomStringConvertible {
 /// The server with media storage in `directory/media`, driven through a test client.
 struct MediaServer: Sendable {
     let client: any TestClientProtocol
+    /// In live mode, a keep-alive client of the real socket with a hang guard instead of a speed requirement.
+    var live: TestClient? = nil
     let directory: String
 
     var mediaDirectory: String { directory + "/media" }
@@ -187,6 +189,13 @@ struct MediaServer: Sendable {
               headers extra: HTTPFields = [:], body: [UInt8]? = nil) async throws -> RawReply {
         var headers = extra
         if let auth = credentials.headerValue { headers[.authorization] = auth }
+        if let live {
+            headers[.connection] = "keep-alive"
+            let response = try await live.execute(.init(uri, method: method, authority: "localhost", headers: headers,
+                                                         body: body.map { ByteBuffer(bytes: $0) }))
+            return RawReply(status: response.head.status, headers: response.head.headerFields,
+                            body: response.body.map { Array($0.readableBytesView) } ?? [])
+        }
         return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(bytes: $0) }) {
             RawReply(status: $0.status, headers: $0.headers, body: Array($0.body.readableBytesView))
         }
@@ -239,6 +248,18 @@ func withMediaServer<T: Sendable>(
     let app = HTTPServer.application(
         hub: hub, configuration: .init(port: 0, mediaDirectory: media ? directory + "/media" : nil))
     return try await app.test(mode) { client in
-        try await test(MediaServer(client: client, directory: directory))
+        guard let port = client.port else { return try await test(MediaServer(client: client, directory: directory)) }
+        // Live: HummingbirdTesting's own client gives up after 20 s without a read, which a 9 MB upload in a debug
+        // build beside the whole suite on two cores once exceeded; this one waits up to 3 minutes (a hang guard).
+        let live = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(180)))
+        live.connect()
+        do {
+            let value = try await test(MediaServer(client: client, live: live, directory: directory))
+            try await live.shutdown()
+            return value
+        } catch {
+            try? await live.shutdown()
+            throw error
+        }
     }
 }

@@ -19,7 +19,8 @@ struct ConfigurationReader: YAMLWalker {
 
     /// The complete set of keys each kind of mapping allows.
     enum Keys {
-        static let document = ["listen", "data_dir", "log_level", "apps", "bots", "bridge", "metrics", "storage", "console"]
+        static let document = ["listen", "data_dir", "log_level", "apps", "bots", "bridge", "metrics", "storage", "console",
+                               "gateway"]
         static let listen = ["host", "port"]
         static let metrics = ["enabled", "token"]
         static let app = ["appkey", "master_secret", "name", "offline_messages", "offline_ttl", "friend_mode", "cross_app",
@@ -84,6 +85,7 @@ struct ConfigurationReader: YAMLWalker {
         configuration.callbacks = recovering([]) { () throws(ConfigurationError) in try callbacks(top["apps"]) }
         configuration.storage = recovering(StorageSection()) { () throws(ConfigurationError) in try storage(top["storage"]) }
         configuration.console = recovering(ConsoleSection()) { () throws(ConfigurationError) in try console(top["console"]) }
+        configuration.gateway = recovering(GatewaySection()) { () throws(ConfigurationError) in try gateway(top["gateway"]) }
         recovering { () throws(ConfigurationError) in
             guard let field = top["metrics"], let metrics = try optionalSection(field, keys: Keys.metrics) else { return }
             recovering { () throws(ConfigurationError) in

@@ -107,6 +107,8 @@ public struct MynahConfiguration: Sendable, Equatable {
     public var storage = StorageSection()
     /// `/console` and `/chat` (`console:`, ConfigurationReader+Console.swift): on, without operators, by default.
     public var console = ConsoleSection()
+    /// The WebSocket gateway's timers (`gateway:`, ConfigurationReader+Gateway.swift); the defaults when absent.
+    public var gateway = GatewaySection()
 
     /// The `metrics:` section.
     public struct Metrics: Sendable, Equatable {
