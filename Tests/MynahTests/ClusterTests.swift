@@ -216,13 +216,15 @@ import MynahTesting
 }
 
 extension ClusterTests {
-    /// A node's `bots.yaml`: the demo app, the echo bot, data under `dir`, the shared database at `url`.
+    /// A node's `bots.yaml`: the demo app, the echo bot, data under `dir`, the shared database at `url`. A login
+    /// may take 5 minutes, as in ``CrashRecoveryTests/writeConfig(_:extra:)``: these tests are about nodes dying.
     static func writeConfigWithBot(_ dir: TemporaryDirectory, url: String, bot: String = "echo") throws -> String {
         let path = dir.path + "/bots.yaml"
         try """
             listen: { host: 127.0.0.1, port: 0 }
             data_dir: \(dir.path)/data
             log_level: info
+            gateway: { login_timeout: 5m }
             apps:
               - appkey: \(Demo.appKey)
                 master_secret: \(Demo.secret)
