@@ -194,6 +194,7 @@ let package = Package(
                 "Server", "Hub", "IMProtocol", "Bridge",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -213,7 +213,7 @@ extension Hub {
     func publish(_ result: AppendResult) {
         configuration.metrics.stored(entries: result.entries.count)
         guard !result.entries.isEmpty else { return }
-        let encoded = EncodedDelivery(result.stored)
+        let encoded = EncodedDelivery(result.stored, messageJSON: result.messageJSON)
         for entry in result.entries {
             bus.publish(userID: entry.userID, entry: InboxEntry(seq: entry.seq, stored: result.stored,
                                                                  noNotification: result.quiet.contains(entry.userID),

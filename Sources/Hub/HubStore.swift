@@ -116,7 +116,12 @@ extension HubStore {
 /// A message on its way into the store, with who gets an inbox entry.
 public struct PendingMessage: Sendable {
     /// The message; the store assigns `msg_id` and `msg_ctime`.
-    public var message: Message
+    public var message: Message {
+        didSet { messageJSON = message.json.serialized() }
+    }
+    /// ``message`` as the JSON text the store keeps and deliveries splice: serialized once per message, not once
+    /// by the store and again for the frames.
+    public private(set) var messageJSON: [UInt8]
     /// The sending account (for idempotent requests).
     public var senderUserID: Int64
     /// The client's idempotency key, if any.
@@ -134,6 +139,7 @@ public struct PendingMessage: Sendable {
     public init(message: Message, senderUserID: Int64, requestID: String?, recipients: [Int64], now: Int64,
                 expiresAt: Int64? = nil) {
         self.message = message
+        self.messageJSON = message.json.serialized()
         self.senderUserID = senderUserID
         self.requestID = requestID
         self.recipients = recipients
@@ -152,11 +158,16 @@ public struct AppendResult: Sendable {
     public var duplicate: Bool
     /// The recipients not to notify (the pending message's `quiet`), where the store reports them.
     public var quiet: Set<Int64> = []
+    /// The stored message's JSON text (``PendingMessage/messageJSON``), where the store has it: the frames are
+    /// spliced from it instead of serializing the message again.
+    public var messageJSON: [UInt8]?
 
     /// Creates a result.
-    public init(stored: StoredMessage, entries: [(userID: Int64, seq: Int64)], duplicate: Bool) {
+    public init(stored: StoredMessage, entries: [(userID: Int64, seq: Int64)], duplicate: Bool,
+                messageJSON: [UInt8]? = nil) {
         self.stored = stored
         self.entries = entries
         self.duplicate = duplicate
+        self.messageJSON = messageJSON
     }
 }

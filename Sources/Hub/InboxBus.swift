@@ -9,11 +9,42 @@ import Synchronization
 public protocol InboxNotificationBus: Sendable {
     /// Subscribes to the inbox of one account; the stream ends when the subscriber stops iterating or is cancelled.
     func subscribe(userID: Int64) -> AsyncStream<InboxEntry>
+    /// Subscribes `receiver` to the inbox of one account: it is called on the publisher's thread, without a task
+    /// hop, until the subscription is cancelled (how a gateway session writes live entries straight to its socket).
+    func subscribe(userID: Int64, receiver: any InboxReceiver) -> InboxSubscription
     /// Signals every subscriber of `userID` that `entry` was committed.
     func publish(userID: Int64, entry: InboxEntry)
     /// How many sessions currently listen to the inbox of `userID` (the hub keeps messages without offline storage
     /// only for accounts someone listens for).
     func subscriberCount(userID: Int64) -> Int
+}
+
+/// Gets one account's inbox signals on the publisher's thread (the store's writer, after the commit), in the order
+/// they were published for that account. It must return quickly and never block or await.
+public protocol InboxReceiver: AnyObject, Sendable {
+    /// `entry` was committed to the account's inbox.
+    func receive(_ entry: InboxEntry)
+}
+
+/// A ``InboxNotificationBus/subscribe(userID:receiver:)`` in force until ``cancel()``.
+public final class InboxSubscription: Sendable {
+    private let onCancel: Mutex<(@Sendable () -> Void)?>
+
+    /// A subscription that `onCancel` ends (run once, by the first ``cancel()``).
+    public init(onCancel: @escaping @Sendable () -> Void) {
+        self.onCancel = Mutex(onCancel)
+    }
+
+    /// Ends the subscription: no signal reaches the receiver after this returns (one being delivered may finish).
+    public func cancel() {
+        let action = onCancel.withLock { (pending: inout (@Sendable () -> Void)?) -> (@Sendable () -> Void)? in
+            defer { pending = nil }
+            return pending
+        }
+        action?()
+    }
+
+    deinit { cancel() }
 }
 
 /// The in-process ``InboxNotificationBus`` of one node.
@@ -24,7 +55,20 @@ public protocol InboxNotificationBus: Sendable {
 public final class InboxBus: InboxNotificationBus {
     private struct State {
         var nextID: Int = 0
-        var subscribers: [Int64: [Int: AsyncStream<InboxEntry>.Continuation]] = [:]
+        var subscribers: [Int64: [Int: any InboxReceiver]] = [:]
+    }
+
+    /// A stream subscription's receiver: yields into the stream, which keeps the newest `bufferSize` signals.
+    private final class StreamReceiver: InboxReceiver {
+        let continuation: AsyncStream<InboxEntry>.Continuation
+
+        init(_ continuation: AsyncStream<InboxEntry>.Continuation) {
+            self.continuation = continuation
+        }
+
+        func receive(_ entry: InboxEntry) {
+            continuation.yield(entry)
+        }
     }
 
     private let state = Mutex(State())
@@ -39,25 +83,43 @@ public final class InboxBus: InboxNotificationBus {
     public func subscribe(userID: Int64) -> AsyncStream<InboxEntry> {
         let (stream, continuation) = AsyncStream.makeStream(of: InboxEntry.self,
                                                             bufferingPolicy: .bufferingNewest(bufferSize))
-        let id = state.withLock { s in
+        let id = add(userID: userID, StreamReceiver(continuation))
+        continuation.onTermination = { [weak self] _ in self?.remove(userID: userID, id: id) }
+        return stream
+    }
+
+    /// Subscribes `receiver`, called on the publisher's thread until the subscription is cancelled.
+    public func subscribe(userID: Int64, receiver: any InboxReceiver) -> InboxSubscription {
+        let id = add(userID: userID, receiver)
+        return InboxSubscription { [weak self] in self?.remove(userID: userID, id: id) }
+    }
+
+    private func add(userID: Int64, _ receiver: any InboxReceiver) -> Int {
+        state.withLock { s in
             let id = s.nextID
             s.nextID += 1
-            s.subscribers[userID, default: [:]][id] = continuation
+            s.subscribers[userID, default: [:]][id] = receiver
             return id
         }
-        continuation.onTermination = { [weak self] _ in
-            self?.state.withLock { s in
-                s.subscribers[userID]?[id] = nil
-                if s.subscribers[userID]?.isEmpty == true { s.subscribers[userID] = nil }
-            }
+    }
+
+    private func remove(userID: Int64, id: Int) {
+        state.withLock { s in
+            s.subscribers[userID]?[id] = nil
+            if s.subscribers[userID]?.isEmpty == true { s.subscribers[userID] = nil }
         }
-        return stream
     }
 
     /// Signals every subscriber of `userID` that `entry` was committed.
     public func publish(userID: Int64, entry: InboxEntry) {
-        let targets = state.withLock { s in s.subscribers[userID].map { Array($0.values) } ?? [] }
-        for c in targets { c.yield(entry) }
+        // The common case, one session, without an array: this runs once per delivery on the store's writer.
+        let (one, more) = state.withLock { s -> ((any InboxReceiver)?, [any InboxReceiver]) in
+            guard let subscribers = s.subscribers[userID] else { return (nil, []) }
+            if subscribers.count == 1 { return (subscribers.first?.value, []) }
+            return (nil, Array(subscribers.values))
+        }
+        one?.receive(entry)
+        for receiver in more { receiver.receive(entry) }
     }
 
     /// The accounts someone listens for now (a cluster's bus checks their inboxes for signals it missed).

@@ -10,7 +10,7 @@
 /// var reader = InboxReader(hub: hub, userID: user.id, after: cursor, live: live)
 /// while let entry = try await reader.next() { deliver(entry) }
 /// ```
-public struct InboxReader {
+public struct InboxReader<Feed: InboxLiveFeed> {
     /// A read from the store in progress: the backlog (`target` nil: until the store has nothing more) or a gap
     /// the bus skipped (until `target`).
     private struct CatchUp {
@@ -21,7 +21,7 @@ public struct InboxReader {
     let hub: Hub
     let userID: Int64
     let batch: Int
-    private var live: AsyncStream<InboxEntry>.AsyncIterator
+    private var live: Feed
     /// The sequence number of the last entry returned (the starting position before the first).
     public private(set) var last: Int64
     private var page: [InboxEntry] = []
@@ -30,13 +30,13 @@ public struct InboxReader {
     /// A live entry that arrived after a gap, returned once the gap is read.
     private var held: InboxEntry?
 
-    /// Creates a reader of `userID`'s inbox after `after`, reading the store `batch` entries at a time, on a
-    /// subscription taken before.
-    public init(hub: Hub, userID: Int64, after: Int64, live: AsyncStream<InboxEntry>, batch: Int = 256) {
+    /// Creates a reader of `userID`'s inbox after `after`, reading the store `batch` entries at a time, with live
+    /// entries from `feed`, a subscription taken before.
+    public init(hub: Hub, userID: Int64, after: Int64, feed: Feed, batch: Int = 256) {
         self.hub = hub
         self.userID = userID
         self.batch = max(batch, 1)
-        self.live = live.makeAsyncIterator()
+        self.live = feed
         self.last = after
     }
 
@@ -70,7 +70,9 @@ public struct InboxReader {
                 last = entry.seq
                 return entry
             }
-            guard let entry = await live.next() else { return nil }
+            guard let (entry, position) = await live.next(readerAt: last) else { return nil }
+            // Entries through `position` reached the client without this reader (the feed wrote them itself).
+            last = max(last, position)
             if entry.seq <= last { continue }
             // Missed signals (a subscriber that fell behind loses the oldest) leave a gap: read it from the store.
             if entry.seq > last + 1 {
@@ -81,5 +83,29 @@ public struct InboxReader {
             last = entry.seq
             return entry
         }
+    }
+}
+
+extension InboxReader where Feed == AsyncStream<InboxEntry>.Iterator {
+    /// Creates a reader of `userID`'s inbox after `after`, reading the store `batch` entries at a time, on a
+    /// subscription taken before.
+    public init(hub: Hub, userID: Int64, after: Int64, live: AsyncStream<InboxEntry>, batch: Int = 256) {
+        self.init(hub: hub, userID: userID, after: after, feed: live.makeAsyncIterator(), batch: batch)
+    }
+}
+
+/// Where an ``InboxReader`` waits for live entries once it has read everything stored.
+public protocol InboxLiveFeed {
+    /// The next live entry, nil once the subscription ended. `position` is the last entry the reader returned, and
+    /// the reader has nothing else to return meanwhile. With the entry comes the position the feed delivered through
+    /// by itself while the reader waited (`position` when it delivered nothing), which the reader moves to.
+    mutating func next(readerAt position: Int64) async -> (entry: InboxEntry, position: Int64)?
+}
+
+extension AsyncStream<InboxEntry>.Iterator: InboxLiveFeed {
+    /// The stream's next entry; a stream delivers nothing by itself.
+    public mutating func next(readerAt position: Int64) async -> (entry: InboxEntry, position: Int64)? {
+        guard let entry = await next() else { return nil }
+        return (entry, position)
     }
 }

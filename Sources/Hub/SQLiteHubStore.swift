@@ -211,7 +211,7 @@ public final class SQLiteHubStore: HubStore {
             try db.cachedStatement(sql: "SELECT msg_ctime FROM message ORDER BY msg_id DESC LIMIT 1")) ?? 0
         let ctime = max(pending.now, lastCtime)
         let m = pending.message
-        let body = m.json.serialized()
+        let body = pending.messageJSON
         try db.cachedStatement(
             sql: """
                 INSERT INTO message (from_appkey, from_id, target_type, target_appkey, target_id, msg_ctime,
@@ -235,7 +235,7 @@ public final class SQLiteHubStore: HubStore {
             entries.append((userID, seq))
         }
         var result = AppendResult(stored: StoredMessage(msgID: msgID, msgCtime: ctime, message: m), entries: entries,
-                                  duplicate: false)
+                                  duplicate: false, messageJSON: body)
         result.quiet = pending.quiet
         return result
     }

@@ -152,6 +152,12 @@ public final class PostgresCluster: InboxNotificationBus, PresenceRegistry {
         local.subscribe(userID: userID)
     }
 
+    /// Subscribes `receiver` to the inbox of one account on this node (entries committed by other nodes reach it
+    /// once their notification is read).
+    public func subscribe(userID: Int64, receiver: any InboxReceiver) -> InboxSubscription {
+        local.subscribe(userID: userID, receiver: receiver)
+    }
+
     /// Signals this node's sessions of `userID` at once and queues the entry for the other nodes' `NOTIFY`.
     public func publish(userID: Int64, entry: InboxEntry) {
         local.publish(userID: userID, entry: entry)

@@ -127,7 +127,7 @@ extension PostgresHubStore {
                         \(messages.map { $0.targetAppKey ?? $0.fromAppKey ?? "" })::text[],
                         \(messages.map(\.targetID))::text[], \(ctimes)::bigint[], \(pendings.map(\.senderUserID))::bigint[],
                         \(pendings.map { $0.requestID ?? "" })::text[], \(pendings.map { $0.requestID != nil })::boolean[],
-                        \(messages.map { ByteBuffer(bytes: $0.json.serialized()) })::bytea[])
+                        \(pendings.map { ByteBuffer(bytes: $0.messageJSON) })::bytea[])
                 AS t(i, fa, fi, tt, ta, ti, ct, s, r, hr, b)
             ORDER BY i
             ON CONFLICT (sender_user_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
@@ -181,7 +181,7 @@ extension PostgresHubStore {
                 return (userID: userID, seq: seqs[next])
             }
             return .success(AppendResult(stored: StoredMessage(msgID: ids[i], msgCtime: ctimes[i], message: pending.message),
-                                         entries: entries, duplicate: false))
+                                         entries: entries, duplicate: false, messageJSON: pending.messageJSON))
         }
     }
 
@@ -189,7 +189,7 @@ extension PostgresHubStore {
     static func append(_ c: PostgresConnection, _ pending: PendingMessage, clock: inout Int64) async throws -> AppendResult {
         let m = pending.message
         let ctime = max(pending.now, clock)
-        let body = ByteBuffer(bytes: m.json.serialized())
+        let body = ByteBuffer(bytes: pending.messageJSON)
         let inserted = try await c.value(Int64.self, """
             INSERT INTO message (from_appkey, from_id, target_type, target_appkey, target_id, msg_ctime,
                                  sender_user_id, request_id, body)
@@ -217,7 +217,8 @@ extension PostgresHubStore {
                 """)
         }
         return AppendResult(stored: StoredMessage(msgID: msgID, msgCtime: ctime, message: m),
-                            entries: zip(pending.recipients, seqs).map { (userID: $0, seq: $1) }, duplicate: false)
+                            entries: zip(pending.recipients, seqs).map { (userID: $0, seq: $1) }, duplicate: false,
+                            messageJSON: pending.messageJSON)
     }
 
     /// The next sequence numbers of the inboxes of `recipients` (one per occurrence, in order), taken from

@@ -13,9 +13,10 @@ public struct EncodedDelivery: Sendable, Hashable {
     /// `{"message":<message>,"msg_ctime":<ms>,"msg_id":<id>,`: the frame up to the recipient's fields.
     public let head: [UInt8]
 
-    /// Serializes `stored`'s message once.
-    public init(_ stored: StoredMessage) {
-        let messageJSON = stored.message.json.serialized()
+    /// Serializes `stored`'s message once; `messageJSON`, when given, is that serialization already made (the text
+    /// the store keeps), used as it is.
+    public init(_ stored: StoredMessage, messageJSON: [UInt8]? = nil) {
+        let messageJSON = messageJSON ?? stored.message.json.serialized()
         var head: [UInt8] = []
         head.reserveCapacity(messageJSON.count + 64)
         head.append(contentsOf: #"{"message":"#.utf8)

@@ -62,4 +62,40 @@ struct InboxReaderTests {
             #expect(try await task.value == nil)
         }
     }
+
+    /// What a scripted feed hands over next: an entry and the position its own writer reached before it.
+    final class Script {
+        var items: [(entry: InboxEntry, position: Int64)] = []
+    }
+
+    /// A feed that hands over what its script holds, then ends.
+    struct ScriptedFeed: InboxLiveFeed {
+        let script: Script
+
+        mutating func next(readerAt position: Int64) async -> (entry: InboxEntry, position: Int64)? {
+            script.items.isEmpty ? nil : script.items.removeFirst()
+        }
+    }
+
+    @Test("what the feed delivered by itself is not returned again, and a gap after it is read from the store")
+    func positionsTheFeedReachedAreSkipped() async throws {
+        try await withHub { hub, _ in
+            let alice = try await hub.make("alice")
+            let bob = try await hub.make("bob_b")
+            for i in 1...2 { _ = try await hub.sendText("m\(i)", from: alice, to: "bob_b") }
+            let script = Script()
+            var reader = InboxReader(hub: hub, userID: bob.id, after: 0, feed: ScriptedFeed(script: script))
+            #expect(try await reader.next()?.seq == 1)
+            #expect(try await reader.next()?.seq == 2)
+            for i in 3...6 { _ = try await hub.sendText("m\(i)", from: alice, to: "bob_b") }
+            let stored = try await hub.inbox(userID: bob.id, after: 2, limit: 10)
+            #expect(stored.map(\.seq) == [3, 4, 5, 6])
+            // The feed wrote 3 itself and hands 4; then hands 6 having written nothing more, so 5 is a gap.
+            script.items = [(stored[1], 3), (stored[3], 4)]
+            var seqs: [Int64] = []
+            while let entry = try await reader.next() { seqs.append(entry.seq) }
+            #expect(seqs == [4, 5, 6])
+            #expect(reader.last == 6)
+        }
+    }
 }

@@ -10,7 +10,8 @@ import WSCore
 /// One client's long connection: login, then sends, acknowledgements and the delivery of its inbox.
 ///
 /// The first frame must be `login`. After it, one child task delivers the inbox (the backlog after the
-/// device's cursor, then live entries from the bus, filling gaps from the store) while the connection's
+/// device's cursor, then live entries from the bus, filling gaps from the store; once it is caught up, live entries
+/// in order are written by the bus's call itself, ``LiveDelivery``, and the task only waits) while the connection's
 /// own task reads the client's frames: single-chat sends are queued for the store's writer in frame order (many in
 /// flight, stored in that order), group and chatroom sends in lanes per conversation, acknowledgements by one
 /// coalescing writer, and answers go out in frame order (``AnswerQueue``). Deliveries and answers are written straight
@@ -31,7 +32,11 @@ struct GatewaySession {
         var user: User
         var login: ClientFrame.Login
         var presence: Presence.Token
-        var live: AsyncStream<InboxEntry>
+        /// The live inbox, subscribed to the bus before the backlog is read, and its subscription.
+        var inbox: LiveDelivery
+        var subscription: InboxSubscription
+        var writer: FrameWriter
+        var delivered: DeliveredPosition
         var resumeAfter: Int64
         var loginOK: ServerFrame.LoginOK
         var logger: Logger
@@ -45,7 +50,11 @@ struct GatewaySession {
         // lives until it returns, so a connection that idles keeps only the serving loop's frame, not the login's
         // temporaries (with all of it in one function, its frame was 28 KB per connection).
         guard let opened = try await logIn(&frames, &session) else { return }
-        defer { hub.sessionClosed(opened.presence) }
+        defer {
+            opened.subscription.cancel()
+            opened.inbox.finish()
+            hub.sessionClosed(opened.presence)
+        }
         try await serve(opened, frames: &frames, session: &session)
     }
 
@@ -107,37 +116,41 @@ struct GatewaySession {
             try await perform(session.loginFailed(error))
             return nil
         }
-        // Subscribe before reading the backlog so that nothing committed in between is missed.
-        let live = hub.bus.subscribe(userID: user.id)
+        // Subscribe before reading the backlog so that nothing committed in between is missed. The live inbox
+        // writes nothing until the delivery task has read the backlog and hands over.
+        let writer = FrameWriter(channel: channel)
+        let delivered = DeliveredPosition(0)
+        let inbox = LiveDelivery(writer: writer, delivered: delivered)
+        let subscription = hub.bus.subscribe(userID: user.id, receiver: inbox)
         guard case .start(let loginOK, let resumeAfter) = session.sessionOpened(serverTime: hub.now()) else {
             preconditionFailure("an opened session starts")
         }
+        delivered.value.store(resumeAfter, ordering: .releasing)
         logger.debug("gateway login", metadata: ["resume_after": "\(resumeAfter)"])
         var answer = loginOK
         answer.token = token.token
         answer.tokenExpires = token.expiresAt
-        return Opened(user: user, login: login, presence: presence, live: live, resumeAfter: resumeAfter, loginOK: answer,
-                      logger: logger)
+        return Opened(user: user, login: login, presence: presence, inbox: inbox, subscription: subscription,
+                      writer: writer, delivered: delivered, resumeAfter: resumeAfter, loginOK: answer, logger: logger)
     }
 
     /// The logged-in session: delivery in a child task, the client's frames in this one, until the connection ends.
     func serve(_ opened: Opened, frames: inout WebSocketInboundMessageStream.AsyncIterator,
                session: inout GatewaySessionState) async throws {
-        let (user, login, live, resumeAfter, logger) = (opened.user, opened.login, opened.live, opened.resumeAfter,
-                                                         opened.logger)
-        let delivered = DeliveredPosition(resumeAfter)
+        let (user, login, inbox, resumeAfter, logger) = (opened.user, opened.login, opened.inbox, opened.resumeAfter,
+                                                          opened.logger)
+        let (delivered, writer) = (opened.delivered, opened.writer)
         let watch = WriteWatch()
         // Answers (sent, error, pong) are written by their own queue: watched too, so a client that floods
         // frames and never reads is disconnected even when nothing is delivered to it.
         let answerWatch = WriteWatch()
-        let writer = FrameWriter(channel: channel)
         try await write(.loginOK(opened.loginOK))
         let started = session
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { [logger] in
                 do {
-                    try await deliver(userID: user.id, after: resumeAfter, live: live, delivered: delivered, watch: watch,
-                                      writer: writer)
+                    try await deliver(userID: user.id, after: resumeAfter, inbox: inbox, delivered: delivered,
+                                      watch: watch, writer: writer)
                 } catch where error is CancellationError || Task.isCancelled {
                     // The connection is closing (a store call cancelled mid-way surfaces as a storage error).
                 } catch {
@@ -254,10 +267,12 @@ struct GatewaySession {
         }
     }
 
-    /// Sends the backlog after `after`, then every live entry, reading any gap from the store (``InboxReader``).
-    func deliver(userID: Int64, after: Int64, live: AsyncStream<InboxEntry>, delivered: DeliveredPosition,
+    /// Sends the backlog after `after`, then every live entry, reading any gap from the store (``InboxReader``);
+    /// while it is caught up, ``LiveDelivery`` writes live entries itself.
+    func deliver(userID: Int64, after: Int64, inbox: LiveDelivery, delivered: DeliveredPosition,
                  watch: WriteWatch, writer: FrameWriter) async throws {
-        var reader = InboxReader(hub: hub, userID: userID, after: after, live: live, batch: configuration.backlogBatch)
+        var reader = InboxReader(hub: hub, userID: userID, after: after, feed: LiveDelivery.Feed(live: inbox),
+                                 batch: configuration.backlogBatch)
         while let entry = try await reader.next() {
             // Counted as delivered before the write returns: the client may ack it before that.
             delivered.value.store(entry.seq, ordering: .releasing)
@@ -285,7 +300,7 @@ struct GatewaySession {
     /// Writes an inbox entry's frame (spliced from the message serialized once, when the hub has it): straight to
     /// the channel while its socket takes it, else through the WebSocket writer under the send-buffer watchdog.
     func write(_ entry: InboxEntry, watch: WriteWatch, writer: FrameWriter) async throws {
-        let frame = WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: entry.frameJSON()))
+        let frame = LiveDelivery.frame(entry)
         if writer.canWrite {
             writer.write(frame)
             return

@@ -1,0 +1,114 @@
+import Hub
+import IMProtocol
+import NIOCore
+import NIOEmbedded
+import NIOWebSocket
+import Synchronization
+import Testing
+
+@testable import Server
+
+/// ``LiveDelivery``: live entries go straight to the channel while the delivery task waits caught up, and to the task
+/// (with the position reached) whenever they cannot.
+@Suite struct LiveDeliveryTests {
+    static func entry(_ seq: Int64) -> InboxEntry {
+        InboxEntry(seq: seq, stored: StoredMessage(
+            msgID: 100 + seq, msgCtime: 1_700_000_000_000 + seq,
+            message: Message(targetType: .single, targetID: "bob", fromType: .user, fromID: "alice",
+                             fromPlatform: "web", createTime: 1_700_000_000, body: .text("m\(seq)"))))
+    }
+
+    /// What the channel got, as the `seq` of each `msg` frame, after running its event loop.
+    static func written(_ channel: EmbeddedChannel) throws -> [Int64] {
+        channel.embeddedEventLoop.run()
+        var seqs: [Int64] = []
+        while let frame = try channel.readOutbound(as: WebSocketFrame.self) {
+            let json = try JSONValue.parse(Array(frame.data.readableBytesView))
+            seqs.append(try #require(json["seq"]?.intValue))
+        }
+        return seqs
+    }
+
+    /// Starts the task side waiting at `position` and returns once it has handed delivery to the direct way.
+    static func waitDirect(_ live: LiveDelivery, at position: Int64)
+        async -> Task<(entry: InboxEntry, position: Int64)?, Never> {
+        let task = Task {
+            var feed = LiveDelivery.Feed(live: live)
+            return await feed.next(readerAt: position)
+        }
+        while !live.isDirect { await Task.yield() }
+        return task
+    }
+
+    @Test func entriesInOrderAreWrittenByTheBusCallWhileTheTaskWaits() async throws {
+        let channel = EmbeddedChannel()
+        let delivered = DeliveredPosition(0)
+        let live = LiveDelivery(writer: FrameWriter(channel: channel), delivered: delivered)
+        // Before the task is caught up, entries wait for it, in order.
+        live.receive(Self.entry(1))
+        live.receive(Self.entry(2))
+        var feed = LiveDelivery.Feed(live: live)
+        #expect(await feed.next(readerAt: 0)?.entry.seq == 1)
+        #expect(await feed.next(readerAt: 1)?.entry.seq == 2)
+        #expect(try Self.written(channel) == [])
+
+        let waiting = await Self.waitDirect(live, at: 2)
+        live.receive(Self.entry(3))
+        live.receive(Self.entry(4))
+        live.receive(Self.entry(4))   // a repeat is dropped
+        #expect(try Self.written(channel) == [3, 4])
+        #expect(delivered.value.load(ordering: .acquiring) == 4)
+
+        // A gap: the task takes over with the position the direct way reached, and reads 5 from the store.
+        live.receive(Self.entry(6))
+        let handed = await waiting.value
+        #expect(handed?.entry.seq == 6 && handed?.position == 4)
+        #expect(!live.isDirect)
+        live.receive(Self.entry(7))   // queued for the task now
+        #expect(try Self.written(channel) == [])
+        #expect(await feed.next(readerAt: 6)?.entry.seq == 7)
+        live.finish()
+    }
+
+    @Test func aSocketThatTakesNoMoreHandsTheEntryToTheTask() async throws {
+        let channel = EmbeddedChannel()
+        let live = LiveDelivery(writer: FrameWriter(channel: channel), delivered: DeliveredPosition(0))
+        let waiting = await Self.waitDirect(live, at: 0)
+        live.receive(Self.entry(1))
+        #expect(try Self.written(channel) == [1])
+        channel.isWritable = false
+        live.receive(Self.entry(2))
+        let handed = await waiting.value
+        #expect(handed?.entry.seq == 2 && handed?.position == 1)
+        #expect(try Self.written(channel) == [])
+        live.finish()
+    }
+
+    @Test func finishingOrCancellingEndsTheWait() async throws {
+        let channel = EmbeddedChannel()
+        let live = LiveDelivery(writer: FrameWriter(channel: channel), delivered: DeliveredPosition(0))
+        let waiting = await Self.waitDirect(live, at: 0)
+        live.finish()
+        #expect(await waiting.value == nil)
+        // After the end nothing is written.
+        live.receive(Self.entry(1))
+        #expect(try Self.written(channel) == [])
+
+        let other = LiveDelivery(writer: FrameWriter(channel: channel), delivered: DeliveredPosition(0))
+        let cancelled = await Self.waitDirect(other, at: 0)
+        cancelled.cancel()
+        #expect(await cancelled.value == nil)
+    }
+
+    @Test func theTasksQueueKeepsTheNewestEntries() async throws {
+        let channel = EmbeddedChannel()
+        let live = LiveDelivery(writer: FrameWriter(channel: channel), delivered: DeliveredPosition(0), bufferSize: 3)
+        for seq in 1...10 { live.receive(Self.entry(Int64(seq))) }
+        var feed = LiveDelivery.Feed(live: live)
+        var got: [Int64] = []
+        for _ in 0..<3 { got.append(try #require(await feed.next(readerAt: 0)?.entry.seq)) }
+        // The oldest were dropped; the reader reads the gap from the store.
+        #expect(got == [8, 9, 10])
+        live.finish()
+    }
+}
