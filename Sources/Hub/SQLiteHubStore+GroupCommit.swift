@@ -101,6 +101,25 @@ final class AppendBatcher: Sendable {
         }
     }
 
+    /// Runs `work` in a savepoint of the writer's transaction, rolled back alone when it throws. GRDB's
+    /// `inSavepoint` prepares its `SAVEPOINT` and `RELEASE` statements anew on every call: a tenth of the writer's
+    /// time in the 1:1 profile (perf, one savepoint per message); these are prepared once per connection.
+    static func inSavepoint<T>(_ db: Database, _ work: () throws -> T) throws -> T {
+        try db.cachedStatement(sql: "SAVEPOINT append").execute()
+        let value: T
+        do {
+            value = try work()
+        } catch {
+            // Undo this piece only; the transaction goes on with the others. Should SQLite have aborted the whole
+            // transaction (a full disk), these fail too and so does the commit, which fails every piece of the turn.
+            try? db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT append").execute()
+            try? db.cachedStatement(sql: "RELEASE SAVEPOINT append").execute()
+            throw error
+        }
+        try db.cachedStatement(sql: "RELEASE SAVEPOINT append").execute()
+        return value
+    }
+
     private struct CursorKey: Hashable {
         var userID: Int64
         var device: String
@@ -132,22 +151,14 @@ final class AppendBatcher: Sendable {
             try db.inTransaction {
                 if !cursors.isEmpty {
                     do {
-                        try db.inSavepoint {
-                            try Self.storeCursors(db, cursors)
-                            return .commit
-                        }
+                        try Self.inSavepoint(db) { try Self.storeCursors(db, cursors) }
                     } catch {
                         cursorError = error
                     }
                 }
                 for item in batch {
-                    var result: AppendResult?
                     do {
-                        try db.inSavepoint {
-                            result = try item.work(db)
-                            return .commit
-                        }
-                        results.append(result.map { .success($0) } ?? .failure(CancellationError()))
+                        results.append(.success(try Self.inSavepoint(db) { try item.work(db) }))
                     } catch {
                         results.append(.failure(error))
                     }

@@ -18,11 +18,12 @@ import Testing
                              fromPlatform: "web", createTime: 1_700_000_000, body: .text("m\(seq)"))))
     }
 
-    /// What the channel got, as the `seq` of each `msg` frame, after running its event loop.
-    static func written(_ channel: EmbeddedChannel) throws -> [Int64] {
-        channel.embeddedEventLoop.run()
+    /// What the channel got, as the `seq` of each `msg` frame, after running its event loop. The testing channel is
+    /// the thread-safe one: an async test resumes on any thread.
+    static func written(_ channel: NIOAsyncTestingChannel) async throws -> [Int64] {
+        await channel.testingEventLoop.run()
         var seqs: [Int64] = []
-        while let frame = try channel.readOutbound(as: WebSocketFrame.self) {
+        while let frame = try await channel.readOutbound(as: WebSocketFrame.self) {
             let json = try JSONValue.parse(Array(frame.data.readableBytesView))
             seqs.append(try #require(json["seq"]?.intValue))
         }
@@ -41,7 +42,7 @@ import Testing
     }
 
     @Test func entriesInOrderAreWrittenByTheBusCallWhileTheTaskWaits() async throws {
-        let channel = EmbeddedChannel()
+        let channel = NIOAsyncTestingChannel()
         let delivered = DeliveredPosition(0)
         let live = LiveDelivery(writer: FrameWriter(channel: channel), delivered: delivered)
         // Before the task is caught up, entries wait for it, in order.
@@ -50,13 +51,13 @@ import Testing
         var feed = LiveDelivery.Feed(live: live)
         #expect(await feed.next(readerAt: 0)?.entry.seq == 1)
         #expect(await feed.next(readerAt: 1)?.entry.seq == 2)
-        #expect(try Self.written(channel) == [])
+        #expect(try await Self.written(channel) == [])
 
         let waiting = await Self.waitDirect(live, at: 2)
         live.receive(Self.entry(3))
         live.receive(Self.entry(4))
         live.receive(Self.entry(4))   // a repeat is dropped
-        #expect(try Self.written(channel) == [3, 4])
+        #expect(try await Self.written(channel) == [3, 4])
         #expect(delivered.value.load(ordering: .acquiring) == 4)
 
         // A gap: the task takes over with the position the direct way reached, and reads 5 from the store.
@@ -65,34 +66,34 @@ import Testing
         #expect(handed?.entry.seq == 6 && handed?.position == 4)
         #expect(!live.isDirect)
         live.receive(Self.entry(7))   // queued for the task now
-        #expect(try Self.written(channel) == [])
+        #expect(try await Self.written(channel) == [])
         #expect(await feed.next(readerAt: 6)?.entry.seq == 7)
         live.finish()
     }
 
     @Test func aSocketThatTakesNoMoreHandsTheEntryToTheTask() async throws {
-        let channel = EmbeddedChannel()
+        let channel = NIOAsyncTestingChannel()
         let live = LiveDelivery(writer: FrameWriter(channel: channel), delivered: DeliveredPosition(0))
         let waiting = await Self.waitDirect(live, at: 0)
         live.receive(Self.entry(1))
-        #expect(try Self.written(channel) == [1])
+        #expect(try await Self.written(channel) == [1])
         channel.isWritable = false
         live.receive(Self.entry(2))
         let handed = await waiting.value
         #expect(handed?.entry.seq == 2 && handed?.position == 1)
-        #expect(try Self.written(channel) == [])
+        #expect(try await Self.written(channel) == [])
         live.finish()
     }
 
     @Test func finishingOrCancellingEndsTheWait() async throws {
-        let channel = EmbeddedChannel()
+        let channel = NIOAsyncTestingChannel()
         let live = LiveDelivery(writer: FrameWriter(channel: channel), delivered: DeliveredPosition(0))
         let waiting = await Self.waitDirect(live, at: 0)
         live.finish()
         #expect(await waiting.value == nil)
         // After the end nothing is written.
         live.receive(Self.entry(1))
-        #expect(try Self.written(channel) == [])
+        #expect(try await Self.written(channel) == [])
 
         let other = LiveDelivery(writer: FrameWriter(channel: channel), delivered: DeliveredPosition(0))
         let cancelled = await Self.waitDirect(other, at: 0)
@@ -101,7 +102,7 @@ import Testing
     }
 
     @Test func theTasksQueueKeepsTheNewestEntries() async throws {
-        let channel = EmbeddedChannel()
+        let channel = NIOAsyncTestingChannel()
         let live = LiveDelivery(writer: FrameWriter(channel: channel), delivered: DeliveredPosition(0), bufferSize: 3)
         for seq in 1...10 { live.receive(Self.entry(Int64(seq))) }
         var feed = LiveDelivery.Feed(live: live)
