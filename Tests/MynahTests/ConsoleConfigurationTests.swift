@@ -9,26 +9,12 @@ import Testing
 @Suite struct ConsoleConfigurationTests {
     static let hash = "$2b$04$NEHiOGtF41/60p0YDgbl1uzyb1xaDywgWh3NTzgg1hBQuRg/qV/kK"
 
-    func parse(_ yaml: String) throws(ConfigurationError) -> MynahConfiguration {
-        try ConfigurationLoader.parse(yaml: yaml, fileName: "bots.yaml", environment: [:])
-    }
-
-    func failure(_ yaml: String) -> String? {
-        do {
-            _ = try parse(yaml)
-            Issue.record("expected an error")
-            return nil
-        } catch {
-            return error.description
-        }
-    }
-
     @Test func absentMeansEnabledWithoutOperators() throws {
-        #expect(try parse("data_dir: ./data\n").console == ConsoleSection())
+        #expect(try parseConfiguration("data_dir: ./data\n").console == ConsoleSection())
     }
 
     @Test func operatorsAndSettingsAreRead() throws {
-        let console = try parse("""
+        let console = try parseConfiguration("""
             console:
               enabled: false
               session_ttl: 2h
@@ -45,13 +31,13 @@ import Testing
     }
 
     @Test func errorsNameTheLineColumnAndPath() {
-        #expect(failure("""
+        #expect(configurationFailure("""
             console:
               operators:
                 - name: ops
                   password_hash: plain-text
             """) == "bots.yaml:4:22: console.operators[0].password_hash: expected a bcrypt hash ($2b$10$ followed by 53 characters; docs/console.md shows how to make one)")
-        #expect(failure("""
+        #expect(configurationFailure("""
             console:
               operators:
                 - name: ops
@@ -59,15 +45,15 @@ import Testing
                 - name: ops
                   password_hash: "\(Self.hash)"
             """) == "bots.yaml:5:13: console.operators[1].name: duplicate operator 'ops'; console.operators[0] already has it")
-        #expect(failure("""
+        #expect(configurationFailure("""
             console:
               operators:
                 - name: "has space"
                   password_hash: "\(Self.hash)"
             """)?.hasPrefix("bots.yaml:3:13: console.operators[0].name: expected 1 to 64 of the characters") == true)
-        #expect(failure("console:\n  colour: blue\n")?.hasPrefix("bots.yaml:2:3: console: unknown key 'colour'") == true)
-        #expect(failure("console:\n  session_ttl: 10s\n") == "bots.yaml:2:16: console.session_ttl: expected a duration from 1m to 30d")
-        #expect(failure("console:\n  operators:\n    - name: ops\n")?.contains("password_hash") == true)
+        #expect(configurationFailure("console:\n  colour: blue\n")?.hasPrefix("bots.yaml:2:3: console: unknown key 'colour'") == true)
+        #expect(configurationFailure("console:\n  session_ttl: 10s\n") == "bots.yaml:2:16: console.session_ttl: expected a duration from 1m to 30d")
+        #expect(configurationFailure("console:\n  operators:\n    - name: ops\n")?.contains("password_hash") == true)
     }
 
     @Test func hashPasswordMakesAHashThatVerifies() async {

@@ -6,22 +6,8 @@ import Testing
 
 /// `gateway:` of bots.yaml (ConfigurationReader+Gateway.swift): the gateway's timers.
 @Suite struct GatewayConfigurationTests {
-    func parse(_ yaml: String) throws(ConfigurationError) -> MynahConfiguration {
-        try ConfigurationLoader.parse(yaml: yaml, fileName: "bots.yaml", environment: [:])
-    }
-
-    func failure(_ yaml: String) -> String? {
-        do {
-            _ = try parse(yaml)
-            Issue.record("expected an error")
-            return nil
-        } catch {
-            return error.description
-        }
-    }
-
     @Test func absentKeepsTheGatewayDefaults() throws {
-        let section = try parse("data_dir: ./data\n").gateway
+        let section = try parseConfiguration("data_dir: ./data\n").gateway
         #expect(section == GatewaySection())
         let applied = section.applied(to: Gateway.Configuration())
         #expect(applied.loginTimeout == .seconds(10) && applied.pingInterval == .seconds(30)
@@ -29,7 +15,7 @@ import Testing
     }
 
     @Test func timersAreReadAndOverrideOnlyWhatTheySet() throws {
-        let section = try parse("""
+        let section = try parseConfiguration("""
             gateway:
               login_timeout: 1m
               ping_interval: 45
@@ -41,14 +27,14 @@ import Testing
     }
 
     @Test func errorsNameTheLineColumnAndPath() {
-        #expect(failure("gateway:\n  login_timeout: 11m\n")
+        #expect(configurationFailure("gateway:\n  login_timeout: 11m\n")
                 == "bots.yaml:2:18: gateway.login_timeout: expected a duration from 1s to 10m")
-        #expect(failure("gateway:\n  ping_interval: 2h\n")
+        #expect(configurationFailure("gateway:\n  ping_interval: 2h\n")
                 == "bots.yaml:2:18: gateway.ping_interval: expected a duration from 1s to 1h")
-        #expect(failure("gateway:\n  write_timeout: soon\n")?.hasPrefix(
+        #expect(configurationFailure("gateway:\n  write_timeout: soon\n")?.hasPrefix(
             "bots.yaml:2:18: gateway.write_timeout: expected a positive duration") == true)
-        #expect(failure("gateway:\n  pings: 3\n")?.hasPrefix("bots.yaml:2:3: gateway: unknown key 'pings'") == true)
-        #expect(failure("gateway: 5\n")?.hasPrefix("bots.yaml:1:10: gateway: expected a mapping") == true)
+        #expect(configurationFailure("gateway:\n  pings: 3\n")?.hasPrefix("bots.yaml:2:3: gateway: unknown key 'pings'") == true)
+        #expect(configurationFailure("gateway: 5\n")?.hasPrefix("bots.yaml:1:10: gateway: expected a mapping") == true)
     }
 
     @Test func theDaemonsGatewayUsesTheConfiguredLoginTimeout() async throws {
