@@ -14,6 +14,9 @@ import Synchronization
 /// and everything before written, and takes back the first entry the direct way cannot write, with the position the
 /// direct way reached.
 final class LiveDelivery: InboxReceiver {
+    /// The delivery task waiting for an entry: given it with the position the direct way reached, or nil at the end.
+    typealias Waiter = CheckedContinuation<(entry: InboxEntry, position: Int64)?, Never>
+
     private struct State {
         /// Whether the delivery task is waiting and entries in order go straight to the channel.
         var direct = false
@@ -24,7 +27,7 @@ final class LiveDelivery: InboxReceiver {
         var queue: [InboxEntry] = []
         var queueStart = 0
         /// The delivery task waiting for an entry.
-        var waiter: CheckedContinuation<(entry: InboxEntry, position: Int64)?, Never>?
+        var waiter: Waiter?
         var finished = false
     }
 
@@ -51,7 +54,7 @@ final class LiveDelivery: InboxReceiver {
 
     /// A committed entry, on the publisher's thread.
     func receive(_ entry: InboxEntry) {
-        let resume = state.withLock { s -> (CheckedContinuation<(entry: InboxEntry, position: Int64)?, Never>, Int64)? in
+        let resume = state.withLock { s -> (Waiter, Int64)? in
             if s.finished { return nil }
             if s.direct {
                 if entry.seq <= s.last { return nil }
@@ -82,7 +85,7 @@ final class LiveDelivery: InboxReceiver {
 
     /// Ends the live inbox: the waiting task gets nil, and nothing is written any more.
     func finish() {
-        let waiter = state.withLock { s -> CheckedContinuation<(entry: InboxEntry, position: Int64)?, Never>? in
+        let waiter = state.withLock { s -> Waiter? in
             s.finished = true
             s.direct = false
             s.queue = []
@@ -102,7 +105,7 @@ final class LiveDelivery: InboxReceiver {
         mutating func next(readerAt position: Int64) async -> (entry: InboxEntry, position: Int64)? {
             let live = self.live
             return await withTaskCancellationHandler {
-                await withCheckedContinuation { (c: CheckedContinuation<(entry: InboxEntry, position: Int64)?, Never>) in
+                await withCheckedContinuation { (c: Waiter) in
                     let ready = live.state.withLock { s -> (entry: InboxEntry, position: Int64)?? in
                         if s.finished { return .some(nil) }
                         if s.queueStart < s.queue.count {
