@@ -12,11 +12,14 @@ public final class SQLiteHubStore: HubStore {
     /// The group commit of the small writes that sessions make at once (a login's device record): a reconnect
     /// storm of 5,000 sessions costs a few commits instead of 5,000 fsyncs in a row.
     let groupWriter: GroupCommitWriter
+    /// What the writer remembers between sends (the rules' inputs, the inbox heads); GRDB holds it weakly.
+    let memo = WriterMemo()
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     public init(path: String) throws {
         pool = try DurableDatabase.open(path: path, migrator: Self.migrator)
         groupWriter = GroupCommitWriter(pool)
+        pool.add(transactionObserver: memo)
     }
 
     static var migrator: DatabaseMigrator {
@@ -185,7 +188,8 @@ public final class SQLiteHubStore: HubStore {
     /// Stores the message and its inbox entries; concurrent appends share one transaction (group commit, see
     /// `AppendBatcher`), and each returns only after that transaction committed.
     public func append(_ pending: PendingMessage) async throws -> AppendResult {
-        try await batcher.append(pending, pool: pool, Self.append)
+        let memo = memo
+        return try await batcher.append(pending, pool: pool) { db, pending in try Self.append(db, pending, memo: memo) }
     }
 
     /// A single-chat send queued for the writer: its rules' reads, `decide` and its append in the writer's
@@ -193,46 +197,55 @@ public final class SQLiteHubStore: HubStore {
     public func submitSingle(senderID: Int64, recipient: (appKey: String, username: String),
                              decide: @escaping @Sendable (SendContext) throws -> PendingMessage,
                              done: @escaping @Sendable (Result<AppendResult, any Error>) -> Void) async {
+        let memo = memo
         batcher.submit(pool: pool, { db in
-            let context = try Self.sendContext(db, senderID: senderID, recipient: recipient)
-            return try Self.append(db, try decide(context))
+            let context = try memo.sendContext(db, senderID: senderID, recipient: recipient)
+            return try Self.append(db, try decide(context), memo: memo)
         }, done: done)
     }
 
-    /// One append inside the caller's transaction.
-    static func append(_ db: Database, _ pending: PendingMessage) throws -> AppendResult {
-        if let requestID = pending.requestID,
-           let row = try Row.fetchOne(
-               try db.cachedStatement(sql: "SELECT msg_id, msg_ctime, body FROM message WHERE sender_user_id = ? AND request_id = ?"),
-               arguments: [pending.senderUserID, requestID]) {
-            return AppendResult(stored: try Self.stored(from: row), entries: [], duplicate: true)
-        }
-        let lastCtime = try Int64.fetchOne(
-            try db.cachedStatement(sql: "SELECT msg_ctime FROM message ORDER BY msg_id DESC LIMIT 1")) ?? 0
-        let ctime = max(pending.now, lastCtime)
+    /// One append inside the caller's transaction (the writer's: `memo` is the writer's).
+    static func append(_ db: Database, _ pending: PendingMessage, memo: WriterMemo) throws -> AppendResult {
         let m = pending.message
         let body = pending.messageJSON
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO message (from_appkey, from_id, target_type, target_appkey, target_id, msg_ctime,
-                                     sender_user_id, request_id, body)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(
-            arguments: [m.fromAppKey ?? "", m.fromID, m.targetType.rawValue, m.targetAppKey ?? m.fromAppKey ?? "",
-                        m.targetID, ctime, pending.senderUserID, pending.requestID, Data(body)])
-        let msgID = db.lastInsertedRowID
-        var entries: [(userID: Int64, seq: Int64)] = []
-        entries.reserveCapacity(pending.recipients.count)
-        // Each inbox's head is read once per message, however many entries it gets.
-        let head = try db.cachedStatement(sql: "SELECT MAX(seq) FROM inbox WHERE user_id = ?")
-        let insert = try db.cachedStatement(
-            sql: "INSERT INTO inbox (user_id, seq, msg_id, expires_at, quiet) VALUES (?, ?, ?, ?, ?)")
-        var heads: [Int64: Int64] = [:]
-        for userID in pending.recipients {
-            let seq = try (heads[userID] ?? Int64.fetchOne(head, arguments: [userID]) ?? 0) + 1
-            heads[userID] = seq
-            try insert.execute(arguments: [userID, seq, msgID, pending.expiresAt, pending.quiet.contains(userID)])
-            entries.append((userID, seq))
+        let ctime = max(pending.now, try memo.lastMessageCtime(db))
+        let (msgID, entries) = try memo.appending { () throws -> (Int64?, [(userID: Int64, seq: Int64)]) in
+            // A repeated request id is the only conflict: the insert is skipped and the first message returned
+            // below. Skipping the lookup before every insert saves a descent of the request index per message.
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO message (from_appkey, from_id, target_type, target_appkey, target_id, msg_ctime,
+                                         sender_user_id, request_id, body)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                    """).execute(
+                arguments: [m.fromAppKey ?? "", m.fromID, m.targetType.rawValue, m.targetAppKey ?? m.fromAppKey ?? "",
+                            m.targetID, ctime, pending.senderUserID, pending.requestID, Data(body)])
+            guard db.changesCount == 1 else { return (nil, []) }
+            let msgID = db.lastInsertedRowID
+            var entries: [(userID: Int64, seq: Int64)] = []
+            entries.reserveCapacity(pending.recipients.count)
+            // Each inbox's head is read once per message however many entries it gets, and from memory after the
+            // first message (`WriterMemo`).
+            let head = try db.cachedStatement(sql: "SELECT MAX(seq) FROM inbox WHERE user_id = ?")
+            let insert = try db.cachedStatement(
+                sql: "INSERT INTO inbox (user_id, seq, msg_id, expires_at, quiet) VALUES (?, ?, ?, ?, ?)")
+            var heads: [Int64: Int64] = [:]
+            for userID in pending.recipients {
+                let seq = try (heads[userID] ?? memo.head(db, userID: userID, statement: head)) + 1
+                heads[userID] = seq
+                try insert.execute(arguments: [userID, seq, msgID, pending.expiresAt, pending.quiet.contains(userID)])
+                entries.append((userID, seq))
+            }
+            memo.appended(ctime: ctime, heads: heads)
+            return (msgID, entries)
+        }
+        guard let msgID else {
+            guard let requestID = pending.requestID, let row = try Row.fetchOne(
+                try db.cachedStatement(sql: "SELECT msg_id, msg_ctime, body FROM message WHERE sender_user_id = ? AND request_id = ?"),
+                arguments: [pending.senderUserID, requestID]) else {
+                throw DatabaseError(resultCode: .SQLITE_CONSTRAINT, message: "message not stored and no earlier one with its request id")
+            }
+            return AppendResult(stored: try Self.stored(from: row), entries: [], duplicate: true)
         }
         var result = AppendResult(stored: StoredMessage(msgID: msgID, msgCtime: ctime, message: m), entries: entries,
                                   duplicate: false, messageJSON: body)

@@ -1,0 +1,116 @@
+import GRDB
+
+/// What `SQLiteHubStore`'s single writer remembers between sends, so a send does not read it again: the rules'
+/// inputs (the sender's flags, the recipient with its relation to the sender), each inbox's head and the last
+/// message's `msg_ctime`. In the 1:1 profile those reads were a quarter of the writer thread, which is the ceiling.
+///
+/// Touched only on GRDB's writer queue (the sends' work and this observer's callbacks run there), hence
+/// `@unchecked Sendable`. It forgets, rather than updates: any statement that writes a table a memo was read from
+/// clears that memo before it runs, whatever code issued it. GRDB asks ``observes(eventsOfKind:)`` with the tables
+/// each write statement touches (from SQLite's authorizer) just before it executes; that is the signal used, because
+/// the row-level update hook is silent for `WITHOUT ROWID` tables (`device`, `friend`, `blacklist`, `nodisturb`,
+/// `inbox`). A rollback clears the heads and the last `msg_ctime`, which the writer's own appends set.
+final class WriterMemo: TransactionObserver, @unchecked Sendable {
+    /// The most entries each memo keeps before it starts over (a bound on memory, not a tuning knob).
+    static let capacity = 65_536
+
+    /// The single-chat part of a send context, by recipient and sender.
+    struct PairKey: Hashable {
+        var appKey: String
+        var username: String
+        var senderID: Int64
+    }
+
+    /// The sender's forbidden flag and device count, by user id.
+    private var senders: [Int64: (forbidden: Bool, devices: Int)] = [:]
+    /// The recipient and its relation to the sender; nil when the recipient does not exist.
+    private var pairs: [PairKey: SendContext.Single?] = [:]
+    /// The highest inbox seq of each user, as of the writer's own appends.
+    private var heads: [Int64: Int64] = [:]
+    /// The newest message's `msg_ctime`.
+    private var lastCtime: Int64?
+    /// Set while the writer's own append runs, whose writes to `message` and `inbox` this memo follows itself.
+    private var appending = false
+
+    /// The rules' reads of one single-chat send, from memory when the tables they come from did not change since.
+    func sendContext(_ db: Database, senderID: Int64, recipient: (appKey: String, username: String)) throws -> SendContext {
+        let sender: (forbidden: Bool, devices: Int)
+        if let known = senders[senderID] {
+            sender = known
+        } else {
+            sender = try SQLiteHubStore.senderFlags(db, senderID: senderID)
+            if senders.count >= Self.capacity { senders.removeAll() }
+            senders[senderID] = sender
+        }
+        let key = PairKey(appKey: recipient.appKey, username: recipient.username, senderID: senderID)
+        let single: SendContext.Single?
+        if let known = pairs[key] {
+            single = known
+        } else {
+            single = try SQLiteHubStore.singleRelation(db, senderID: senderID, recipient: recipient)
+            if pairs.count >= Self.capacity { pairs.removeAll() }
+            pairs[key] = .some(single)
+        }
+        return SendContext(senderForbidden: sender.forbidden, senderDevices: sender.devices, single: single)
+    }
+
+    /// The head of `userID`'s inbox, read from the store the first time.
+    func head(_ db: Database, userID: Int64, statement: Statement) throws -> Int64 {
+        if let known = heads[userID] { return known }
+        return try Int64.fetchOne(statement, arguments: [userID]) ?? 0
+    }
+
+    /// The newest message's `msg_ctime`, read from the store the first time.
+    func lastMessageCtime(_ db: Database) throws -> Int64 {
+        if let lastCtime { return lastCtime }
+        return try Int64.fetchOne(
+            try db.cachedStatement(sql: "SELECT msg_ctime FROM message ORDER BY msg_id DESC LIMIT 1")) ?? 0
+    }
+
+    /// Runs the writer's own append: its inserts into `message` and `inbox` do not clear the memo.
+    func appending<T>(_ work: () throws -> T) rethrows -> T {
+        appending = true
+        defer { appending = false }
+        return try work()
+    }
+
+    /// Records what an append stored, once all of its inserts succeeded.
+    func appended(ctime: Int64, heads newHeads: [Int64: Int64]) {
+        lastCtime = ctime
+        if heads.count + newHeads.count > Self.capacity { heads.removeAll() }
+        heads.merge(newHeads) { _, new in new }
+    }
+
+    // MARK: TransactionObserver
+
+    /// Clears the memos read from the table a write statement is about to touch. Returns false: the row events
+    /// themselves are never needed, so GRDB tracks none.
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
+        switch eventKind.tableName {
+        case "user", "device":
+            senders.removeAll()
+            pairs.removeAll()
+        case "friend", "blacklist", "nodisturb":
+            pairs.removeAll()
+        case "inbox":
+            if !appending { heads.removeAll() }
+        case "message":
+            if !appending { lastCtime = nil }
+        default:
+            break
+        }
+        return false
+    }
+
+    /// Never called: ``observes(eventsOfKind:)`` asks for no events.
+    func databaseDidChange(with event: DatabaseEvent) {}
+
+    /// Nothing to do: the memos already hold what committed.
+    func databaseDidCommit(_ db: Database) {}
+
+    /// Forgets what the writer's appends recorded in the transaction that was rolled back.
+    func databaseDidRollback(_ db: Database) {
+        heads.removeAll()
+        lastCtime = nil
+    }
+}
