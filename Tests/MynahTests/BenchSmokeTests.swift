@@ -30,7 +30,7 @@ import MynahTesting
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             process.terminationHandler = { _ in c.resume() }
             do {
-                try process.run()
+                try process.startChild()
             } catch {
                 collected.append(err: Data("cannot start \(executable.path): \(error)".utf8))
                 c.resume()

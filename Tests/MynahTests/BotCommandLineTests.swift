@@ -56,7 +56,7 @@ import MynahTesting
         let exited = AsyncStream<Int32> { continuation in
             process.terminationHandler = { continuation.yield($0.terminationStatus) }
         }
-        try process.run()
+        try process.startChild()
         let reader = errors.fileHandleForReading
         Thread.detachNewThread {
             var buffer = Data()

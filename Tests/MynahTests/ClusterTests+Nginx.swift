@@ -43,7 +43,7 @@ extension ClusterTests {
             process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = ["-p", directory.path, "-c", path, "-e", directory.path + "/error.log"]
-            try process.run()
+            try process.startChild()
         }
 
         /// A port no one listens on now (the OS picks it; nginx binds it right after).

@@ -28,7 +28,7 @@ import MynahTesting
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
         let status = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int32, any Error>) in
             process.terminationHandler = { c.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { c.resume(throwing: error) }
+            do { try process.startChild() } catch { c.resume(throwing: error) }
         }
         return (status, try String(contentsOfFile: out, encoding: .utf8), try String(contentsOfFile: err, encoding: .utf8))
     }

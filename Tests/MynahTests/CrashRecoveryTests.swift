@@ -42,7 +42,7 @@ import FoundationNetworking
             let stderr = Pipe()
             process.standardError = stderr
             process.standardOutput = FileHandle.nullDevice
-            try process.run()
+            try process.startChild()
             // The daemon logs `address=127.0.0.1:PORT [Mynah] listening` once it accepts connections.
             let fd = stderr.fileHandleForReading.fileDescriptor
             var buffer = ""

@@ -36,7 +36,7 @@ import Darwin
                 condition.broadcast()
                 condition.unlock()
             }
-            try process.run()
+            try process.startChild()
             let fd = pipe.fileHandleForReading.fileDescriptor
             Thread.detachNewThread { [self, pipe] in
                 while true {
@@ -239,7 +239,7 @@ import Darwin
         parent.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         let status = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int32, any Error>) in
             parent.terminationHandler = { c.resume(returning: $0.terminationStatus) }
-            do { try parent.run() } catch { c.resume(throwing: error) }
+            do { try parent.startChild() } catch { c.resume(throwing: error) }
         }
         try #require(status == 0)
         let daemonLog = try String(contentsOfFile: log, encoding: .utf8)

@@ -56,7 +56,7 @@ import MynahTesting
         process.arguments = ["-shared", "-fPIC", "-O1", "-o", library, source, "-ldl"]
         let status = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int32, any Error>) in
             process.terminationHandler = { c.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { c.resume(throwing: error) }
+            do { try process.startChild() } catch { c.resume(throwing: error) }
         }
         try #require(status == 0, "\(cc) could not build \(source)")
         return library
