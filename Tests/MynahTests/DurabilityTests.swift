@@ -34,6 +34,15 @@ import MynahTesting
         #expect(try Self.writerSynchronous(storage.pool) == 2)
     }
 
+    /// The savepoint journals of the writer's appends stay in memory (`DurableDatabase`): a temporary file cost a
+    /// write syscall per changed page. `PRAGMA temp_store` 2 is MEMORY; readers have it too.
+    @Test func temporaryFilesAreKeptInMemoryOnEveryConnection() throws {
+        let dir = try TemporaryDirectory()
+        let store = try SQLiteHubStore(path: dir.path + "/mynah.sqlite")
+        #expect(try store.pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA temp_store") } == 2)
+        #expect(try store.pool.read { try Int.fetchOne($0, sql: "PRAGMA temp_store") } == 2)
+    }
+
     /// The pragma survives reopening a file that already exists (GRDB's WAL setup runs on every open).
     @Test func aReopenedFileStillCommitsWithSynchronousFull() throws {
         let dir = try TemporaryDirectory()
