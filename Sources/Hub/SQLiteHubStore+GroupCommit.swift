@@ -37,9 +37,12 @@ final class AppendBatcher: Sendable {
     private let state = Mutex(State())
     /// The most appends one transaction takes, to bound the latency of the first of them.
     let maxBatch: Int
+    /// Runs at the start of every turn, in its transaction, before any of its work.
+    private let beforeTurn: @Sendable (Database) throws -> Void
 
-    init(maxBatch: Int = 512) {
+    init(maxBatch: Int = 512, beforeTurn: @escaping @Sendable (Database) throws -> Void = { _ in }) {
         self.maxBatch = maxBatch
+        self.beforeTurn = beforeTurn
     }
 
     /// How many cursor advances wait for a turn (tests).
@@ -149,6 +152,7 @@ final class AppendBatcher: Sendable {
         var cursorError: (any Error)?
         do {
             try db.inTransaction {
+                try beforeTurn(db)
                 if !cursors.isEmpty {
                     do {
                         try Self.inSavepoint(db) { try Self.storeCursors(db, cursors) }

@@ -8,17 +8,20 @@ import IMProtocol
 /// makes every acknowledged transaction survive a crash of the process or the machine.
 public final class SQLiteHubStore: HubStore {
     let pool: DatabasePool
-    let batcher = AppendBatcher()
+    let batcher: AppendBatcher
     /// The group commit of the small writes that sessions make at once (a login's device record): a reconnect
     /// storm of 5,000 sessions costs a few commits instead of 5,000 fsyncs in a row.
     let groupWriter: GroupCommitWriter
     /// What the writer remembers between sends (the rules' inputs, the inbox heads); GRDB holds it weakly.
-    let memo = WriterMemo()
+    let memo: WriterMemo
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     public init(path: String) throws {
         pool = try DurableDatabase.open(path: path, migrator: Self.migrator)
         groupWriter = GroupCommitWriter(pool)
+        let memo = WriterMemo()
+        self.memo = memo
+        batcher = AppendBatcher(beforeTurn: { db in try memo.forgetIfWrittenElsewhere(db) })
         pool.add(transactionObserver: memo)
     }
 

@@ -9,7 +9,9 @@ import GRDB
 /// clears that memo before it runs, whatever code issued it. GRDB asks ``observes(eventsOfKind:)`` with the tables
 /// each write statement touches (from SQLite's authorizer) just before it executes; that is the signal used, because
 /// the row-level update hook is silent for `WITHOUT ROWID` tables (`device`, `friend`, `blacklist`, `nodisturb`,
-/// `inbox`). A rollback clears the heads and the last `msg_ctime`, which the writer's own appends set.
+/// `inbox`). A rollback clears the heads and the last `msg_ctime`, which the writer's own appends set. Should another
+/// connection (another process on the same file) commit, everything is forgotten at the writer's next turn
+/// (``forgetIfWrittenElsewhere(_:)``).
 final class WriterMemo: TransactionObserver, @unchecked Sendable {
     /// The most entries each memo keeps before it starts over (a bound on memory, not a tuning knob).
     static let capacity = 65_536
@@ -29,6 +31,8 @@ final class WriterMemo: TransactionObserver, @unchecked Sendable {
     private var heads: [Int64: Int64] = [:]
     /// The newest message's `msg_ctime`.
     private var lastCtime: Int64?
+    /// `PRAGMA data_version` as the writer last read it: it changes when another connection commits to the file.
+    private var dataVersion: Int64?
     /// Set while the writer's own append runs, whose writes to `message` and `inbox` this memo follows itself.
     private var appending = false
 
@@ -65,6 +69,19 @@ final class WriterMemo: TransactionObserver, @unchecked Sendable {
         if let lastCtime { return lastCtime }
         return try Int64.fetchOne(
             try db.cachedStatement(sql: "SELECT msg_ctime FROM message ORDER BY msg_id DESC LIMIT 1")) ?? 0
+    }
+
+    /// Forgets everything when another connection committed to the file since the last turn: its writes passed no
+    /// statement through this connection, so ``observes(eventsOfKind:)`` did not see them. One pragma per turn.
+    func forgetIfWrittenElsewhere(_ db: Database) throws {
+        let version = try Int64.fetchOne(try db.cachedStatement(sql: "PRAGMA data_version")) ?? 0
+        if let dataVersion, dataVersion != version {
+            senders.removeAll()
+            pairs.removeAll()
+            heads.removeAll()
+            lastCtime = nil
+        }
+        dataVersion = version
     }
 
     /// Runs the writer's own append: its inserts into `message` and `inbox` do not clear the memo.

@@ -101,6 +101,26 @@ struct WriterMemoTests {
         }
     }
 
+    @Test("writes committed by another connection to the file (another process) are seen by the next send")
+    func writesOfAnotherConnectionAreSeen() async throws {
+        try await Sandbox.with { sandbox in
+            let first = try await sandbox.openHub()
+            let alice = try await first.make("alice")
+            let bob = try await first.make("bobby")
+            _ = try await first.sendText("1", from: alice, to: "bobby")
+            // A second hub on the same file stands for another process: none of its statements pass through the
+            // first hub's writer connection.
+            let second = try await sandbox.openHub()
+            try await second.addToBlacklist(bob, usernames: ["alice"])
+            #expect(await refusal(first, "2", from: alice, to: "bobby") == .senderBlacklisted)
+            try await second.removeFromBlacklist(bob, usernames: ["alice"])
+            _ = try await second.sendText("3", from: alice, to: "bobby")
+            // The first hub's next entry for bob follows the second hub's, not the head it remembered.
+            _ = try await first.sendText("4", from: alice, to: "bobby")
+            #expect(try await first.inbox(userID: bob.id, after: 0).map(\.seq) == [1, 2, 3])
+        }
+    }
+
     @Test("a hub reopened on the same file continues every inbox after its head")
     func reopenedStoresContinueTheHeads() async throws {
         try await Sandbox.with { sandbox in
