@@ -17,7 +17,7 @@ import MynahTesting
 
     /// Runs `mynah-bench` to completion without blocking a concurrency thread.
     static func bench(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = executable
         process.arguments = arguments
         let out = Pipe(), err = Pipe()
@@ -30,7 +30,7 @@ import MynahTesting
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             process.terminationHandler = { _ in c.resume() }
             do {
-                try process.startChild()
+                try process.run()
             } catch {
                 collected.append(err: Data("cannot start \(executable.path): \(error)".utf8))
                 c.resume()

@@ -45,7 +45,7 @@ import MynahTesting
         let dir = try TemporaryDirectory()
         let config = dir.path + "/bots.yaml"
         try BotReloadTests.file(prefix: "one: ").write(toFile: config, atomically: true, encoding: .utf8)
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = CommandLineTests.executable
         process.arguments = ["run", "--config", config, "--data-dir", dir.path + "/data", "--exit-with-parent"]
         process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
@@ -56,7 +56,7 @@ import MynahTesting
         let exited = AsyncStream<Int32> { continuation in
             process.terminationHandler = { continuation.yield($0.terminationStatus) }
         }
-        try process.startChild()
+        try process.run()
         let reader = errors.fileHandleForReading
         Thread.detachNewThread {
             var buffer = Data()

@@ -18,7 +18,7 @@ extension ClusterTests {
     /// nginx as a child process on the example configuration, its upstreams pointed at `ports` and its listener at
     /// a free port; stopped by `stop()`.
     final class Nginx {
-        let process: Process
+        let process: ChildProcess
         let port: Int
         let directory: TemporaryDirectory
 
@@ -40,10 +40,10 @@ extension ClusterTests {
             config = config.replacingOccurrences(of: "listen 127.0.0.1:8080;", with: "listen 127.0.0.1:\(port);")
             let path = directory.path + "/nginx.conf"
             try config.write(toFile: path, atomically: true, encoding: .utf8)
-            process = Process()
+            process = ChildProcess()
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = ["-p", directory.path, "-c", path, "-e", directory.path + "/error.log"]
-            try process.startChild()
+            try process.run()
         }
 
         /// A port no one listens on now (the OS picks it; nginx binds it right after).

@@ -17,7 +17,7 @@ import MynahTesting
     /// thread of the two-thread pool stalls every other test's daemon): output goes to files, the exit is awaited.
     static func run(_ arguments: [String], in directory: String) async throws
         -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = executable
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
@@ -28,7 +28,7 @@ import MynahTesting
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
         let status = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int32, any Error>) in
             process.terminationHandler = { c.resume(returning: $0.terminationStatus) }
-            do { try process.startChild() } catch { c.resume(throwing: error) }
+            do { try process.run() } catch { c.resume(throwing: error) }
         }
         return (status, try String(contentsOfFile: out, encoding: .utf8), try String(contentsOfFile: err, encoding: .utf8))
     }

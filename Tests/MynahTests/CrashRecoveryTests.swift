@@ -16,7 +16,7 @@ import FoundationNetworking
 @Suite struct CrashRecoveryTests {
     /// A `mynah run` child process on port 0 with its data in `dataDirectory`.
     final class DaemonProcess: @unchecked Sendable {
-        let process = Process()
+        let process = ChildProcess()
         let port: Int
 
         /// Starts the daemon and waits for its `listening` line on a thread of its own, not a concurrency thread.
@@ -42,7 +42,7 @@ import FoundationNetworking
             let stderr = Pipe()
             process.standardError = stderr
             process.standardOutput = FileHandle.nullDevice
-            try process.startChild()
+            try process.run()
             // The daemon logs `address=127.0.0.1:PORT [Mynah] listening` once it accepts connections.
             let fd = stderr.fileHandleForReading.fileDescriptor
             var buffer = ""

@@ -13,11 +13,11 @@ import Darwin
 @Suite struct DaemonLifecycleTests {
     /// A `mynah run` child whose log is collected on a thread of its own; the test waits for lines and its exit.
     final class Child: @unchecked Sendable {
-        let process = Process()
+        let process = ChildProcess()
         private let condition = NSCondition()
         private var log = ""
         private var logClosed = false
-        private var status: (reason: Process.TerminationReason, code: Int32)?
+        private var status: (reason: ChildProcess.TerminationReason, code: Int32)?
 
         /// A safety net only: a child that hangs is killed so the test fails instead of hanging the suite.
         static let patience: TimeInterval = 120
@@ -36,7 +36,7 @@ import Darwin
                 condition.broadcast()
                 condition.unlock()
             }
-            try process.startChild()
+            try process.run()
             let fd = pipe.fileHandleForReading.fileDescriptor
             Thread.detachNewThread { [self, pipe] in
                 while true {
@@ -85,7 +85,7 @@ import Darwin
 
         /// How the child ended: its exit status, or nil when it was killed by a signal (or by the safety net).
         func exitStatus() async -> Int32? {
-            let ended = await onThread { [self] () -> (reason: Process.TerminationReason, code: Int32)? in
+            let ended = await onThread { [self] () -> (reason: ChildProcess.TerminationReason, code: Int32)? in
                 let deadline = Date().addingTimeInterval(Self.patience)
                 condition.lock()
                 defer { condition.unlock() }
@@ -153,7 +153,7 @@ import Darwin
         withExtendedLifetime(client) {}
     }
 
-    @Test func aShutdownLongerThanTheTimeoutEndsTheProcess() async throws {
+    @Test func aShutdownLongerThanTheTimeoutEndsTheChildProcess() async throws {
         let dir = try TemporaryDirectory()
         let child = try Child(arguments: ["run", "--config", try CrashRecoveryTests.writeConfig(dir),
                                           "--shutdown-timeout", "1"], in: dir.path)
@@ -229,7 +229,7 @@ import Darwin
         let path = try Self.writeSlowStartConfig(dir)
         let script = dir.path + "/parent.py", log = dir.path + "/daemon.log"
         try Self.crashingParent.write(toFile: script, atomically: true, encoding: .utf8)
-        let parent = Process()
+        let parent = ChildProcess()
         parent.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         parent.arguments = ["python3", script, log, CommandLineTests.executable.path, "run", "--config", path,
                             "--password-cost", "31", "--exit-with-parent", "--shutdown-timeout", "1"]
@@ -239,7 +239,7 @@ import Darwin
         parent.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         let status = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int32, any Error>) in
             parent.terminationHandler = { c.resume(returning: $0.terminationStatus) }
-            do { try parent.startChild() } catch { c.resume(throwing: error) }
+            do { try parent.run() } catch { c.resume(throwing: error) }
         }
         try #require(status == 0)
         let daemonLog = try String(contentsOfFile: log, encoding: .utf8)

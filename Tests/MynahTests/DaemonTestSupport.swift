@@ -106,15 +106,3 @@ extension Demo {
         withExtendedLifetime(dir) {}
     }
 }
-
-extension Process {
-    /// One child started at a time in this test process: Foundation's `Process.run()` on Linux crashed once in
-    /// `memmove` while other suites started children on other threads at the same moment (a signal 11 in the whole
-    /// test run). Starting a child takes milliseconds, so the suites lose nothing by taking turns.
-    private static let launching = NSLock()
-
-    /// Starts the child like `run()`, never at the same time as another test's child.
-    func startChild() throws {
-        try Self.launching.withLock { try run() }
-    }
-}

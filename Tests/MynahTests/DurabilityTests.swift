@@ -60,12 +60,12 @@ import MynahTesting
         let library = dir + "/sync-shim.so"
         let compiler = ["/usr/bin/cc", "/usr/bin/gcc", "/usr/bin/clang"].first { FileManager.default.isExecutableFile(atPath: $0) }
         let cc = try #require(compiler, "a C compiler (cc, gcc or clang) is needed to build the fsync-counting shim")
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: cc)
         process.arguments = ["-shared", "-fPIC", "-O1", "-o", library, source, "-ldl"]
         let status = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int32, any Error>) in
             process.terminationHandler = { c.resume(returning: $0.terminationStatus) }
-            do { try process.startChild() } catch { c.resume(throwing: error) }
+            do { try process.run() } catch { c.resume(throwing: error) }
         }
         try #require(status == 0, "\(cc) could not build \(source)")
         return library
