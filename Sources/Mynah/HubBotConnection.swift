@@ -15,7 +15,9 @@ import Synchronization
 /// Failures have the shapes `IMClient` gives them (``IMClient/Failure``), so a bot cannot tell the two apart.
 ///
 /// The inbox is handed over at most `window` entries ahead of the bot's acknowledgements, so a long backlog is
-/// read from the store as the bot works through it rather than all at once.
+/// read from the store as the bot works through it rather than all at once. Live entries reach the bot's inbox from
+/// the bus's call itself (a ``DirectInbox``) while the reading task is caught up and the window has room, as a
+/// gateway session's reach its socket: no task is woken per delivery.
 final class HubBotConnection: BotConnection {
     private struct State {
         /// The highest sequence number handed to the inbox.
@@ -25,6 +27,7 @@ final class HubBotConnection: BotConnection {
         /// The feed waiting for the bot to acknowledge (the window is full).
         var waiting: CheckedContinuation<Void, Never>?
         var feed: Task<Void, Never>?
+        var subscription: InboxSubscription?
         var presence: Presence.Token?
         var closed = false
     }
@@ -62,11 +65,13 @@ final class HubBotConnection: BotConnection {
             resumeAfter = try await hub.cursor(userID: user.id, device: device)
         }
         let presence = try await hub.sessionOpened(user, device: device, platform: platform)
-        // Subscribe before reading the backlog so that nothing committed in between is missed.
-        let live = hub.bus.subscribe(userID: user.id)
         let connection = HubBotConnection(hub: hub, user: user, device: device, platform: platform,
                                           position: resumeAfter, presence: presence, window: window, logger: logger)
-        connection.start(live: live, after: resumeAfter, batch: backlogBatch)
+        // Subscribe before reading the backlog so that nothing committed in between is missed. The live inbox
+        // hands nothing to the bot until the task has read the backlog and hands over.
+        let live = DirectInbox(sink: BotSink(connection: connection))
+        let subscription = hub.bus.subscribe(userID: user.id, receiver: live)
+        connection.start(live: live, subscription: subscription, after: resumeAfter, batch: backlogBatch)
         return connection
     }
 
@@ -82,9 +87,10 @@ final class HubBotConnection: BotConnection {
         state = Mutex(State(delivered: position, acknowledged: position, presence: presence))
     }
 
-    private func start(live: AsyncStream<InboxEntry>, after: Int64, batch: Int) {
+    private func start(live: DirectInbox<BotSink>, subscription: InboxSubscription, after: Int64, batch: Int) {
         let feed = Task { [hub, user, logger] in
-            var reader = InboxReader(hub: hub, userID: user.id, after: after, live: live, batch: batch)
+            var reader = InboxReader(hub: hub, userID: user.id, after: after, feed: DirectInbox.Feed(live: live),
+                                     batch: batch)
             do {
                 while let entry = try await reader.next() {
                     guard await self.room(for: entry.seq) else { break }
@@ -99,9 +105,31 @@ final class HubBotConnection: BotConnection {
         }
         let closed = state.withLock { s in
             s.feed = feed
+            s.subscription = subscription
             return s.closed
         }
-        if closed { feed.cancel() }
+        if closed {
+            feed.cancel()
+            subscription.cancel()
+        }
+    }
+
+    /// The bot's inbox as a ``DirectInboxSink``: it takes an entry while the window has room.
+    struct BotSink: DirectInboxSink {
+        weak var connection: HubBotConnection?
+
+        /// Whether the connection is open and fewer than `window` entries wait for the bot's acknowledgement.
+        var canTake: Bool {
+            guard let connection else { return false }
+            return connection.state.withLock { !$0.closed && $0.delivered - $0.acknowledged < connection.window }
+        }
+
+        /// Counts the entry delivered and hands it to the bot's inbox.
+        func take(_ entry: InboxEntry) {
+            guard let connection else { return }
+            connection.state.withLock { $0.delivered = entry.seq }
+            connection.continuation.yield(HubBotConnection.event(entry))
+        }
     }
 
     /// Waits until `seq` is within the window of the bot's acknowledgements, then counts it delivered; `false`
@@ -179,11 +207,12 @@ final class HubBotConnection: BotConnection {
     /// Closes the connection: the inbox ends, sends fail with `connectionClosed`, the robot's session ends
     /// (``Hub/sessionClosed(_:)``). Acknowledgements already requested are still stored (``acknowledgementsStored()``).
     func close() {
-        let (feed, waiting, presence) = state.withLock { s in
+        let (feed, subscription, waiting, presence) = state.withLock { s in
             s.closed = true
-            defer { s.feed = nil; s.waiting = nil; s.presence = nil }
-            return (s.feed, s.waiting, s.presence)
+            defer { s.feed = nil; s.subscription = nil; s.waiting = nil; s.presence = nil }
+            return (s.feed, s.subscription, s.waiting, s.presence)
         }
+        subscription?.cancel()
         feed?.cancel()
         waiting?.resume()
         continuation.finish()

@@ -106,6 +106,41 @@ import MynahTesting
         connection.close()
     }
 
+    /// Live entries reach the bot from the bus's call (`DirectInbox`) only while the window has room; beyond it the
+    /// reading task waits for acknowledgements, as for a backlog.
+    @Test func liveEntriesStopAtTheWindowUntilTheBotAcknowledges() async throws {
+        let dir = try TemporaryDirectory()
+        let hub = try await Self.hub(dir)
+        let robot = try await hub.ensureRobot(appKey: Demo.appKey, Self.robot)
+        let alice = try await Self.user(hub, "alice")
+        let connection = try await Self.open(hub, window: 3)
+        // Each send returns after its entry was published to the bot's live inbox.
+        for i in 1...10 { _ = try await hub.send(.init(targetID: "helper_bot", body: .text("m\(i)")), from: alice, platform: "web") }
+        // Only three were handed over: an acknowledgement of the tenth is beyond what was delivered, and refused.
+        connection.ack(10)
+        await connection.acknowledgementsStored()
+        #expect(try await hub.cursor(userID: robot.id, device: "bot") == 0)
+        var events = connection.inbox.makeAsyncIterator()
+        var texts: [String?] = []
+        for _ in 1...10 {
+            let event = await events.next()
+            texts.append(Self.text(event))
+            if let event { connection.ack(event.seq) }
+        }
+        #expect(texts == (1...10).map { "m\($0)" })
+        // And once the task has handed back to the bus's call, live entries flow directly again, in order.
+        for i in 11...15 { _ = try await hub.send(.init(targetID: "helper_bot", body: .text("m\(i)")), from: alice, platform: "web") }
+        for i in 11...15 {
+            let event = await events.next()
+            #expect(Self.text(event) == "m\(i)")
+            if let event { connection.ack(event.seq) }
+        }
+        await connection.acknowledgementsStored()
+        #expect(try await hub.cursor(userID: robot.id, device: "bot") == 15)
+        connection.close()
+        #expect(await events.next() == nil)
+    }
+
     @Test func onlyARobotConnectsAndItsMessagesGoThroughTheHubsRulesAsItself() async throws {
         let dir = try TemporaryDirectory()
         let hub = try await Self.hub(dir)

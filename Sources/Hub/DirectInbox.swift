@@ -1,0 +1,133 @@
+import Synchronization
+
+/// Where a ``DirectInbox`` puts entries itself: a session's socket, an in-process bot's inbox.
+public protocol DirectInboxSink: Sendable {
+    /// Whether the sink takes an entry now (the socket is writable, the bot's window has room).
+    var canTake: Bool { get }
+    /// Takes `entry`, the next in order. Called under the inbox's lock, so entries published at once on two threads
+    /// reach the sink in order; keep it short.
+    func take(_ entry: InboxEntry)
+}
+
+/// A live inbox the bus calls on the store's writer right after the commit. While the reading task is caught up and
+/// the sink takes entries, each entry goes to the sink from that call, with no task woken per delivery. Anything else
+/// (an entry out of order, a sink that takes no more, entries arriving while the task works through the backlog or a
+/// gap) is queued for the task, which reads it through ``InboxReader`` as ``Feed`` and so keeps every guarantee of
+/// the reader: each entry once, in order, gaps read from the store.
+///
+/// The two ways take turns under one lock: the task hands over (``Feed/next(readerAt:)``) only with its queue empty
+/// and everything before delivered, and takes back the first entry the direct way cannot deliver, with the position
+/// the direct way reached. Subscribe it to the bus (``InboxNotificationBus/subscribe(userID:receiver:)``) before the
+/// backlog is read.
+public final class DirectInbox<Sink: DirectInboxSink>: InboxReceiver {
+    /// The task waiting for an entry: given it with the position the direct way reached, or nil at the end.
+    public typealias Waiter = CheckedContinuation<(entry: InboxEntry, position: Int64)?, Never>
+
+    private struct State {
+        /// Whether the task is waiting and entries in order go straight to the sink.
+        var direct = false
+        /// The highest sequence number the direct way delivered (meaningful while `direct`, and handed to the task).
+        var last: Int64 = 0
+        /// Entries for the task, oldest first; at most `bufferSize` (the oldest are dropped: the task reads the gap
+        /// from the store).
+        var queue: [InboxEntry] = []
+        var queueStart = 0
+        /// The task waiting for an entry.
+        var waiter: Waiter?
+        var finished = false
+    }
+
+    private let state = Mutex(State())
+    private let sink: Sink
+    private let bufferSize: Int
+
+    /// A live inbox delivering to `sink`, keeping at most `bufferSize` entries for the task.
+    public init(sink: Sink, bufferSize: Int = 1024) {
+        self.sink = sink
+        self.bufferSize = max(bufferSize, 1)
+    }
+
+    /// Whether the task has handed live entries to the direct way (tests).
+    public var isDirect: Bool { state.withLock { $0.direct } }
+
+    /// A committed entry, on the publisher's thread.
+    public func receive(_ entry: InboxEntry) {
+        let resume = state.withLock { s -> (Waiter, Int64)? in
+            if s.finished { return nil }
+            if s.direct {
+                if entry.seq <= s.last { return nil }
+                if entry.seq == s.last + 1, sink.canTake {
+                    s.last = entry.seq
+                    sink.take(entry)
+                    return nil
+                }
+                // Out of order or the sink takes no more: the task takes over from here.
+                s.direct = false
+                if let waiter = s.waiter {
+                    s.waiter = nil
+                    return (waiter, s.last)
+                }
+            }
+            if s.queue.count - s.queueStart >= bufferSize { s.queueStart += 1 }
+            if s.queueStart >= bufferSize {
+                s.queue.removeFirst(s.queueStart)
+                s.queueStart = 0
+            }
+            s.queue.append(entry)
+            return nil
+        }
+        if let (waiter, position) = resume { waiter.resume(returning: (entry, position)) }
+    }
+
+    /// Ends the live inbox: the waiting task gets nil, and nothing is delivered any more.
+    public func finish() {
+        let waiter = state.withLock { s -> Waiter? in
+            s.finished = true
+            s.direct = false
+            s.queue = []
+            s.queueStart = 0
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    /// The task's side, an ``InboxLiveFeed`` for its ``InboxReader``.
+    public struct Feed: InboxLiveFeed {
+        let live: DirectInbox
+
+        /// The task's feed of `live`.
+        public init(live: DirectInbox) {
+            self.live = live
+        }
+
+        /// The next queued entry, or, with none queued, hands delivery to the direct way and waits for the first
+        /// entry it cannot deliver (with the position it reached); nil once the inbox ends or the task is cancelled.
+        public mutating func next(readerAt position: Int64) async -> (entry: InboxEntry, position: Int64)? {
+            let live = self.live
+            return await withTaskCancellationHandler {
+                await withCheckedContinuation { (c: Waiter) in
+                    let ready = live.state.withLock { s -> (entry: InboxEntry, position: Int64)?? in
+                        if s.finished { return .some(nil) }
+                        if s.queueStart < s.queue.count {
+                            let entry = s.queue[s.queueStart]
+                            s.queueStart += 1
+                            if s.queueStart == s.queue.count {
+                                s.queue.removeAll(keepingCapacity: true)
+                                s.queueStart = 0
+                            }
+                            return .some((entry, position))
+                        }
+                        s.direct = true
+                        s.last = position
+                        s.waiter = c
+                        return .none
+                    }
+                    if let ready { c.resume(returning: ready) }
+                }
+            } onCancel: {
+                live.finish()
+            }
+        }
+    }
+}
