@@ -2,13 +2,15 @@
 /// bus, reading any gap from the store; each entry once, none skipped (only expired entries leave real gaps).
 ///
 /// Whoever delivers an inbox reads it through this one reader: a gateway session and an embedded bot's in-process
-/// connection. Subscribe to ``Hub/bus`` *before* creating the reader, so that nothing committed between the
-/// subscription and the first store read is missed; entries seen twice (in the store and on the bus) are dropped.
+/// connection, each with a ``DirectInbox`` as its feed (which delivers live entries itself while the reader waits).
+/// Subscribe to ``Hub/bus`` *before* creating the reader, so that nothing committed between the subscription and
+/// the first store read is missed; entries seen twice (in the store and on the bus) are dropped.
 ///
 /// ```swift
-/// let live = hub.bus.subscribe(userID: user.id)
-/// var reader = InboxReader(hub: hub, userID: user.id, after: cursor, live: live)
-/// while let entry = try await reader.next() { deliver(entry) }
+/// let live = DirectInbox(sink: sink)
+/// let subscription = hub.bus.subscribe(userID: user.id, receiver: live)
+/// var reader = InboxReader(hub: hub, userID: user.id, after: cursor, feed: DirectInbox.Feed(live: live))
+/// while let entry = try await reader.next() { deliver(entry) }   // what the sink did not take
 /// ```
 public struct InboxReader<Feed: InboxLiveFeed> {
     /// A read from the store in progress: the backlog (`target` nil: until the store has nothing more) or a gap

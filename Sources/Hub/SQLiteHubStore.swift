@@ -229,12 +229,11 @@ public final class SQLiteHubStore: HubStore {
             entries.reserveCapacity(pending.recipients.count)
             // Each inbox's head is read once per message however many entries it gets, and from memory after the
             // first message (`WriterMemo`).
-            let head = try db.cachedStatement(sql: "SELECT MAX(seq) FROM inbox WHERE user_id = ?")
             let insert = try db.cachedStatement(
                 sql: "INSERT INTO inbox (user_id, seq, msg_id, expires_at, quiet) VALUES (?, ?, ?, ?, ?)")
             var heads: [Int64: Int64] = [:]
             for userID in pending.recipients {
-                let seq = try (heads[userID] ?? memo.head(db, userID: userID, statement: head)) + 1
+                let seq = try (heads[userID] ?? memo.head(db, userID: userID)) + 1
                 heads[userID] = seq
                 try insert.execute(arguments: [userID, seq, msgID, pending.expiresAt, pending.quiet.contains(userID)])
                 entries.append((userID, seq))

@@ -59,9 +59,10 @@ final class WriterMemo: TransactionObserver, @unchecked Sendable {
     }
 
     /// The head of `userID`'s inbox, read from the store the first time.
-    func head(_ db: Database, userID: Int64, statement: Statement) throws -> Int64 {
+    func head(_ db: Database, userID: Int64) throws -> Int64 {
         if let known = heads[userID] { return known }
-        return try Int64.fetchOne(statement, arguments: [userID]) ?? 0
+        return try Int64.fetchOne(try db.cachedStatement(sql: "SELECT MAX(seq) FROM inbox WHERE user_id = ?"),
+                                  arguments: [userID]) ?? 0
     }
 
     /// The newest message's `msg_ctime`, read from the store the first time.
@@ -78,8 +79,7 @@ final class WriterMemo: TransactionObserver, @unchecked Sendable {
         if let dataVersion, dataVersion != version {
             senders.removeAll()
             pairs.removeAll()
-            heads.removeAll()
-            lastCtime = nil
+            forgetAppends()
         }
         dataVersion = version
     }
@@ -127,6 +127,11 @@ final class WriterMemo: TransactionObserver, @unchecked Sendable {
 
     /// Forgets what the writer's appends recorded in the transaction that was rolled back.
     func databaseDidRollback(_ db: Database) {
+        forgetAppends()
+    }
+
+    /// Forgets the heads and the last `msg_ctime`, which the writer's appends set.
+    private func forgetAppends() {
         heads.removeAll()
         lastCtime = nil
     }

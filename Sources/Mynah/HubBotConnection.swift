@@ -20,6 +20,8 @@ import Synchronization
 /// gateway session's reach its socket: no task is woken per delivery.
 final class HubBotConnection: BotConnection {
     private struct State {
+        /// How many entries may wait for the bot's acknowledgement.
+        let window: Int64
         /// The highest sequence number handed to the inbox.
         var delivered: Int64
         /// The highest sequence number acknowledged.
@@ -30,6 +32,9 @@ final class HubBotConnection: BotConnection {
         var subscription: InboxSubscription?
         var presence: Presence.Token?
         var closed = false
+
+        /// Whether fewer than `window` entries wait for the bot's acknowledgement.
+        var hasRoom: Bool { delivered - acknowledged < window }
     }
 
     /// The robot account this connection speaks for.
@@ -43,7 +48,6 @@ final class HubBotConnection: BotConnection {
     private let continuation: AsyncStream<ConnectionEvent>.Continuation
     private let hub: Hub
     private let acks = AckWriter()
-    private let window: Int64
     private let state: Mutex<State>
     private let logger: Logger
 
@@ -81,10 +85,10 @@ final class HubBotConnection: BotConnection {
         self.user = user
         self.device = device
         self.platform = platform
-        self.window = Int64(max(window, 1))
         self.logger = logger
         (inbox, continuation) = AsyncStream.makeStream(of: ConnectionEvent.self)
-        state = Mutex(State(delivered: position, acknowledged: position, presence: presence))
+        state = Mutex(State(window: Int64(max(window, 1)), delivered: position, acknowledged: position,
+                                 presence: presence))
     }
 
     private func start(live: DirectInbox<BotSink>, subscription: InboxSubscription, after: Int64, batch: Int) {
@@ -121,7 +125,7 @@ final class HubBotConnection: BotConnection {
         /// Whether the connection is open and fewer than `window` entries wait for the bot's acknowledgement.
         var canTake: Bool {
             guard let connection else { return false }
-            return connection.state.withLock { !$0.closed && $0.delivered - $0.acknowledged < connection.window }
+            return connection.state.withLock { !$0.closed && $0.hasRoom }
         }
 
         /// Counts the entry delivered and hands it to the bot's inbox.
@@ -138,7 +142,7 @@ final class HubBotConnection: BotConnection {
         while true {
             let ready: Bool? = state.withLock { s in
                 if s.closed { return false }
-                if s.delivered - s.acknowledged < window {
+                if s.hasRoom {
                     s.delivered = seq
                     return true
                 }
@@ -147,7 +151,7 @@ final class HubBotConnection: BotConnection {
             if let ready { return ready }
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let resume = state.withLock { s in
-                    if s.closed || s.delivered - s.acknowledged < window { return true }
+                    if s.closed || s.hasRoom { return true }
                     s.waiting = c
                     return false
                 }
@@ -185,7 +189,7 @@ final class HubBotConnection: BotConnection {
         let (accepted, last, wake) = state.withLock { s -> (Bool, Int64, CheckedContinuation<Void, Never>?) in
             guard seq <= s.delivered else { return (false, s.delivered, nil) }
             s.acknowledged = max(s.acknowledged, seq)
-            guard s.delivered - s.acknowledged < window, let waiting = s.waiting else { return (true, s.delivered, nil) }
+            guard s.hasRoom, let waiting = s.waiting else { return (true, s.delivered, nil) }
             s.waiting = nil
             return (true, s.delivered, waiting)
         }

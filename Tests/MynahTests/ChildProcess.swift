@@ -65,17 +65,22 @@ final class ChildProcess: @unchecked Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        // Each step's error names it: a child started without its redirections or directory would fail later
+        // and far from the cause.
+        func check(_ code: Int32, _ step: String) throws {
+            if code != 0 { throw SpawnFailure(path: "\(path) (\(step))", code: code) }
+        }
+        try check(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0), "stdin")
         for (target, stream) in [(Int32(1), standardOutput), (Int32(2), standardError)] {
             switch Self.descriptor(stream) {
-            case .some(let fd) where fd >= 0: posix_spawn_file_actions_adddup2(&actions, fd, target)
-            case .some: posix_spawn_file_actions_addopen(&actions, target, "/dev/null", O_WRONLY, 0)
+            case .some(let fd) where fd >= 0: try check(posix_spawn_file_actions_adddup2(&actions, fd, target), "dup2 \(target)")
+            case .some: try check(posix_spawn_file_actions_addopen(&actions, target, "/dev/null", O_WRONLY, 0), "open \(target)")
             case .none: break
             }
         }
-        _ = Self.addCloseFrom(&actions, 3)
+        try check(Self.addCloseFrom(&actions, 3), "closefrom 3")
         if let directory = currentDirectoryURL?.path {
-            _ = Self.addChdir(&actions, directory)
+            try check(Self.addChdir(&actions, directory), "chdir \(directory)")
         }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
