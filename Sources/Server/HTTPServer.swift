@@ -78,7 +78,8 @@ public enum HTTPServer {
             server: .http1WebSocketUpgrade(
                 webSocketRouter: wsRouter,
                 configuration: .init(ws: .init(maxFrameSize: configuration.gateway.maxFrameBytes,
-                                               autoPing: .enabled(timePeriod: configuration.gateway.pingInterval),
+                                               // The gateway's own PingHandler pings, with no task per connection.
+                                               autoPing: .disabled,
                                                // Invalid UTF-8 in a text frame closes the connection with 1007.
                                                validateUTF8: true))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "mynah"),

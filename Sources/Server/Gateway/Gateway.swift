@@ -55,10 +55,12 @@ public enum Gateway {
         let watchdog = WriteWatchdog(timeout: configuration.writeTimeout)
         let budget = SendBudget(limit: configuration.sendsInFlightTotal)
         router.ws(RouterPath(stringLiteral: path), shouldUpgrade: { _, context in
-            // Unmasked client frames close the connection with 1002, checked where the frames are decoded.
+            // Unmasked client frames close the connection with 1002, checked where the frames are decoded; the
+            // heartbeat's pings go out from there too.
             let channel = context.channel
             try await channel.eventLoop.submit {
-                try channel.pipeline.syncOperations.addHandler(MaskedFramesGuard.Installer())
+                try channel.pipeline.syncOperations.addHandler(
+                    MaskedFramesGuard.Installer(pingInterval: configuration.pingInterval))
             }.get()
             return .upgrade([:])
         }, onUpgrade: { inbound, outbound, context in

@@ -9,7 +9,6 @@ import NIOWebSocket
 final class MaskedFramesGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
 
     private var failed = false
 
@@ -18,28 +17,33 @@ final class MaskedFramesGuard: ChannelInboundHandler, RemovableChannelHandler {
         let frame = unwrapInboundIn(data)
         guard frame.maskKey != nil else {
             failed = true
-            var payload = context.channel.allocator.buffer(capacity: 2)
-            payload.write(webSocketErrorCode: .protocolError)
-            let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
-            context.writeAndFlush(wrapOutboundOut(close)).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
-            }
+            context.closeWebSocket(.protocolError)
             return
         }
         context.fireChannelRead(data)
     }
 
     /// Put into the HTTP pipeline before the upgrade (by the gateway's `shouldUpgrade`); once the upgrade is
-    /// complete and NIO's frame decoder is in place, puts a ``MaskedFramesGuard`` right behind it and leaves.
+    /// complete and NIO's frame decoder is in place, puts a ``MaskedFramesGuard`` right behind it, and the
+    /// heartbeat (``PingHandler``) behind that, and leaves.
     final class Installer: ChannelInboundHandler, RemovableChannelHandler {
         typealias InboundIn = NIOAny
+
+        private let pingInterval: TimeAmount
+
+        /// An installer for connections pinged every `pingInterval`.
+        init(pingInterval: Duration) {
+            self.pingInterval = TimeAmount(pingInterval)
+        }
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
             if event is HTTPServerUpgradeEvents {
                 let pipeline = context.pipeline.syncOperations
                 do {
                     let decoder = try pipeline.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
-                    try pipeline.addHandler(MaskedFramesGuard(), position: .after(decoder))
+                    let guardHandler = MaskedFramesGuard()
+                    try pipeline.addHandler(guardHandler, position: .after(decoder))
+                    try pipeline.addHandler(PingHandler(interval: pingInterval), position: .after(guardHandler))
                 } catch {
                     // No WebSocket decoder: this connection was not upgraded to a WebSocket.
                 }
