@@ -19,11 +19,15 @@ public protocol DirectInboxSink: Sendable {
 /// and everything before delivered, and takes back the first entry the direct way cannot deliver, with the position
 /// the direct way reached. Subscribe it to the bus (``InboxNotificationBus/subscribe(userID:receiver:)``) before the
 /// backlog is read.
+///
+/// A reader need not wait at all: with ``ParkingFeed`` its task ends when it hands over, and the first entry the
+/// direct way cannot deliver starts a new one (``InboxReader/init(hub:userID:resumingAt:with:feed:batch:)``), so an
+/// idle gateway session keeps no task.
 public final class DirectInbox<Sink: DirectInboxSink>: InboxReceiver {
     /// The task waiting for an entry: given it with the position the direct way reached, or nil at the end.
     public typealias Waiter = CheckedContinuation<(entry: InboxEntry, position: Int64)?, Never>
 
-    private struct State {
+    fileprivate struct State {
         /// Whether the task is waiting and entries in order go straight to the sink.
         var direct = false
         /// The highest sequence number the direct way delivered (meaningful while `direct`, and handed to the task).
@@ -34,6 +38,8 @@ public final class DirectInbox<Sink: DirectInboxSink>: InboxReceiver {
         var queueStart = 0
         /// The task waiting for an entry.
         var waiter: Waiter?
+        /// What starts a reading task when the direct way cannot deliver, if the last one parked instead of waiting.
+        var restart: (@Sendable (InboxEntry, Int64) -> Void)?
         var finished = false
     }
 
@@ -52,7 +58,7 @@ public final class DirectInbox<Sink: DirectInboxSink>: InboxReceiver {
 
     /// A committed entry, on the publisher's thread.
     public func receive(_ entry: InboxEntry) {
-        let resume = state.withLock { s -> (Waiter, Int64)? in
+        let resume = state.withLock { s -> (TakeOver, Int64)? in
             if s.finished { return nil }
             if s.direct {
                 if entry.seq <= s.last { return nil }
@@ -65,7 +71,11 @@ public final class DirectInbox<Sink: DirectInboxSink>: InboxReceiver {
                 s.direct = false
                 if let waiter = s.waiter {
                     s.waiter = nil
-                    return (waiter, s.last)
+                    return (.waiter(waiter), s.last)
+                }
+                if let restart = s.restart {
+                    s.restart = nil
+                    return (.restart(restart), s.last)
                 }
             }
             if s.queue.count - s.queueStart >= bufferSize { s.queueStart += 1 }
@@ -76,7 +86,17 @@ public final class DirectInbox<Sink: DirectInboxSink>: InboxReceiver {
             s.queue.append(entry)
             return nil
         }
-        if let (waiter, position) = resume { waiter.resume(returning: (entry, position)) }
+        switch resume {
+        case (.waiter(let waiter), let position)?: waiter.resume(returning: (entry, position))
+        case (.restart(let restart), let position)?: restart(entry, position)
+        case nil: break
+        }
+    }
+
+    /// Who takes over from the direct way: the task waiting, or a new one.
+    private enum TakeOver {
+        case waiter(Waiter)
+        case restart(@Sendable (InboxEntry, Int64) -> Void)
     }
 
     /// Ends the live inbox: the waiting task gets nil, and nothing is delivered any more.
@@ -86,6 +106,7 @@ public final class DirectInbox<Sink: DirectInboxSink>: InboxReceiver {
             s.direct = false
             s.queue = []
             s.queueStart = 0
+            s.restart = nil
             defer { s.waiter = nil }
             return s.waiter
         }
@@ -109,15 +130,7 @@ public final class DirectInbox<Sink: DirectInboxSink>: InboxReceiver {
                 await withCheckedContinuation { (c: Waiter) in
                     let ready = live.state.withLock { s -> (entry: InboxEntry, position: Int64)?? in
                         if s.finished { return .some(nil) }
-                        if s.queueStart < s.queue.count {
-                            let entry = s.queue[s.queueStart]
-                            s.queueStart += 1
-                            if s.queueStart == s.queue.count {
-                                s.queue.removeAll(keepingCapacity: true)
-                                s.queueStart = 0
-                            }
-                            return .some((entry, position))
-                        }
+                        if let entry = s.dequeue() { return .some((entry, position)) }
                         s.direct = true
                         s.last = position
                         s.waiter = c
@@ -129,5 +142,52 @@ public final class DirectInbox<Sink: DirectInboxSink>: InboxReceiver {
                 live.finish()
             }
         }
+    }
+
+    /// The next queued entry, or, with none queued, hands delivery to the direct way: `restart` is then called (on the
+    /// publisher's thread, with the entry and the position the direct way reached) for the first entry it cannot
+    /// deliver. Nil once the inbox ended or when delivery was handed over.
+    func park(at position: Int64, restart: @escaping @Sendable (InboxEntry, Int64) -> Void)
+        -> (entry: InboxEntry, position: Int64)? {
+        state.withLock { s in
+            if s.finished { return nil }
+            if let entry = s.dequeue() { return (entry, position) }
+            s.direct = true
+            s.last = position
+            s.restart = restart
+            return nil
+        }
+    }
+
+    /// A reading task's feed that hands over instead of waiting: when nothing is queued, ``park(at:restart:)`` hands
+    /// delivery to the direct way and the reader returns nil, so the task can end; `restart` starts the next reader
+    /// (see ``InboxReader/init(hub:userID:resumingAt:with:feed:batch:)``) when the direct way cannot deliver.
+    public struct ParkingFeed: InboxLiveFeed {
+        let live: DirectInbox
+        let restart: @Sendable (InboxEntry, Int64) -> Void
+        /// The feed of a reading task of `live` that ends when it hands over; `restart` is called with the first entry
+        /// the direct way cannot deliver and the position it reached.
+        public init(live: DirectInbox, restart: @escaping @Sendable (InboxEntry, Int64) -> Void) {
+            self.live = live
+            self.restart = restart
+        }
+        /// The next queued entry; nil when delivery was handed over (or the inbox ended).
+        public mutating func next(readerAt position: Int64) async -> (entry: InboxEntry, position: Int64)? {
+            live.park(at: position, restart: restart)
+        }
+    }
+}
+
+extension DirectInbox.State {
+    /// Takes the oldest queued entry.
+    fileprivate mutating func dequeue() -> InboxEntry? {
+        guard queueStart < queue.count else { return nil }
+        let entry = queue[queueStart]
+        queueStart += 1
+        if queueStart == queue.count {
+            queue.removeAll(keepingCapacity: true)
+            queueStart = 0
+        }
+        return entry
     }
 }

@@ -42,6 +42,16 @@ public struct InboxReader<Feed: InboxLiveFeed> {
         self.last = after
     }
 
+    /// Creates a reader that continues where an earlier reader of the same live inbox handed over at `position` (its
+    /// feed delivered through there by itself) with `entry`, the first live entry the feed did not deliver: any gap
+    /// before `entry` is read from the store, then `entry` is returned. See ``DirectInbox/ParkingFeed``.
+    public init(hub: Hub, userID: Int64, resumingAt position: Int64, with entry: InboxEntry, feed: Feed,
+                batch: Int = 256) {
+        self.init(hub: hub, userID: userID, after: position, feed: feed, batch: batch)
+        held = entry
+        catchUp = entry.seq > position + 1 ? CatchUp(target: entry.seq - 1) : nil
+    }
+
     /// The next entry; `nil` when the subscription ends (the task was cancelled). Throws when the store fails.
     public mutating func next() async throws(HubError) -> InboxEntry? {
         while true {

@@ -98,4 +98,29 @@ struct InboxReaderTests {
             #expect(reader.last == 6)
         }
     }
+
+    @Test("a reader resuming where another handed over reads the gap before its first entry, then that entry")
+    func resumingReadsTheGapThenTheEntry() async throws {
+        try await withHub { hub, _ in
+            let alice = try await hub.make("alice")
+            let bob = try await hub.make("bob_b")
+            for i in 1...5 { _ = try await hub.sendText("m\(i)", from: alice, to: "bob_b") }
+            let stored = try await hub.inbox(userID: bob.id, after: 0, limit: 10)
+            // The last reader's feed wrote through 2 itself and could not write 5: 3 and 4 come from the store.
+            let script = Script()
+            var reader = InboxReader(hub: hub, userID: bob.id, resumingAt: 2, with: stored[4],
+                                     feed: ScriptedFeed(script: script), batch: 1)
+            var seqs: [Int64] = []
+            while let entry = try await reader.next() { seqs.append(entry.seq) }
+            #expect(seqs == [3, 4, 5])
+
+            // With no gap, the entry comes first and the store is not read: 2 is in the store but not returned.
+            var next = InboxReader(hub: hub, userID: bob.id, resumingAt: 1, with: stored[1],
+                                   feed: ScriptedFeed(script: Script()))
+            #expect(try await next.next()?.seq == 2)
+            #expect(try await next.next() == nil)
+            #expect(next.last == 2)
+        }
+    }
 }
+

@@ -112,4 +112,47 @@ import Testing
         #expect(got == [8, 9, 10])
         live.finish()
     }
+
+    @Test func aParkingReaderEndsAndTheFirstEntryTheDirectWayCannotDeliverStartsTheNext() async throws {
+        let channel = NIOAsyncTestingChannel()
+        let live = LiveDelivery(writer: FrameWriter(channel: channel), delivered: DeliveredPosition(0))
+        let restarts = Mutex<[(seq: Int64, position: Int64)]>([])
+        let feed = LiveDelivery.ParkingFeed(live: live) { entry, position in
+            restarts.withLock { $0.append((entry.seq, position)) }
+        }
+        // Queued entries come first; with none queued the reader is handed nil (it parks) and delivery goes direct.
+        live.receive(Self.entry(1))
+        var reader = feed
+        #expect(await reader.next(readerAt: 0)?.entry.seq == 1)
+        #expect(await reader.next(readerAt: 1) == nil)
+        #expect(live.isDirect)
+        live.receive(Self.entry(2))
+        #expect(try await Self.written(channel) == [2])
+        #expect(restarts.withLock { $0.isEmpty })
+
+        // The socket takes no more: the entry starts the next reader, with the position reached; later entries
+        // queue for that reader.
+        channel.isWritable = false
+        live.receive(Self.entry(3))
+        live.receive(Self.entry(4))
+        #expect(restarts.withLock { $0.map(\.seq) } == [3])
+        #expect(restarts.withLock { $0.map(\.position) } == [2])
+        #expect(!live.isDirect)
+        var next = feed
+        #expect(await next.next(readerAt: 3)?.entry.seq == 4)
+        #expect(await next.next(readerAt: 4) == nil)
+
+        // A gap starts one too; after the end, nothing does.
+        channel.isWritable = true
+        live.receive(Self.entry(6))
+        #expect(restarts.withLock { $0.map(\.seq) } == [3, 6])
+        #expect(restarts.withLock { $0.last?.position } == 4)
+        #expect(await next.next(readerAt: 6) == nil)
+        live.finish()
+        live.receive(Self.entry(7))
+        #expect(restarts.withLock { $0.count } == 2)
+        #expect(await next.next(readerAt: 6) == nil)
+        #expect(try await Self.written(channel) == [])
+    }
 }
+

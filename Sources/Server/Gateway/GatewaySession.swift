@@ -9,10 +9,10 @@ import WSCore
 
 /// One client's long connection: login, then sends, acknowledgements and the delivery of its inbox.
 ///
-/// The first frame must be `login`. After it, one child task delivers the inbox (the backlog after the
-/// device's cursor, then live entries from the bus, filling gaps from the store; once it is caught up, live entries
-/// in order are written by the bus's call itself, ``LiveDelivery``, and the task only waits) while the connection's
-/// own task reads the client's frames: single-chat sends are queued for the store's writer in frame order (many in
+/// The first frame must be `login`. After it, ``Delivery`` delivers the inbox (a task reads the backlog after the
+/// device's cursor, then hands over to ``LiveDelivery``, whose bus calls write live entries in order themselves, and
+/// ends; a new task fills a gap or waits out a full socket) while the connection's own task reads the client's
+/// frames: single-chat sends are queued for the store's writer in frame order (many in
 /// flight, stored in that order), group and chatroom sends in lanes per conversation, acknowledgements by one
 /// coalescing writer, and answers go out in frame order (``AnswerQueue``). Deliveries and answers are written straight
 /// to the channel while its socket takes them (``FrameWriter``: one event-loop turn and one flush for what is
@@ -27,29 +27,52 @@ struct GatewaySession {
     /// The gateway-wide bound on sends being stored.
     let budget: SendBudget
 
-    /// What the login phase hands to the serving phase.
-    struct Opened {
-        var user: User
-        var login: ClientFrame.Login
-        var presence: Presence.Token
+    /// What the login phase hands to the serving phase. A class, so that the long-lived async frames of ``run`` and
+    /// ``serve`` hold one reference to it instead of copies of every field (a task keeps its frames' memory for its
+    /// whole life; see ``run(inbound:)``).
+    final class Opened: Sendable {
+        let user: User
+        let login: ClientFrame.Login
+        let presence: Presence.Token
         /// The live inbox, subscribed to the bus before the backlog is read, and its subscription.
-        var inbox: LiveDelivery
-        var subscription: InboxSubscription
-        var writer: FrameWriter
-        var delivered: DeliveredPosition
-        var resumeAfter: Int64
-        var loginOK: ServerFrame.LoginOK
-        var logger: Logger
+        let inbox: LiveDelivery
+        let subscription: InboxSubscription
+        let writer: FrameWriter
+        let delivered: DeliveredPosition
+        let resumeAfter: Int64
+        let loginOK: ServerFrame.LoginOK
+        let logger: Logger
+
+        init(user: User, login: ClientFrame.Login, presence: Presence.Token, inbox: LiveDelivery,
+             subscription: InboxSubscription, writer: FrameWriter, delivered: DeliveredPosition, resumeAfter: Int64,
+             loginOK: ServerFrame.LoginOK, logger: Logger) {
+            (self.user, self.login, self.presence, self.inbox, self.subscription) = (user, login, presence, inbox,
+                                                                                      subscription)
+            (self.writer, self.delivered, self.resumeAfter, self.loginOK, self.logger) = (writer, delivered,
+                                                                                           resumeAfter, loginOK, logger)
+        }
     }
 
     func run(inbound: WebSocketInboundStream) async throws {
         var frames = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
         // The protocol's decisions; this function does the I/O they call for.
         var session = GatewaySessionState(loginTimeout: configuration.loginTimeout)
-        // The phases are async functions of their own, and so is each frame's handling: an async function's frame
-        // lives until it returns, so a connection that idles keeps only the serving loop's frame, not the login's
-        // temporaries (with all of it in one function, its frame was 28 KB per connection).
-        guard let opened = try await logIn(&frames, &session) else { return }
+        guard let (login, readCursor) = try await readLogin(&frames, &session) else { return }
+        // The login is checked and the session opened in a child task. A task's allocator keeps every slab it
+        // allocated until the task ends, so the login's async frames (its own is 12 KB, with the store calls
+        // below it) allocated in this task would stay allocated for as long as the connection lives; the child
+        // task's go with it (heaptrack: 16 KB of every idle connection's memory). For the same reason the
+        // phases and each frame's handling are async functions of their own.
+        let (opened, state) = try await withThrowingTaskGroup(of: (Opened?, GatewaySessionState).self) { group in
+            group.addTask { [self, session] in
+                var session = session
+                let opened = try await open(login, readCursor: readCursor, &session)
+                return (opened, session)
+            }
+            return try await group.next()!
+        }
+        session = state
+        guard let opened else { return }
         defer {
             opened.subscription.cancel()
             opened.inbox.finish()
@@ -58,11 +81,11 @@ struct GatewaySession {
         try await serve(opened, frames: &frames, session: &session)
     }
 
-    /// Reads the login frame, checks it and opens the session (presence, the bus subscription); nil when the
-    /// connection was refused (its fatal error is written) or closed first.
+    /// Reads the login frame within the login timeout; nil when the connection was refused (its fatal error is
+    /// written) or closed first.
     @inline(never)
-    func logIn(_ frames: inout WebSocketInboundMessageStream.AsyncIterator,
-               _ session: inout GatewaySessionState) async throws -> Opened? {
+    func readLogin(_ frames: inout WebSocketInboundMessageStream.AsyncIterator,
+                   _ session: inout GatewaySessionState) async throws -> (ClientFrame.Login, readCursor: Bool)? {
         // A connection that does not log in in time is closed; closing ends the inbound stream.
         let loginDeadline = Task { [outbound, configuration, session] in
             try await Task.sleep(for: configuration.loginTimeout)
@@ -72,13 +95,19 @@ struct GatewaySession {
         defer { loginDeadline.cancel() }
         guard let first = try await frames.next() else { return nil }
         loginDeadline.cancel()
-        let login: ClientFrame.Login, readCursor: Bool
         switch session.frameReceived(decode(first), delivered: 0) {
-        case .authenticate(let l, let r): (login, readCursor) = (l, r)
+        case .authenticate(let login, let readCursor): return (login, readCursor)
         case let action:
             try await perform(action)
             return nil
         }
+    }
+
+    /// Checks the login and opens the session (presence, the bus subscription); nil when the login was refused (its
+    /// fatal error is written).
+    @inline(never)
+    func open(_ login: ClientFrame.Login, readCursor: Bool,
+              _ session: inout GatewaySessionState) async throws -> Opened? {
         let user: User
         let token: Hub.LoginToken
         let cursor: Int64?
@@ -134,75 +163,61 @@ struct GatewaySession {
                       writer: writer, delivered: delivered, resumeAfter: resumeAfter, loginOK: answer, logger: logger)
     }
 
-    /// The logged-in session: delivery in a child task, the client's frames in this one, until the connection ends.
+    /// The logged-in session: the client's frames in this task, delivery in tasks of its own that run only while
+    /// there is something for them to do (``Delivery``), until the connection ends.
     func serve(_ opened: Opened, frames: inout WebSocketInboundMessageStream.AsyncIterator,
                session: inout GatewaySessionState) async throws {
-        let (user, login, inbox, resumeAfter, logger) = (opened.user, opened.login, opened.inbox, opened.resumeAfter,
-                                                          opened.logger)
-        let (delivered, writer) = (opened.delivered, opened.writer)
+        let (logger, writer) = (opened.logger, opened.writer)
         let watch = WriteWatch()
         // Answers (sent, error, pong) are written by their own queue: watched too, so a client that floods
         // frames and never reads is disconnected even when nothing is delivered to it.
         let answerWatch = WriteWatch()
         try await write(.loginOK(opened.loginOK))
-        let started = session
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { [logger] in
-                do {
-                    try await deliver(userID: user.id, after: resumeAfter, inbox: inbox, delivered: delivered,
-                                      watch: watch, writer: writer)
-                } catch where error is CancellationError || Task.isCancelled {
-                    // The connection is closing (a store call cancelled mid-way surfaces as a storage error).
-                } catch {
-                    // Without delivery the connection is useless: close it so the client resumes elsewhere.
-                    logger.error("delivery failed; closing the connection", metadata: ["error": "\(error)"])
-                    await GatewaySession.deliveryFailed(started, on: outbound)
-                }
-            }
-            // The watchdog of the bounded send buffer (one task for all sessions): a write stuck longer than
-            // writeTimeout means the client stopped reading with the socket's buffers full.
-            let onStall: @Sendable () -> Void = { [logger, channel] in
-                logger.warning("client is not reading; disconnecting",
-                               metadata: ["write_timeout": "\(configuration.writeTimeout)"])
-                channel.close(promise: nil)
-            }
-            let watched = [watchdog.watch(watch, onStall: onStall), watchdog.watch(answerWatch, onStall: onStall)]
-            defer {
-                watched.forEach(watchdog.unwatch)
-                group.cancelAll()
-            }
-            // Sends are stored concurrently, in order per conversation; answers are still written in the order of
-            // the frames they answer, a send's only after every acknowledgement received before it is stored.
-            // Acknowledgements are stored by one writer that takes the latest.
-            let lanes = OrderedLanes<SendLane>(limit: configuration.sendsInFlight)
-            let window = SendBudget(limit: configuration.sendsInFlight)
-            let answers = AnswerQueue(limit: configuration.sendsInFlight, writer: writer, outbound: outbound,
-                                      watch: answerWatch)
-            let acks = AckWriter()
-            func finish() async {
-                await lanes.drain()
-                await answers.drain()
-                await acks.stored(through: acks.requested)
-            }
-            do {
-                while let frame = try await frames.next() {
-                    try await handle(frame, session: &session, delivered: delivered, answers: answers, window: window,
-                                     lanes: lanes, acks: acks, user: user, login: login)
-                }
-            } catch {
-                await finish()
-                throw error
-            }
-            await finish()
+        let delivery = Delivery(session: self, opened: opened, watch: watch, started: session)
+        delivery.start(nil)
+        // The watchdog of the bounded send buffer (one task for all sessions): a write stuck longer than
+        // writeTimeout means the client stopped reading with the socket's buffers full.
+        let onStall: @Sendable () -> Void = { [logger, channel] in
+            logger.warning("client is not reading; disconnecting",
+                           metadata: ["write_timeout": "\(configuration.writeTimeout)"])
+            channel.close(promise: nil)
         }
+        let watched = [watchdog.watch(watch, onStall: onStall), watchdog.watch(answerWatch, onStall: onStall)]
+        // Sends are stored concurrently, in order per conversation; answers are still written in the order of
+        // the frames they answer, a send's only after every acknowledgement received before it is stored.
+        // Acknowledgements are stored by one writer that takes the latest.
+        let lanes = OrderedLanes<SendLane>(limit: configuration.sendsInFlight)
+        let window = SendBudget(limit: configuration.sendsInFlight)
+        let answers = AnswerQueue(limit: configuration.sendsInFlight, writer: writer, outbound: outbound,
+                                  watch: answerWatch)
+        let acks = AckWriter()
+        func finish() async {
+            watched.forEach(watchdog.unwatch)
+            opened.inbox.finish()
+            await delivery.stop()
+            await lanes.drain()
+            await answers.drain()
+            await acks.stored(through: acks.requested)
+        }
+        do {
+            while let frame = try await frames.next() {
+                try await handle(frame, session: &session, delivered: opened.delivered, answers: answers,
+                                 window: window, lanes: lanes, acks: acks, opened: opened)
+            }
+        } catch {
+            await finish()
+            throw error
+        }
+        await finish()
     }
 
     /// One frame of a logged-in session, in an async function of its own so that its temporaries live only while it
     /// is handled (see ``run(inbound:)``). Never inlined: inlined, its temporaries would be the serving loop's again.
     @inline(never)
     func handle(_ frame: WebSocketMessage, session: inout GatewaySessionState, delivered: DeliveredPosition,
-                answers: AnswerQueue, window: SendBudget, lanes: OrderedLanes<SendLane>, acks: AckWriter, user: User,
-                login: ClientFrame.Login) async throws {
+                answers: AnswerQueue, window: SendBudget, lanes: OrderedLanes<SendLane>, acks: AckWriter,
+                opened: Opened) async throws {
+        let (user, login) = (opened.user, opened.login)
         switch session.frameReceived(decode(frame), delivered: delivered.value.load(ordering: .acquiring)) {
         case .answer(let answer):
             await answers.fill(answers.reserve(), answer)
@@ -264,19 +279,6 @@ struct GatewaySession {
             try await hub.acknowledge(userID: user.id, device: login.device, seq: seq)
         } catch {
             logger.error("acknowledgement not stored", metadata: ["seq": "\(seq)", "error": "\(error)"])
-        }
-    }
-
-    /// Sends the backlog after `after`, then every live entry, reading any gap from the store (``InboxReader``);
-    /// while it is caught up, ``LiveDelivery`` writes live entries itself.
-    func deliver(userID: Int64, after: Int64, inbox: LiveDelivery, delivered: DeliveredPosition,
-                 watch: WriteWatch, writer: FrameWriter) async throws {
-        var reader = InboxReader(hub: hub, userID: userID, after: after, feed: LiveDelivery.Feed(live: inbox),
-                                 batch: configuration.backlogBatch)
-        while let entry = try await reader.next() {
-            // Counted as delivered before the write returns: the client may ack it before that.
-            delivered.value.store(entry.seq, ordering: .releasing)
-            try await write(entry, watch: watch, writer: writer)
         }
     }
 
@@ -466,6 +468,81 @@ final class AnswerQueue: Sendable {
     }
 }
 
+/// A session's delivery of its inbox, in tasks that run only while there is something to deliver: the first reads
+/// the backlog after the device's cursor; once caught up, it hands live entries to ``LiveDelivery`` (the bus's call
+/// writes them to the socket) and ends. When the live inbox cannot deliver an entry (out of order, or the socket
+/// full), it starts the next task with that entry, which reads any gap from the store and writes what the socket
+/// did not take, until it is caught up again (``DirectInbox/ParkingFeed``). An idle session keeps no delivery
+/// task: a task keeps its memory for as long as it lives, and waiting tasks were 7 KB of each idle connection.
+final class Delivery: Sendable {
+    private struct State {
+        var task: Task<Void, Never>?
+        var number = 0
+        var stopped = false
+    }
+    private let state = Mutex(State())
+    private let session: GatewaySession
+    private let opened: GatewaySession.Opened
+    private let watch: WriteWatch
+    /// The protocol state when serving began: what a delivery failure's close is decided from.
+    private let started: GatewaySessionState
+
+    init(session: GatewaySession, opened: GatewaySession.Opened, watch: WriteWatch, started: GatewaySessionState) {
+        (self.session, self.opened, self.watch, self.started) = (session, opened, watch, started)
+    }
+
+    /// Starts a delivery task: from the device's position (`resuming` nil), or with the first live entry the live
+    /// inbox could not deliver and the position it reached. Nothing once stopped.
+    func start(_ resuming: (entry: InboxEntry, position: Int64)?) {
+        state.withLock { s in
+            guard !s.stopped else { return }
+            s.number += 1
+            let number = s.number
+            s.task = Task { await self.run(resuming, number: number) }
+        }
+    }
+
+    /// Cancels the running task, if any, and waits for it; starts none after.
+    func stop() async {
+        let task = state.withLock { s in
+            s.stopped = true
+            return s.task
+        }
+        task?.cancel()
+        await task?.value
+    }
+
+    private func run(_ resuming: (entry: InboxEntry, position: Int64)?, number: Int) async {
+        defer {
+            // The finished task's handle is let go, so that nothing of it stays while the session idles.
+            state.withLock { s in if s.number == number { s.task = nil } }
+        }
+        let (hub, opened, batch) = (session.hub, opened, session.configuration.backlogBatch)
+        let feed = LiveDelivery.ParkingFeed(live: opened.inbox) { [weak self] entry, position in
+            self?.start((entry, position))
+        }
+        var reader = if let resuming {
+            InboxReader(hub: hub, userID: opened.user.id, resumingAt: resuming.position, with: resuming.entry,
+                        feed: feed, batch: batch)
+        } else {
+            InboxReader(hub: hub, userID: opened.user.id, after: opened.resumeAfter, feed: feed, batch: batch)
+        }
+        do {
+            while let entry = try await reader.next() {
+                // Counted as delivered before the write returns: the client may ack it before that.
+                opened.delivered.value.store(entry.seq, ordering: .releasing)
+                try await session.write(entry, watch: watch, writer: opened.writer)
+            }
+        } catch where error is CancellationError || Task.isCancelled {
+            // The connection is closing (a store call cancelled mid-way surfaces as a storage error).
+        } catch {
+            // Without delivery the connection is useless: close it so the client resumes elsewhere.
+            opened.logger.error("delivery failed; closing the connection", metadata: ["error": "\(error)"])
+            await GatewaySession.deliveryFailed(started, on: session.outbound)
+        }
+    }
+}
+
 /// Writes a session's frames straight to its channel from any thread: the frames handed over meanwhile go out in one
 /// event-loop turn with one flush, without the WebSocket writer's hops per frame (its actor, its async writer).
 /// Only while the socket takes them: ``canWrite`` turns false once the channel is not writable or much is waiting
@@ -621,7 +698,7 @@ final class WriteWatch: Sendable {
     }
 }
 
-/// The highest sequence number sent to the client, shared by the delivery task and the frame handler.
+/// The highest sequence number sent to the client, shared by the delivery and the frame handler.
 final class DeliveredPosition: Sendable {
     let value: Atomic<Int64>
 

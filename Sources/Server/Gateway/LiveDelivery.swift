@@ -3,9 +3,9 @@ import NIOCore
 import NIOWebSocket
 import Synchronization
 
-/// A session's live inbox: a ``DirectInbox`` whose sink is the connection. While the session's delivery task is
-/// caught up and the socket takes frames, the bus's call writes each entry's frame to the channel itself, with no
-/// task woken per delivery; the task takes over for backlogs, gaps and a full socket.
+/// A session's live inbox: a ``DirectInbox`` whose sink is the connection. While the session's delivery is caught up
+/// and the socket takes frames, the bus's call writes each entry's frame to the channel itself, with no task at all
+/// (``Delivery``); a delivery task is started for gaps and a full socket.
 typealias LiveDelivery = DirectInbox<SocketSink>
 
 /// The connection as a ``DirectInboxSink``: frames go to the channel through `writer` (one event-loop turn and one
