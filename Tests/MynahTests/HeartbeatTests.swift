@@ -84,6 +84,19 @@ import Glibc
             }
         }
 
+        /// The next text frame's payload, answering the server's pings on the way; nil if the connection ended or a
+        /// read timed out first.
+        func nextText() -> String? {
+            while let (opcode, payload) = nextFrame() {
+                switch opcode {
+                case 0x9: guard (try? sendFrame(opcode: 0xA, payload)) != nil else { return nil }
+                case 0x1: return String(decoding: payload, as: UTF8.self)
+                default: break
+                }
+            }
+            return nil
+        }
+
         /// Reads, answering nothing, until the server closes the TCP connection; false if a read timed out.
         func readUntilClosed() -> Bool {
             var buffer = [UInt8](repeating: 0, count: 4096)

@@ -66,4 +66,47 @@ import Testing
             sender.close()
         }
     }
+
+    /// A caught-up session has no delivery task: the bus's calls write live entries to the socket. When the socket
+    /// fills, the first entry that cannot be written starts a delivery task, which waits for the client; the
+    /// client that reads again gets every entry once, in order. A guard against a hang, not a timing.
+    @Test(.timeLimit(.minutes(3)))
+    func liveEntriesThatFillTheSocketComeOnceInOrderWhenTheClientReadsAgain() async throws {
+        try await Demo.withDaemon(options: .init(passwordCost: 4, gateway: .init(writeTimeout: .seconds(120)))) { daemon, port in
+            try await Demo.register(daemon, "alice", password: "alice-pass")
+            try await Demo.register(daemon, "bob_b", password: "bob-pass")
+            let hub = daemon.hub
+            let alice = try await hub.user(appKey: Demo.appKey, username: "alice")
+            let bob = try HeartbeatTests.SilentPeer(port: port)
+            defer { bob.close() }
+            try bob.sendText(#"{"op":"login","appkey":"\#(Demo.appKey)","username":"bob_b","password":"bob-pass"}"#)
+            let loggedIn = await withCheckedContinuation { c in
+                Thread.detachNewThread { c.resume(returning: bob.readUntil("login_ok")) }
+            }
+            #expect(loggedIn.found, "no login_ok: \(loggedIn.received)")
+
+            // 16 MB of live messages while bob reads nothing: far more than the loopback socket's buffers.
+            let count = 4000
+            let text = String(repeating: "x", count: 4000)
+            for _ in 0..<count {
+                _ = try await hub.send(ClientFrame.Send(targetType: .single, targetID: "bob_b", body: .text(text)),
+                                       from: alice, platform: "web")
+            }
+            let seqs = await withCheckedContinuation { c in
+                Thread.detachNewThread {
+                    var seqs: [Int64] = []
+                    while seqs.count < count, let frame = bob.nextText() {
+                        guard let json = try? JSONValue.parse(Array(frame.utf8)), json["op"]?.stringValue == "msg"
+                        else { continue }
+                        seqs.append(json["seq"]?.intValue ?? -1)
+                    }
+                    c.resume(returning: seqs)
+                }
+            }
+            let outOfOrder = zip(seqs, 1...Int64(count)).first { $0 != $1 }
+            #expect(seqs.count == count && outOfOrder == nil,
+                    "\(seqs.count) of \(count) delivered; first out of order (got, expected): \(String(describing: outOfOrder))")
+        }
+    }
 }
+
