@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds release, starts the daemon on a temporary data directory with scripts/bench.yaml, runs each benchmark
 # scenario of mynah-bench against it (or only those named: scripts/bench.sh one-to-one fanout), stops the daemon.
-# Environment: PORT (default 18080), JSON=1 for JSON output, SKIP_BUILD=1, BENCH_ARGS_<scenario> extra arguments,
+# Environment: PORT (default 18080), JSON=1 for JSON output, SKIP_BUILD=1, BENCH_ARGS_<scenario> extra arguments
+# (e.g. BENCH_ARGS_idle=--send-once),
 # BIN=DIR to use binaries built elsewhere, DAEMON_ENV="VAR=VALUE ..." added to the daemon's environment only (scripts/durability-cost.sh).
 # DAEMON_ARGS extra arguments of `mynah run` (e.g. --bots-over-gateway).
 set -euo pipefail
@@ -31,6 +32,10 @@ SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=(one-to-one one-to-one-half fanout bot bridge idle storm)
 for s in "${SCENARIOS[@]}"; do
   echo "== $s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  # BENCH_ARGS_<scenario> (dashes as underscores: BENCH_ARGS_one_to_one_half) is added to the scenario's arguments.
+  extra=BENCH_ARGS_${s//-/_}
+  read -r -a EXTRA <<< "${!extra:-}"
+  OUT+=("${EXTRA[@]}")
   case $s in
     one-to-one) "$BIN/mynah-bench" one-to-one --url "$URL" --daemon-pid $DAEMON --users 200 --window 8 --duration 10 "${OUT[@]}" ;;
     one-to-one-half) "$BIN/mynah-bench" one-to-one --url "$URL" --daemon-pid $DAEMON --users 200 --window 64 \
@@ -42,4 +47,5 @@ for s in "${SCENARIOS[@]}"; do
     storm) "$BIN/mynah-bench" storm --url "$URL" --daemon-pid $DAEMON --clients 5000 --backlog 5 "${OUT[@]}" ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac
+  OUT=("${OUT[@]:0:${#OUT[@]}-${#EXTRA[@]}}")
 done

@@ -82,9 +82,12 @@ struct Idle: AsyncParsableCommand {
     @Option(help: "Connections per loopback source address (127.0.0.2 and up).") var perSource = 20000
     @Option(help: "Connections being opened at once.") var parallel = 128
     @Option(help: "Seconds to wait after the last login before reading the memory.") var settle: Double = 5
+    @Flag(help: "Each connection sends one message to another account (online) once all are logged in, and the memory is read after: idle connections that have been used.")
+    var sendOnce = false
 
     func run() async throws {
         let target = try common.target(xmpp: true)
+        if sendOnce, common.wire == .xmpp { throw ValidationError("--send-once is for the Mynah gateway") }
         guard let pid = common.daemonPid else { throw ValidationError("--daemon-pid is required") }
         let limit = raiseOpenFileLimit()
         guard connections + 64 <= limit else {
@@ -99,8 +102,21 @@ struct Idle: AsyncParsableCommand {
             Session(index: $0, username: names[$0 % names.count], password: "bench-pass", device: "d\($0)",
                     recorder: recorder)
         }
+        /// Each of `used` sends one message to the next account and the acceptances are awaited.
+        func sendOneEach(_ used: ArraySlice<Session>) async throws {
+            let expected = recorder.acceptedCount.load(ordering: .relaxed) + used.count
+            for session in used {
+                session.send(id: recorder.begin(), targetType: .single, targetID: names[(session.index + 1) % names.count])
+            }
+            let deadline = monotonicNanos() + 120_000_000_000
+            while recorder.acceptedCount.load(ordering: .relaxed) < expected {
+                guard monotonicNanos() < deadline else { throw BenchError("sends not all accepted within 120 s") }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
         // Warm up one connection so that lazily built state is not counted per connection.
         try await connectAll([sessions[0]], target: target, group: group)
+        if sendOnce { try await sendOneEach(sessions.prefix(1)) }
         try await Task.sleep(for: .seconds(1))
         let before = try residentKiB(pid: pid)
         let cpu = processCPUSeconds()
@@ -109,12 +125,13 @@ struct Idle: AsyncParsableCommand {
         try await connectAll(Array(sessions.dropFirst()), target: target, group: group, parallel: parallel,
                              source: { loopbackSource($0, perSource: perSource) })
         let connectSeconds = Double(monotonicNanos() - start) / 1e9
+        if sendOnce { try await sendOneEach(sessions.dropFirst()) }
         try await Task.sleep(for: .seconds(settle))
         let after = try residentKiB(pid: pid)
         let opened = connections - 1
         var report = Report(scenario: "idle")
         report.parameters = [("protocol", .string(common.wire.rawValue)), ("connections", .int(Int64(connections))), ("users", .int(Int64(names.count))),
-                             ("per_source", .int(Int64(perSource)))]
+                             ("per_source", .int(Int64(perSource))), ("send_once", .string("\(sendOnce)"))]
         report.add("daemon_rss_before", Double(before) / 1024, "MiB")
         report.add("daemon_rss_after", Double(after) / 1024, "MiB")
         report.add("bytes_per_connection", Double(after - before) * 1024 / Double(opened), "bytes")
