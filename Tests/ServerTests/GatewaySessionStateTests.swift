@@ -37,7 +37,10 @@ struct GatewaySessionStateTests {
         #expect(machine.sessionOpened(serverTime: 1_000) == .start(
             .init(id: "l1", appKey: "app", username: "alice", userType: .user, lastAck: 5, serverTime: 1_000),
             resumeAfter: 5))
-        #expect(machine.state == .loggedIn(Self.login, Self.user))
+        // The password (and a token) are not kept once checked.
+        #expect(machine.state == .loggedIn(Self.login.withoutCredentials, Self.user))
+        guard case .loggedIn(let kept, _) = machine.state else { return }
+        #expect(kept.password.isEmpty && kept.token == nil && kept.device == "phone" && kept.platform == "ios")
     }
 
     @Test("a login with since resumes there and reads no cursor")
@@ -106,7 +109,7 @@ struct GatewaySessionStateTests {
             == .answer(.error(.init(code: .invalidParameter, message: "op: already logged in"))))
         #expect(machine.frameReceived(.failure(ProtocolError(path: "seq", reason: "expected an integer")), delivered: 5)
             == .answer(.error(.init(code: .invalidParameter, message: "seq: expected an integer"))))
-        #expect(machine.state == .loggedIn(Self.login, Self.user))
+        #expect(machine.state == .loggedIn(Self.login.withoutCredentials, Self.user))
     }
 
     @Test("an acknowledgement up to the last delivered entry is stored; one beyond it is refused, not fatally")
@@ -116,7 +119,7 @@ struct GatewaySessionStateTests {
         #expect(machine.frameReceived(.success(.ack(seq: 3)), delivered: 9) == .acknowledge(3))
         #expect(machine.frameReceived(.success(.ack(seq: 10)), delivered: 9) == .answer(.error(.init(
             code: .invalidParameter, message: "seq: 10 is beyond the last delivered entry 9"))))
-        #expect(machine.state == .loggedIn(Self.login, Self.user))
+        #expect(machine.state == .loggedIn(Self.login.withoutCredentials, Self.user))
     }
 
     @Test("the delivered position is read for acknowledgements only")

@@ -159,7 +159,7 @@ struct GatewaySession {
         var answer = loginOK
         answer.token = token.token
         answer.tokenExpires = token.expiresAt
-        return Opened(user: user, login: login, presence: presence, inbox: inbox, subscription: subscription,
+        return Opened(user: user, login: login.withoutCredentials, presence: presence, inbox: inbox, subscription: subscription,
                       writer: writer, delivered: delivered, resumeAfter: resumeAfter, loginOK: answer, logger: logger)
     }
 

@@ -117,7 +117,7 @@ struct GatewaySessionState: Sendable {
             preconditionFailure("authenticated while \(state)")
         }
         let resumeAfter = login.since ?? cursor ?? 0
-        state = .openingSession(login, user, resumeAfter: resumeAfter)
+        state = .openingSession(login.withoutCredentials, user, resumeAfter: resumeAfter)
         return .openSession(user, device: login.device, platform: login.platform)
     }
 
@@ -164,5 +164,16 @@ struct GatewaySessionState: Sendable {
     private mutating func fail(_ code: ErrorCode, _ message: String) -> Action {
         state = .closed
         return .fail(.init(code: code, message: message, fatal: true), code: .policyViolation)
+    }
+}
+
+extension ClientFrame.Login {
+    /// The login without its password and token: what a session keeps once the credentials were checked, so that
+    /// they are not held in memory for the connection's life.
+    var withoutCredentials: Self {
+        var login = self
+        login.password = ""
+        login.token = nil
+        return login
     }
 }
