@@ -159,9 +159,10 @@ public final class DirectInbox<Sink: DirectInboxSink>: InboxReceiver {
         }
     }
 
-    /// A reading task's feed that hands over instead of waiting: when nothing is queued, ``park(at:restart:)`` hands
-    /// delivery to the direct way and the reader returns nil, so the task can end; `restart` starts the next reader
-    /// (see ``InboxReader/init(hub:userID:resumingAt:with:feed:batch:)``) when the direct way cannot deliver.
+    /// A reading task's feed that hands over instead of waiting: when nothing is queued and the sink takes entries,
+    /// ``park(at:restart:)`` hands delivery to the direct way and the reader returns nil, so the task can end;
+    /// `restart` starts the next reader (see ``InboxReader/init(hub:userID:resumingAt:with:feed:batch:)``) when the
+    /// direct way cannot deliver.
     public struct ParkingFeed: InboxLiveFeed {
         let live: DirectInbox
         let restart: @Sendable (InboxEntry, Int64) -> Void
@@ -171,9 +172,13 @@ public final class DirectInbox<Sink: DirectInboxSink>: InboxReceiver {
             self.live = live
             self.restart = restart
         }
-        /// The next queued entry; nil when delivery was handed over (or the inbox ended).
+        /// The next queued entry; nil when delivery was handed over (or the inbox ended). While the sink takes
+        /// nothing (a full socket, and a session that has fallen back to its WebSocket writer for good), the task
+        /// waits as a ``Feed``'s does instead: parked, each entry would start a task of its own.
         public mutating func next(readerAt position: Int64) async -> (entry: InboxEntry, position: Int64)? {
-            live.park(at: position, restart: restart)
+            if live.sink.canTake { return live.park(at: position, restart: restart) }
+            var waiting = Feed(live: live)
+            return await waiting.next(readerAt: position)
         }
     }
 }

@@ -117,9 +117,10 @@ import Testing
         let channel = NIOAsyncTestingChannel()
         let live = LiveDelivery(writer: FrameWriter(channel: channel), delivered: DeliveredPosition(0))
         let restarts = Mutex<[(seq: Int64, position: Int64)]>([])
-        let feed = LiveDelivery.ParkingFeed(live: live) { entry, position in
+        let record: @Sendable (InboxEntry, Int64) -> Void = { entry, position in
             restarts.withLock { $0.append((entry.seq, position)) }
         }
+        let feed = LiveDelivery.ParkingFeed(live: live, restart: record)
         // Queued entries come first; with none queued the reader is handed nil (it parks) and delivery goes direct.
         live.receive(Self.entry(1))
         var reader = feed
@@ -140,18 +141,29 @@ import Testing
         #expect(!live.isDirect)
         var next = feed
         #expect(await next.next(readerAt: 3)?.entry.seq == 4)
-        #expect(await next.next(readerAt: 4) == nil)
+        // While the socket takes nothing, the reader waits instead of parking (parked, every entry would start a
+        // reader): the next entry comes to it.
+        let waiting = Task {
+            var feed = LiveDelivery.ParkingFeed(live: live, restart: record)
+            return await feed.next(readerAt: 4)
+        }
+        while !live.isDirect { await Task.yield() }
+        live.receive(Self.entry(5))
+        #expect(await waiting.value?.entry.seq == 5)
+        #expect(restarts.withLock { $0.count } == 1)
 
-        // A gap starts one too; after the end, nothing does.
+        // Once it takes again, the reader parks; a gap starts the next one; after the end, nothing does.
         channel.isWritable = true
-        live.receive(Self.entry(6))
-        #expect(restarts.withLock { $0.map(\.seq) } == [3, 6])
-        #expect(restarts.withLock { $0.last?.position } == 4)
-        #expect(await next.next(readerAt: 6) == nil)
-        live.finish()
+        #expect(await next.next(readerAt: 5) == nil)
+        #expect(live.isDirect)
         live.receive(Self.entry(7))
+        #expect(restarts.withLock { $0.map(\.seq) } == [3, 7])
+        #expect(restarts.withLock { $0.last?.position } == 5)
+        #expect(await next.next(readerAt: 7) == nil)
+        live.finish()
+        live.receive(Self.entry(8))
         #expect(restarts.withLock { $0.count } == 2)
-        #expect(await next.next(readerAt: 6) == nil)
+        #expect(await next.next(readerAt: 7) == nil)
         #expect(try await Self.written(channel) == [])
     }
 }
