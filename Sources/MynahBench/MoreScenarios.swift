@@ -82,7 +82,10 @@ struct Idle: AsyncParsableCommand {
     @Option(help: "Connections per loopback source address (127.0.0.2 and up).") var perSource = 20000
     @Option(help: "Connections being opened at once.") var parallel = 128
     @Option(help: "Seconds to wait after the last login before reading the memory.") var settle: Double = 5
-    @Flag(help: "Each connection sends one message to another account (online) once all are logged in, and the memory is read after: idle connections that have been used.")
+    @Flag(help: """
+        Each connection sends one message to another account (online) once all are logged in, and the memory is \
+        read after: idle connections that have been used.
+        """)
     var sendOnce = false
 
     func run() async throws {
@@ -106,7 +109,8 @@ struct Idle: AsyncParsableCommand {
         func sendOneEach(_ used: ArraySlice<Session>) async throws {
             let expected = recorder.acceptedCount.load(ordering: .relaxed) + used.count
             for session in used {
-                session.send(id: recorder.begin(), targetType: .single, targetID: names[(session.index + 1) % names.count])
+                let next = names[(session.index + 1) % names.count]
+                session.send(id: recorder.begin(), targetType: .single, targetID: next)
             }
             let deadline = monotonicNanos() + 120_000_000_000
             while recorder.acceptedCount.load(ordering: .relaxed) < expected {

@@ -72,7 +72,8 @@ import Testing
     /// client that reads again gets every entry once, in order. A guard against a hang, not a timing.
     @Test(.timeLimit(.minutes(3)))
     func liveEntriesThatFillTheSocketComeOnceInOrderWhenTheClientReadsAgain() async throws {
-        try await Demo.withDaemon(options: .init(passwordCost: 4, gateway: .init(writeTimeout: .seconds(120)))) { daemon, port in
+        let options = Daemon.Options(passwordCost: 4, gateway: .init(writeTimeout: .seconds(120)))
+        try await Demo.withDaemon(options: options) { daemon, port in
             try await Demo.register(daemon, "alice", password: "alice-pass")
             try await Demo.register(daemon, "bob_b", password: "bob-pass")
             let hub = daemon.hub
@@ -104,8 +105,9 @@ import Testing
                 }
             }
             let outOfOrder = zip(seqs, 1...Int64(count)).first { $0 != $1 }
-            #expect(seqs.count == count && outOfOrder == nil,
-                    "\(seqs.count) of \(count) delivered; first out of order (got, expected): \(String(describing: outOfOrder))")
+            let got = "\(seqs.count) of \(count) delivered; first out of order (got, expected): "
+                + String(describing: outOfOrder)
+            #expect(seqs.count == count && outOfOrder == nil, "\(got)")
         }
     }
 }

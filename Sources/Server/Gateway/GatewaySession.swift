@@ -159,8 +159,9 @@ struct GatewaySession {
         var answer = loginOK
         answer.token = token.token
         answer.tokenExpires = token.expiresAt
-        return Opened(user: user, login: login.withoutCredentials, presence: presence, inbox: inbox, subscription: subscription,
-                      writer: writer, delivered: delivered, resumeAfter: resumeAfter, loginOK: answer, logger: logger)
+        return Opened(user: user, login: login.withoutCredentials, presence: presence, inbox: inbox,
+                      subscription: subscription, writer: writer, delivered: delivered, resumeAfter: resumeAfter,
+                      loginOK: answer, logger: logger)
     }
 
     /// The logged-in session: the client's frames in this task, delivery in tasks of its own that run only while
