@@ -32,13 +32,11 @@ final class PingHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
+        stop()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
+        stop()
         context.fireChannelInactive()
     }
 
@@ -48,14 +46,9 @@ final class PingHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func tick(context: ChannelHandlerContext) {
-        guard context.channel.isActive else {
-            timer?.cancel()
-            timer = nil
-            return
-        }
+        guard context.channel.isActive else { return stop() }
         if awaitingPong {
-            timer?.cancel()
-            timer = nil
+            stop()
             context.closeWebSocket(.goingAway, reason: "Ping timeout")
             return
         }
@@ -64,6 +57,11 @@ final class PingHandler: ChannelInboundHandler, RemovableChannelHandler {
         var payload = context.channel.allocator.buffer(capacity: 8)
         payload.writeInteger(pings)
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: payload)), promise: nil)
+    }
+
+    private func stop() {
+        timer?.cancel()
+        timer = nil
     }
 }
 
