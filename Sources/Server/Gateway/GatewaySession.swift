@@ -57,12 +57,27 @@ struct GatewaySession {
         var frames = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
         // The protocol's decisions; this function does the I/O they call for.
         var session = GatewaySessionState(loginTimeout: configuration.loginTimeout)
-        guard let (login, readCursor) = try await readLogin(&frames, &session) else { return }
-        // The login is checked and the session opened in a child task. A task's allocator keeps every slab it
-        // allocated until the task ends, so the login's async frames (its own is 12 KB, with the store calls
-        // below it) allocated in this task would stay allocated for as long as the connection lives; the child
-        // task's go with it (heaptrack: 16 KB of every idle connection's memory). For the same reason the
-        // phases and each frame's handling are async functions of their own.
+        // A task's allocator keeps every slab it allocated until the task ends; a slab freed by a returning call is
+        // reused by the next one. So the phases are async functions of their own, called one after the other from
+        // this small frame: the login's frames are gone (and their slab reused by the serving loop's) before the
+        // connection idles, and so is each frame's handling.
+        guard let opened = try await logIn(&frames, &session) else { return }
+        defer {
+            opened.subscription.cancel()
+            opened.inbox.finish()
+            hub.sessionClosed(opened.presence)
+        }
+        try await serve(opened, frames: &frames, session: &session)
+    }
+
+    /// Reads the login frame, checks it and opens the session; nil when the connection was refused (its fatal error
+    /// is written) or closed first.
+    @inline(never)
+    func logIn(_ frames: inout WebSocketInboundMessageStream.AsyncIterator,
+               _ session: inout GatewaySessionState) async throws -> Opened? {
+        guard let (login, readCursor) = try await readLogin(&frames, &session) else { return nil }
+        // Checked, and the session opened, in a child task: the store calls below take 12 KB of frames, which a
+        // child task's allocator gives back when it ends (heaptrack: 16 KB of every idle connection's memory).
         let (opened, state) = try await withThrowingTaskGroup(of: (Opened?, GatewaySessionState).self) { group in
             group.addTask { [self, session] in
                 var session = session
@@ -72,13 +87,7 @@ struct GatewaySession {
             return try await group.next()!
         }
         session = state
-        guard let opened else { return }
-        defer {
-            opened.subscription.cancel()
-            opened.inbox.finish()
-            hub.sessionClosed(opened.presence)
-        }
-        try await serve(opened, frames: &frames, session: &session)
+        return opened
     }
 
     /// Reads the login frame within the login timeout; nil when the connection was refused (its fatal error is
