@@ -41,15 +41,29 @@ struct GatewaySession {
         let delivered: DeliveredPosition
         let resumeAfter: Int64
         let loginOK: ServerFrame.LoginOK
-        let logger: Logger
+        /// The gateway's logger, shared: the session's metadata is added only when something is logged, since a
+        /// logger's own metadata is a dictionary per connection (0.5 KB each, heaptrack).
+        private let gatewayLogger: Logger
 
         init(user: User, login: ClientFrame.Login, presence: Presence.Token, inbox: LiveDelivery,
              subscription: InboxSubscription, writer: FrameWriter, delivered: DeliveredPosition, resumeAfter: Int64,
              loginOK: ServerFrame.LoginOK, logger: Logger) {
             (self.user, self.login, self.presence, self.inbox, self.subscription) = (user, login, presence, inbox,
                                                                                       subscription)
-            (self.writer, self.delivered, self.resumeAfter, self.loginOK, self.logger) = (writer, delivered,
-                                                                                           resumeAfter, loginOK, logger)
+            (self.writer, self.delivered, self.resumeAfter, self.loginOK, self.gatewayLogger) = (writer, delivered,
+                                                                                                  resumeAfter, loginOK,
+                                                                                                  logger)
+        }
+
+        /// The session's logger: the gateway's, with the account and the device as metadata.
+        var logger: Logger { Opened.logger(gatewayLogger, user: user, device: login.device) }
+
+        /// `logger` with the account and the device as metadata.
+        static func logger(_ logger: Logger, user: User, device: String) -> Logger {
+            var logger = logger
+            logger[metadataKey: "user"] = "\(user.appKey)/\(user.username)"
+            logger[metadataKey: "device"] = "\(device)"
+            return logger
         }
     }
 
@@ -137,10 +151,6 @@ struct GatewaySession {
         guard case .openSession(_, let device, let platform) = session.authenticated(user, cursor: cursor) else {
             preconditionFailure("an authenticated login opens its session")
         }
-        var logger = logger
-        logger[metadataKey: "user"] = "\(user.appKey)/\(user.username)"
-        logger[metadataKey: "device"] = "\(device)"
-
         let presence: Presence.Token
         do {
             // The console's "end session": a fatal error frame, then the close.
@@ -164,7 +174,10 @@ struct GatewaySession {
             preconditionFailure("an opened session starts")
         }
         delivered.value.store(resumeAfter, ordering: .releasing)
-        logger.debug("gateway login", metadata: ["resume_after": "\(resumeAfter)"])
+        if logger.logLevel <= .debug {
+            Opened.logger(logger, user: user, device: device)
+                .debug("gateway login", metadata: ["resume_after": "\(resumeAfter)"])
+        }
         var answer = loginOK
         answer.token = token.token
         answer.tokenExpires = token.expiresAt
@@ -177,7 +190,7 @@ struct GatewaySession {
     /// there is something for them to do (``Delivery``), until the connection ends.
     func serve(_ opened: Opened, frames: inout WebSocketInboundMessageStream.AsyncIterator,
                session: inout GatewaySessionState) async throws {
-        let (logger, writer) = (opened.logger, opened.writer)
+        let writer = opened.writer
         let watch = WriteWatch()
         // Answers (sent, error, pong) are written by their own queue: watched too, so a client that floods
         // frames and never reads is disconnected even when nothing is delivered to it.
@@ -187,9 +200,9 @@ struct GatewaySession {
         delivery.start(nil)
         // The watchdog of the bounded send buffer (one task for all sessions): a write stuck longer than
         // writeTimeout means the client stopped reading with the socket's buffers full.
-        let onStall: @Sendable () -> Void = { [logger, channel] in
-            logger.warning("client is not reading; disconnecting",
-                           metadata: ["write_timeout": "\(configuration.writeTimeout)"])
+        let onStall: @Sendable () -> Void = { [opened, channel] in
+            opened.logger.warning("client is not reading; disconnecting",
+                                  metadata: ["write_timeout": "\(configuration.writeTimeout)"])
             channel.close(promise: nil)
         }
         let watched = [watchdog.watch(watch, onStall: onStall), watchdog.watch(answerWatch, onStall: onStall)]
