@@ -43,6 +43,9 @@ import MynahTesting
         try """
             listen: { host: 127.0.0.1, port: 0 }
             data_dir: \(dir.path)/data
+            # The test is about a crash, not login speed: a child daemon of a suite started all at once on two cores
+            # once took over 10 s to read a login frame.
+            gateway: { login_timeout: 5m }
             apps:
               - appkey: \(Demo.appKey)
                 master_secret: \(Demo.secret)
