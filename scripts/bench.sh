@@ -34,18 +34,17 @@ for s in "${SCENARIOS[@]}"; do
   echo "== $s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
   # BENCH_ARGS_<scenario> (dashes as underscores: BENCH_ARGS_one_to_one_half) is added to the scenario's arguments.
   extra=BENCH_ARGS_${s//-/_}
-  read -r -a EXTRA <<< "${!extra:-}"
-  OUT+=("${EXTRA[@]}")
+  read -r -a ARGS <<< "${!extra:-}"
+  ARGS+=("${OUT[@]}")
   case $s in
-    one-to-one) "$BIN/mynah-bench" one-to-one --url "$URL" --daemon-pid $DAEMON --users 200 --window 8 --duration 10 "${OUT[@]}" ;;
+    one-to-one) "$BIN/mynah-bench" one-to-one --url "$URL" --daemon-pid $DAEMON --users 200 --window 8 --duration 10 "${ARGS[@]}" ;;
     one-to-one-half) "$BIN/mynah-bench" one-to-one --url "$URL" --daemon-pid $DAEMON --users 200 --window 64 \
-        --rate "${HALF_RATE:-1240}" --duration 10 "${OUT[@]}" ;;
-    fanout) "$BIN/mynah-bench" fanout --url "$URL" --daemon-pid $DAEMON --members 1000 --senders 1 --window 4 --duration 10 "${OUT[@]}" ;;
-    bot) "$BIN/mynah-bench" bot --url "$URL" --daemon-pid $DAEMON --users 100 --window 1 --duration 10 "${OUT[@]}" ;;
-    bridge) "$BIN/mynah-bench" bridge --url "$URL" --daemon-pid $DAEMON --users 100 --concurrency 32 --duration 10 "${OUT[@]}" ;;
-    idle) "$BIN/mynah-bench" idle --url "$URL" --daemon-pid $DAEMON --connections "${IDLE_CONNECTIONS:-18000}" --users 1000 --settle 3 "${OUT[@]}" ;;
-    storm) "$BIN/mynah-bench" storm --url "$URL" --daemon-pid $DAEMON --clients 5000 --backlog 5 "${OUT[@]}" ;;
+        --rate "${HALF_RATE:-1240}" --duration 10 "${ARGS[@]}" ;;
+    fanout) "$BIN/mynah-bench" fanout --url "$URL" --daemon-pid $DAEMON --members 1000 --senders 1 --window 4 --duration 10 "${ARGS[@]}" ;;
+    bot) "$BIN/mynah-bench" bot --url "$URL" --daemon-pid $DAEMON --users 100 --window 1 --duration 10 "${ARGS[@]}" ;;
+    bridge) "$BIN/mynah-bench" bridge --url "$URL" --daemon-pid $DAEMON --users 100 --concurrency 32 --duration 10 "${ARGS[@]}" ;;
+    idle) "$BIN/mynah-bench" idle --url "$URL" --daemon-pid $DAEMON --connections "${IDLE_CONNECTIONS:-18000}" --users 1000 --settle 3 "${ARGS[@]}" ;;
+    storm) "$BIN/mynah-bench" storm --url "$URL" --daemon-pid $DAEMON --clients 5000 --backlog 5 "${ARGS[@]}" ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac
-  OUT=("${OUT[@]:0:${#OUT[@]}-${#EXTRA[@]}}")
 done

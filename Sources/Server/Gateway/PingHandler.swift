@@ -17,7 +17,6 @@ final class PingHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var timer: RepeatedTask?
     /// Whether a ping went out and no pong came back since.
     private var awaitingPong = false
-    private var pings: UInt64 = 0
 
     /// A heartbeat pinging every `interval`.
     init(interval: TimeAmount) {
@@ -53,10 +52,8 @@ final class PingHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         awaitingPong = true
-        pings &+= 1
-        var payload = context.channel.allocator.buffer(capacity: 8)
-        payload.writeInteger(pings)
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: payload)), promise: nil)
+        let ping = WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0))
+        context.writeAndFlush(wrapOutboundOut(ping), promise: nil)
     }
 
     private func stop() {
