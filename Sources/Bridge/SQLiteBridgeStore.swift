@@ -226,7 +226,8 @@ public final class SQLiteBridgeStore: BridgeStore {
     /// A binding.
     public func binding(appKey: String, alias: String) async throws -> String? {
         try await pool.read { db in
-            try String.fetchOne(db, sql: "SELECT username FROM binding WHERE appkey = ? AND alias = ?", arguments: [appKey, alias])
+            try String.fetchOne(try db.cachedStatement(sql: "SELECT username FROM binding WHERE appkey = ? AND alias = ?"),
+                                arguments: [appKey, alias])
         }
     }
 

@@ -51,9 +51,13 @@ struct RESTClient: Sendable {
             request.body = .bytes(ByteBuffer(bytes: body.serialized()))
             request.headers.add(name: "Content-Type", value: "application/json")
         }
-        let response = try await client.execute(request, timeout: .seconds(120))
-        let data = try await response.body.collect(upTo: 64 << 20)
-        return (Int(response.status.code), String(buffer: data))
+        do {
+            let response = try await client.execute(request, timeout: .seconds(120))
+            let data = try await response.body.collect(upTo: 64 << 20)
+            return (Int(response.status.code), String(buffer: data))
+        } catch {
+            throw BenchError("\(method) \(path): \(error)")
+        }
     }
 
     /// Registers `usernames` (all with `password`) in batches of 500, a few batches at a time.

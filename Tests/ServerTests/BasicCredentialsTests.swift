@@ -11,6 +11,9 @@ import Testing
         #expect(BasicCredentials.parse("basic " + Data("k1:s".utf8).base64EncodedString() + "  ")
                     == .success(.init(user: "k1", password: "s")))
         #expect(BasicCredentials.parse(Self.header("k1:")) == .success(.init(user: "k1", password: "")))
+        #expect(BasicCredentials.parse("BASIC \t" + Data("k1:s".utf8).base64EncodedString() + "\t")
+                    == .success(.init(user: "k1", password: "s")))
+        #expect(BasicCredentials.parse(Self.header("ключ:пароль")) == .success(.init(user: "ключ", password: "пароль")))
     }
 
     @Test func tellsAMissingHeaderFromABadOne() {
@@ -20,5 +23,9 @@ import Testing
         #expect(BasicCredentials.parse(Self.header("no-colon")) == .failure(.malformed))
         #expect(BasicCredentials.parse("Basic") == .failure(.malformed))
         #expect(BasicCredentials.parse("Basic " + Data([0xff, 0x3a]).base64EncodedString()) == .failure(.malformed))
+        #expect(BasicCredentials.parse("Basic ") == .failure(.malformed))
+        #expect(BasicCredentials.parse("Basicx " + Data("k1:s".utf8).base64EncodedString()) == .failure(.malformed))
+        #expect(BasicCredentials.parse("Basic azE6cw") == .failure(.malformed), "base64 without its padding")
+        #expect(BasicCredentials.parse("Basic azE6cw==") == .success(.init(user: "k1", password: "s")))
     }
 }
