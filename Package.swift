@@ -188,7 +188,8 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgeTests",
-            dependencies: ["Bridge", "Hub", "IMProtocol", "HubPostgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Bridge", "Hub", "IMProtocol", "HubPostgres", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

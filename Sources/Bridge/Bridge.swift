@@ -259,9 +259,14 @@ public final class Bridge: Sendable {
             let (hubMsgID, seq) = try await send(push, to: delivery, rule: rule,
                                                  requestID: "push:\(push.msgID):\(delivery.userID)", onlineOnly: ttl == 0,
                                                  expiresAt: expiresAt)
-            try await store.setDelivered(pushID: push.msgID, userID: delivery.userID, status: seq == nil ? .expired : .delivered,
-                                         hubMsgID: hubMsgID, seq: seq, expiresAt: expiresAt,
-                                         error: seq == nil ? Self.notKeptOffline : nil)
+            // Not awaited until durable: the message is in the hub, and a status lost in a crash leaves the delivery
+            // pending, which `recover()` redoes once (the request id). The push's answer waits for one commit less.
+            await store.queueDelivered(pushID: push.msgID, userID: delivery.userID, status: seq == nil ? .expired : .delivered,
+                                       hubMsgID: hubMsgID, seq: seq, expiresAt: expiresAt,
+                                       error: seq == nil ? Self.notKeptOffline : nil) { [logger] error in
+                logger.error("bridged delivery's status not recorded; redone at the next start",
+                             metadata: ["msg_id": "\(push.msgID)", "error": "\(error)"])
+            }
             metrics.delivered(seq != nil)
             if seq == nil {
                 try await store.setOutcome(pushID: push.msgID, userID: delivery.userID, status: .expired, at: hub.now())

@@ -80,6 +80,12 @@ public protocol BridgeStore: Sendable {
     func setDelivered(pushID: Int64, userID: Int64, status: DeliveryStatus, hubMsgID: Int64?, seq: Int64?,
                       expiresAt: Int64?, error: String?) async throws
 
+    /// ``setDelivered(pushID:userID:status:hubMsgID:seq:expiresAt:error:)`` without waiting until it is durable:
+    /// this store's later reads and writes see it, and a record lost in a crash leaves the delivery pending, which
+    /// `Bridge.recover()` redoes (the hub stores a request id once). `failed` hears a record that was not stored.
+    func queueDelivered(pushID: Int64, userID: Int64, status: DeliveryStatus, hubMsgID: Int64?, seq: Int64?,
+                        expiresAt: Int64?, error: String?, failed: @escaping @Sendable (any Error) -> Void) async
+
     /// Makes a resent copy the one whose receipt counts: status delivered at inbox `seq`, expiring at `expiresAt`.
     func rebase(pushID: Int64, userID: Int64, seq: Int64, expiresAt: Int64) async throws
 
@@ -108,6 +114,18 @@ public protocol BridgeStore: Sendable {
 }
 
 extension BridgeStore {
+    /// Waits for the record to be stored: the default, for a store without a queue of its own writes.
+    public func queueDelivered(pushID: Int64, userID: Int64, status: DeliveryStatus, hubMsgID: Int64?, seq: Int64?,
+                               expiresAt: Int64?, error: String?,
+                               failed: @escaping @Sendable (any Error) -> Void) async {
+        do {
+            try await setDelivered(pushID: pushID, userID: userID, status: status, hubMsgID: hubMsgID, seq: seq,
+                                   expiresAt: expiresAt, error: error)
+        } catch let storeError {
+            failed(storeError)
+        }
+    }
+
     /// Whether the store keeps a push's `callback` (receipt callbacks): a push carrying one is refused (1009) by a
     /// store that would drop it. The stores that keep them are ``ReceiptStore``s (SQLite and PostgreSQL).
     public var keepsReceiptCallbacks: Bool { false }

@@ -12,7 +12,7 @@ extension SQLiteBridgeStore {
 
     /// How many deliveries of an app's pushes are in each status.
     public func deliveryCounts(appKey: String) async throws -> [DeliveryStatus: Int] {
-        try await pool.read { db in
+        try await settledRead { db in
             var counts: [DeliveryStatus: Int] = [:]
             for row in try Row.fetchAll(db, sql: """
                 SELECT d.status AS status, COUNT(*) AS n FROM delivery d JOIN push p ON p.msg_id = d.push_id
@@ -26,7 +26,7 @@ extension SQLiteBridgeStore {
 
     /// Deliveries of an app's pushes in the hub and not yet received, earliest receipt deadline first.
     public func openDeliveries(appKey: String, limit: Int) async throws -> [DeliveryRecord] {
-        try await pool.read { db in
+        try await settledRead { db in
             try Row.fetchAll(db, sql: """
                 SELECT d.* FROM delivery d JOIN push p ON p.msg_id = d.push_id
                 WHERE p.appkey = ? AND d.status = 'delivered'

@@ -323,7 +323,7 @@ public final class SQLiteBridgeStore: BridgeStore {
 
     /// The deliveries of a push.
     public func deliveries(pushID: Int64) async throws -> [DeliveryRecord] {
-        try await pool.read { db in
+        try await settledRead { db in
             try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM delivery WHERE push_id = ? ORDER BY user_id"), arguments: [pushID])
                 .map(Self.delivery(from:))
         }
@@ -331,7 +331,7 @@ public final class SQLiteBridgeStore: BridgeStore {
 
     /// The devices a push was aimed at.
     public func targets(pushID: Int64) async throws -> [(registrationID: String, userID: Int64)] {
-        try await pool.read { db in
+        try await settledRead { db in
             try Row.fetchAll(db, sql: "SELECT rid, user_id FROM push_target WHERE push_id = ? ORDER BY rid",
                              arguments: [pushID]).map { (registrationID: $0["rid"], userID: $0["user_id"]) }
         }
@@ -339,7 +339,7 @@ public final class SQLiteBridgeStore: BridgeStore {
 
     /// Deliveries not yet handed to the hub.
     public func pendingDeliveries() async throws -> [DeliveryRecord] {
-        try await pool.read { db in
+        try await settledRead { db in
             try Row.fetchAll(db, sql: "SELECT * FROM delivery WHERE status = 'pending' ORDER BY push_id, user_id")
                 .map(Self.delivery(from:))
         }
@@ -348,7 +348,22 @@ public final class SQLiteBridgeStore: BridgeStore {
     /// Records the hub's answer.
     public func setDelivered(pushID: Int64, userID: Int64, status: DeliveryStatus, hubMsgID: Int64?, seq: Int64?,
                              expiresAt: Int64?, error: String?) async throws {
-        try await writer.write { db in
+        try await writer.write(Self.delivered(pushID: pushID, userID: userID, status: status, hubMsgID: hubMsgID, seq: seq,
+                                              expiresAt: expiresAt, error: error))
+    }
+
+    /// Queues the record in the group commit without waiting for it (its place in the order of this store's
+    /// writes is kept; every read here waits for the queued records first). A push then waits for two commits of
+    /// this file, not three.
+    public func queueDelivered(pushID: Int64, userID: Int64, status: DeliveryStatus, hubMsgID: Int64?, seq: Int64?,
+                               expiresAt: Int64?, error: String?, failed: @escaping @Sendable (any Error) -> Void) async {
+        writer.submit(Self.delivered(pushID: pushID, userID: userID, status: status, hubMsgID: hubMsgID, seq: seq,
+                                     expiresAt: expiresAt, error: error), failed: failed)
+    }
+
+    static func delivered(pushID: Int64, userID: Int64, status: DeliveryStatus, hubMsgID: Int64?, seq: Int64?,
+                          expiresAt: Int64?, error: String?) -> @Sendable (Database) throws -> Void {
+        { db in
             try db.cachedStatement(
                 sql: """
                     UPDATE delivery SET status = ?, hub_msg_id = COALESCE(hub_msg_id, ?), seq = COALESCE(seq, ?),
@@ -357,6 +372,13 @@ public final class SQLiteBridgeStore: BridgeStore {
                     """).execute(
                 arguments: [status.rawValue, hubMsgID, seq, expiresAt, error, pushID, userID])
         }
+    }
+
+    /// A read of deliveries that sees every record queued before it by ``queueDelivered``. The reads of devices,
+    /// aliases and pushes do not wait: nothing is queued for them.
+    func settledRead<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        await writer.settled()
+        return try await pool.read(body)
     }
 
     /// Points a delivery at a resent copy.
@@ -408,7 +430,7 @@ public final class SQLiteBridgeStore: BridgeStore {
 
     /// Delivered, unreceived deliveries whose TTL ended.
     public func expiredUnreceived(now: Int64, limit: Int) async throws -> [DeliveryRecord] {
-        try await pool.read { db in
+        try await settledRead { db in
             try Row.fetchAll(
                 db,
                 sql: """

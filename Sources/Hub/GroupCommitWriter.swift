@@ -17,6 +17,8 @@ public final class GroupCommitWriter: Sendable {
     private struct State {
         var queue: [Item] = []
         var writing = false
+        /// Writes queued by ``submit(_:failed:)`` whose transaction has not ended yet.
+        var unsettled = 0
     }
 
     /// Holds one write's result from its run (on the writer's queue) to its completion (on the same queue).
@@ -53,14 +55,40 @@ public final class GroupCommitWriter: Sendable {
                     waiter.resume(throwing: CancellationError())
                 }
             })
-            let lead = state.withLock { s in
-                s.queue.append(item)
-                if s.writing { return false }
-                s.writing = true
-                return true
-            }
-            if lead { schedule() }
+            enqueue(item)
         }
+    }
+
+    /// Queues `body` for the next turn's transaction and returns without waiting for it: for a write whose loss in
+    /// a crash is repaired by other means (the bridge's delivery status: `recover()` redoes a delivery left
+    /// pending). It keeps its place in the order of the calls; `failed` hears it if it did not commit. A write
+    /// awaited later, or ``settled()``, returns only after it.
+    public func submit(_ body: @escaping @Sendable (Database) throws -> Void,
+                       failed: @escaping @Sendable (any Error) -> Void) {
+        let item = Item(run: body, done: { error in
+            self.state.withLock { $0.unsettled -= 1 }
+            if let error { failed(error) }
+        })
+        state.withLock { $0.unsettled += 1 }
+        enqueue(item)
+    }
+
+    /// Returns once every write submitted before this call has committed or failed; at once when none is waiting.
+    /// Reads that must see submitted writes call it first.
+    public func settled() async {
+        guard state.withLock({ $0.unsettled > 0 }) else { return }
+        // Writes run in the order of the calls: an empty write ends with the turn of the last one submitted.
+        _ = try? await write { _ in }
+    }
+
+    private func enqueue(_ item: Item) {
+        let lead = state.withLock { s in
+            s.queue.append(item)
+            if s.writing { return false }
+            s.writing = true
+            return true
+        }
+        if lead { schedule() }
     }
 
     private func schedule() {

@@ -1,4 +1,5 @@
-import Bridge
+@testable import Bridge
+import GRDB
 import Hub
 import IMProtocol
 import Testing
@@ -127,6 +128,26 @@ import Testing
         #expect(try await reopened.bridge.recover() == 0)
         #expect(try await reopened.inbox("alice").map { $0.stored?.message.body.text } == ["late"])
         #expect(try await reopened.bridge.deliveries(msgID: record.msgID).map(\.status) == [.delivered])
+    }
+
+    @Test func aDeliveryWhoseStatusWasLostIsRecordedOnRecoveryWithoutASecondMessage() async throws {
+        let f = try await Fixture.open(rules: [Self.rule()])
+        try await f.register("alice")
+        // The status is queued, not awaited: a crash may lose it while the hub keeps the message.
+        let accepted = try await f.bridge.push(.alert("kept", aliases: ["uid_alice"]), appKey: Fixture.shop.appKey)
+        let delivered = try await f.bridge.deliveries(msgID: accepted.msgID)
+        #expect(delivered.map(\.status) == [.delivered])
+        let store = try #require(f.bridge.store as? SQLiteBridgeStore)
+        try await store.pool.write { db in
+            try db.execute(sql: "UPDATE delivery SET status = 'pending', hub_msg_id = NULL, seq = NULL")
+        }
+        let reopened = try await Fixture.open(rules: [Self.rule()], dir: f.dir, clock: f.clock)
+        #expect(try await reopened.bridge.recover() == 1)
+        #expect(try await reopened.inbox("alice").map { $0.stored?.message.body.text } == ["kept"])
+        let recovered = try await reopened.bridge.deliveries(msgID: accepted.msgID)
+        #expect(recovered.map(\.status) == [.delivered])
+        #expect(recovered.map(\.seq) == delivered.map(\.seq))
+        #expect(recovered.map(\.hubMsgID) == delivered.map(\.hubMsgID))
     }
 
     @Test func escalationFiresStepByStepWhileUnreceived() async throws {

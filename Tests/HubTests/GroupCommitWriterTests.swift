@@ -119,4 +119,31 @@ struct GroupCommitWriterTests {
             #expect(try await store.devices(userID: id).map(\.device) == ["phone"])
         }
     }
+
+    @Test("a submitted write keeps its place in the order, settles before a later read, and fails alone")
+    func submittedWritesAreOrderedAndSettle() async throws {
+        let (pool, dir) = try Self.open()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let writer = GroupCommitWriter(pool)
+        let failures = Mutex<[String]>([])
+        // Hold GRDB's writer: nothing below can commit until the gate opens.
+        let gate = DispatchSemaphore(value: 0)
+        pool.asyncWriteWithoutTransaction { _ in gate.wait() }
+        writer.submit({ db in try db.execute(sql: "INSERT INTO t (id, v) VALUES (1, 1)") },
+                      failed: { error in failures.withLock { $0.append("first: \(error)") } })
+        writer.submit({ _ in throw Refused() }, failed: { _ in failures.withLock { $0.append("refused") } })
+        // Runs after the first: it sees its row and changes it.
+        writer.submit({ db in try db.execute(sql: "UPDATE t SET v = v + 10 WHERE id = 1") },
+                      failed: { error in failures.withLock { $0.append("second: \(error)") } })
+        #expect(writer.waiting == 3)
+        async let settled: Void = writer.settled()
+        while writer.waiting < 4 { await Task.yield() }
+        gate.signal()
+        await settled
+        #expect(try await pool.read { db in try Int.fetchOne(db, sql: "SELECT v FROM t WHERE id = 1") } == 11)
+        #expect(failures.withLock { $0 } == ["refused"])
+        // Nothing submitted is waiting: settling returns at once, without a turn of the writer.
+        await writer.settled()
+        #expect(writer.waiting == 0)
+    }
 }
