@@ -277,7 +277,13 @@ public final class SQLiteHubStore: HubStore {
                 if let event = row["event"] as Data? {
                     return InboxEntry(seq: row["seq"], event: try ChatEvent(json: try JSONValue.parse(event)))
                 }
-                return InboxEntry(seq: row["seq"], stored: try Self.stored(from: row), noNotification: row["quiet"])
+                // The body is the message's JSON as the writer serialized it: the frame splices it as the live
+                // path does, instead of serializing the parsed message again (3.7 % of a reconnect storm's CPU).
+                let body: Data = row["body"]
+                let stored = StoredMessage(msgID: row["msg_id"], msgCtime: row["msg_ctime"],
+                                           message: try Message(json: try JSONValue.parse(body)))
+                return InboxEntry(seq: row["seq"], stored: stored, noNotification: row["quiet"],
+                                  encoded: EncodedDelivery(stored, messageJSON: Array(body)))
             }
         }
     }

@@ -66,6 +66,7 @@ import Testing
             let stored = [try await messages(hub, owner), try await messages(hub, quiet)].compactMap(\.last)
             #expect(stored == published)
             #expect(stored.map { $0.frameJSON() } == published.map { $0.frameJSON() })
+            for entry in stored { #expect(entry.frameJSON() == entry.frame.json.serialized()) }
         }
     }
 

@@ -65,6 +65,9 @@ struct HubSubmitTests {
             // The frame spliced from the stored bytes equals the full encoding of what was read back.
             let readBack = try #require(try await hub.inbox(userID: bob.id, after: 0).first)
             #expect(entry.frameJSON() == readBack.frameJSON())
+            // SQLite's read splices the stored text, as the live path does, and it equals the full encoding.
+            #expect(readBack.encoded != nil)
+            #expect(readBack.frameJSON() == readBack.frame.json.serialized())
             let second = try await hub.sendText("second", from: alice, to: "bobby")
             #expect(try #require(await live.next()).stored == second)
         }
