@@ -255,10 +255,14 @@ public final class SQLiteHubStore: HubStore {
         return result
     }
 
+    /// A message from a row of `msg_id`, `msg_ctime` and `body`.
     static func stored(from row: Row) throws -> StoredMessage {
-        let body: Data = row["body"]
-        let message = try Message(json: try JSONValue.parse(body))
-        return StoredMessage(msgID: row["msg_id"], msgCtime: row["msg_ctime"], message: message)
+        try stored(from: row, body: row["body"])
+    }
+
+    /// A message from a row's `msg_id` and `msg_ctime` and its `body` (the message's JSON), read by the caller.
+    static func stored(from row: Row, body: Data) throws -> StoredMessage {
+        StoredMessage(msgID: row["msg_id"], msgCtime: row["msg_ctime"], message: try Message(json: try JSONValue.parse(body)))
     }
 
     /// Unexpired inbox entries after `after`, in order.
@@ -280,8 +284,7 @@ public final class SQLiteHubStore: HubStore {
                 // The body is the message's JSON as the writer serialized it: the frame splices it as the live
                 // path does, instead of serializing the parsed message again (3.7 % of a reconnect storm's CPU).
                 let body: Data = row["body"]
-                let stored = StoredMessage(msgID: row["msg_id"], msgCtime: row["msg_ctime"],
-                                           message: try Message(json: try JSONValue.parse(body)))
+                let stored = try Self.stored(from: row, body: body)
                 return InboxEntry(seq: row["seq"], stored: stored, noNotification: row["quiet"],
                                   encoded: EncodedDelivery(stored, messageJSON: Array(body)))
             }
