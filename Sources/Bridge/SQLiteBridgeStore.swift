@@ -353,8 +353,8 @@ public final class SQLiteBridgeStore: BridgeStore {
     }
 
     /// Queues the record in the group commit without waiting for it (its place in the order of this store's
-    /// writes is kept; every read here waits for the queued records first). A push then waits for two commits of
-    /// this file, not three.
+    /// writes is kept; the reads of deliveries wait for the queued records first, through ``settledRead(_:)``). A
+    /// push then waits for two commits of this file, not three.
     public func queueDelivered(pushID: Int64, userID: Int64, status: DeliveryStatus, hubMsgID: Int64?, seq: Int64?,
                                expiresAt: Int64?, error: String?, failed: @escaping @Sendable (any Error) -> Void) async {
         writer.submit(Self.delivered(pushID: pushID, userID: userID, status: status, hubMsgID: hubMsgID, seq: seq,

@@ -142,7 +142,7 @@ struct GroupCommitWriterTests {
         await settled
         #expect(try await pool.read { db in try Int.fetchOne(db, sql: "SELECT v FROM t WHERE id = 1") } == 11)
         #expect(failures.withLock { $0 } == ["refused"])
-        // Nothing submitted is waiting: settling returns at once, without a turn of the writer.
+        // Nothing submitted is waiting: settling returns, and leaves nothing queued.
         await writer.settled()
         #expect(writer.waiting == 0)
     }
