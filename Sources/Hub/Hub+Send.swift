@@ -140,6 +140,8 @@ extension Hub {
     struct PreparedSend: Sendable {
         /// The body as it will be stored (sensitive words masked).
         var body: MessageBody
+        /// `body`'s JSON text, spliced into the stored message's (made here, off the store's writer).
+        var bodyJSON: [UInt8]
         /// The target's app.
         var targetApp: AppSettings
     }
@@ -168,11 +170,13 @@ extension Hub {
         guard let targetApp = apps[targetAppKey] else {
             throw HubError(.appKeyNotFound, "target_appkey: app \(targetAppKey) does not exist")
         }
+        var storedBytes = bodyBytes
         if case .text(var text) = body, let filter = try await sensitiveFilter(appKey: sender.appKey), filter.isOn {
             text.text = filter.mask(text.text)
             body = .text(text)
+            storedBytes = body.json.serialized()
         }
-        return PreparedSend(body: body, targetApp: targetApp)
+        return PreparedSend(body: body, bodyJSON: storedBytes, targetApp: targetApp)
     }
 
     /// The message to store for `plan`: who gets an entry (online sessions only without offline storage, the sender's
@@ -203,7 +207,7 @@ extension Hub {
             body: prepared.body)
         var pending = PendingMessage(message: message, senderUserID: sender.id, requestID: draft.requestID,
                                      recipients: plan.recipients, now: time,
-                                     expiresAt: time + targetApp.offlineTTL.wholeMilliseconds)
+                                     expiresAt: time + targetApp.offlineTTL.wholeMilliseconds, bodyJSON: prepared.bodyJSON)
         pending.quiet = plan.quiet
         return pending
     }

@@ -117,7 +117,7 @@ extension HubStore {
 public struct PendingMessage: Sendable {
     /// The message; the store assigns `msg_id` and `msg_ctime`.
     public var message: Message {
-        didSet { messageJSON = message.json.serialized() }
+        didSet { messageJSON = message.serializedJSON() }
     }
     /// ``message`` as the JSON text the store keeps and deliveries splice: serialized once per message, not once
     /// by the store and again for the frames.
@@ -135,11 +135,12 @@ public struct PendingMessage: Sendable {
     /// When the inbox entries expire if undelivered (ms); `nil` never.
     public var expiresAt: Int64?
 
-    /// Creates a pending message.
+    /// Creates a pending message. `bodyJSON`, when given, is `message.body.json.serialized()` already made (the
+    /// hub makes it before the writer's turn, to check the body's size).
     public init(message: Message, senderUserID: Int64, requestID: String?, recipients: [Int64], now: Int64,
-                expiresAt: Int64? = nil) {
+                expiresAt: Int64? = nil, bodyJSON: [UInt8]? = nil) {
         self.message = message
-        self.messageJSON = message.json.serialized()
+        self.messageJSON = message.serializedJSON(bodyJSON: bodyJSON)
         self.senderUserID = senderUserID
         self.requestID = requestID
         self.recipients = recipients

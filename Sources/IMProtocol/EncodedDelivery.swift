@@ -16,7 +16,7 @@ public struct EncodedDelivery: Sendable, Hashable {
     /// Serializes `stored`'s message once; `messageJSON`, when given, is that serialization already made (the text
     /// the store keeps), used as it is.
     public init(_ stored: StoredMessage, messageJSON: [UInt8]? = nil) {
-        let messageJSON = messageJSON ?? stored.message.json.serialized()
+        let messageJSON = messageJSON ?? stored.message.serializedJSON()
         var head: [UInt8] = []
         head.reserveCapacity(messageJSON.count + 64)
         head.append(contentsOf: #"{"message":"#.utf8)

@@ -107,6 +107,52 @@ public struct Message: Sendable, Hashable {
     }
 }
 
+extension Message {
+    /// The message's JSON text, byte for byte `json.serialized()`, written without building and sorting its
+    /// dictionary (8 % of the store's writer thread in the 1:1 profile). `bodyJSON`, when given, must be
+    /// `body.json.serialized()`, made earlier off the writer; it is spliced in.
+    public func serializedJSON(bodyJSON: [UInt8]? = nil) -> [UInt8] {
+        assert(bodyJSON == nil || bodyJSON == body.json.serialized(), "bodyJSON is not this message's body")
+        var out: [UInt8] = []
+        out.reserveCapacity(160 + (bodyJSON?.count ?? 64))
+        // The keys in sorted order, as `JSONValue.write(into:)` writes an object's; `create_time` is always first.
+        func key(_ name: StaticString) {
+            out.append(UInt8(ascii: ","))
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            out.append(UInt8(ascii: "\""))
+            out.append(UInt8(ascii: ":"))
+        }
+        func string(_ name: StaticString, _ value: String?) {
+            guard let value else { return }
+            key(name)
+            JSONValue.writeString(value, into: &out)
+        }
+        out.append(contentsOf: #"{"create_time":"#.utf8)
+        JSONValue.writeInt(createTime, into: &out)
+        string("from_appkey", fromAppKey)
+        string("from_id", fromID)
+        string("from_name", fromName)
+        string("from_platform", fromPlatform)
+        string("from_type", fromType.rawValue)
+        key("msg_body")
+        if let bodyJSON {
+            out.append(contentsOf: bodyJSON)
+        } else {
+            body.json.write(into: &out)
+        }
+        string("msg_type", body.type.rawValue)
+        string("target_appkey", targetAppKey)
+        string("target_id", targetID)
+        string("target_name", targetName)
+        string("target_type", targetType.rawValue)
+        key("version")
+        JSONValue.writeInt(Int64(version), into: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+}
+
 /// A message the hub has accepted: the envelope plus the id and the millisecond time the hub gave it.
 public struct StoredMessage: Sendable, Hashable {
     /// The hub-wide message id, `msg_id` (`msgid` in the history API).

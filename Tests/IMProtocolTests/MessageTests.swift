@@ -300,3 +300,42 @@ struct MessageTests {
         #expect(s.message == m)
     }
 }
+
+/// `Message.serializedJSON`, the store's serializer, writes the same bytes as `json.serialized()` (the frames and
+/// the stored text are compared byte for byte elsewhere), for every optional field present or absent, text that
+/// needs escaping, every body type, and a body's JSON made beforehand.
+@Suite("Message.serializedJSON")
+struct MessageSerializedJSONTests {
+    static func bodies() throws -> [MessageBody] {
+        let voice = try MessageBody(type: .voice, json: JSONValue.parse(#"{"media_id":"qiniu/voice/1","media_crc32":1,"duration":3,"format":"amr","fsize":10}"#))
+        let location = try MessageBody(type: .location, json: JSONValue.parse(#"{"latitude":22.5,"longitude":-113.9,"scale":1,"label":"x"}"#))
+        return [
+        .text("plain"),
+        .text("quote \" backslash \\ newline \n tab \t return \r bell \u{07} nul \u{00} 中文 🦜", extras: ["k": .int(-1)]),
+        .custom(["a": .array([.int(Int64.min), .int(Int64.max), .double(1.5), .null, .bool(true)]), "z": .string("")]),
+        voice, location,
+        ]
+    }
+
+    @Test("equals json.serialized() for every combination of optional fields", arguments: 0..<32)
+    func equalsTheGeneralSerializer(mask: Int) throws {
+        for (i, body) in try Self.bodies().enumerated() {
+            let m = Message(targetType: TargetType.allCases[i % 3], targetID: "to\"\u{01}",
+                            targetAppKey: mask & 1 != 0 ? "app-b" : nil, targetName: mask & 2 != 0 ? "Bob \\ 🦜" : nil,
+                            fromType: FromType.allCases[mask % 3], fromID: "from",
+                            fromAppKey: mask & 4 != 0 ? "app-a" : nil, fromName: mask & 8 != 0 ? "Ann\n" : nil,
+                            fromPlatform: mask & 16 != 0 ? "web" : nil, createTime: mask == 3 ? -42 : 1_733_000_000 + Int64(mask),
+                            body: body)
+            let expected = m.json.serialized()
+            #expect(m.serializedJSON() == expected)
+            #expect(m.serializedJSON(bodyJSON: body.json.serialized()) == expected)
+            #expect(try Message(json: JSONValue.parse(m.serializedJSON())) == m)
+        }
+    }
+
+    @Test("integers at the edges of Int64 are written as String(describing:) writes them",
+          arguments: [Int64.min, Int64.min + 1, -1_000_000_007, -10, -9, -1, 0, 1, 9, 10, 99, 100, 1_733_000_000_123, Int64.max])
+    func integersAtTheEdges(value: Int64) {
+        #expect(JSONValue.int(value).serialized() == Array(String(value).utf8))
+    }
+}
