@@ -8,10 +8,11 @@ public enum DurableDatabase {
         var config = Configuration()
         config.busyMode = .timeout(5)
         config.prepareDatabase { db in
-            // Temporary files in memory. The writer runs each append in a savepoint of its turn's transaction, and
+            // Temporary files in memory. The writers run pieces of a turn's transaction in savepoints (each write of
+            // `GroupCommitWriter`; the hub's acknowledgements, and its appends after one failed having written), and
             // SQLite copies every page a savepoint changes into a statement journal first: a temporary file by
-            // default, which took 93 % of the hub's write syscalls in the 1:1 benchmark (strace: 21.6 MB to the
-            // journal against 1.6 MB to the WAL in 3 s), and a tenth of the writer thread. The journal lives only
+            // default, which took 93 % of the hub's write syscalls in the 1:1 benchmark when every append had its
+            // savepoint (strace: 21.6 MB to the journal against 1.6 MB to the WAL in 3 s). The journal lives only
             // until the savepoint's RELEASE; durability is the WAL's, not the journal's.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
