@@ -188,6 +188,16 @@ struct ClientFrameTests {
 
 @Suite("ServerFrame")
 struct ServerFrameTests {
+    @Test("serialized() writes the bytes of json.serialized() for every frame, the sent answer's own writer included",
+          arguments: serverFrames + [
+              .sent(.init(id: nil, msgID: 1, msgCtime: 0)),
+              .sent(.init(id: "a \"quoted\" id\n🦜", msgID: Int64.max, msgCtime: -1)),
+              .sent(.init(id: "", msgID: 0, msgCtime: 1_733_000_000_123)),
+          ])
+    func serializedEqualsTheGeneralSerializer(frame: ServerFrame) {
+        #expect(frame.serialized() == frame.json.serialized())
+    }
+
     @Test("every server frame round-trips through JSON", arguments: serverFrames)
     func roundTrip(frame: ServerFrame) throws {
         let value = frame.json

@@ -414,7 +414,7 @@ final class AnswerQueue: Sendable {
 
     /// Answers the frame that reserved `slot`.
     func fill(_ slot: Int, _ frame: ServerFrame) {
-        let encoded = WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: frame.json.serialized()))
+        let encoded = WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: frame.serialized()))
         let (released, startWriter) = state.withLock { s -> ([CheckedContinuation<Void, Never>], Bool) in
             s.slots[slot - s.base] = encoded
             var ready = 0
