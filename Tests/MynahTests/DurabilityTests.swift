@@ -34,13 +34,42 @@ import MynahTesting
         #expect(try Self.writerSynchronous(storage.pool) == 2)
     }
 
-    /// The savepoint journals of the writer's appends stay in memory (`DurableDatabase`): a temporary file cost a
-    /// write syscall per changed page. `PRAGMA temp_store` 2 is MEMORY; readers have it too.
+    /// The savepoint journals of the writers stay in memory (`DurableDatabase`): a temporary file cost a write
+    /// syscall per changed page. `PRAGMA temp_store` 2 is MEMORY; readers have it too.
     @Test func temporaryFilesAreKeptInMemoryOnEveryConnection() throws {
         let dir = try TemporaryDirectory()
         let store = try SQLiteHubStore(path: dir.path + "/mynah.sqlite")
         #expect(try store.pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA temp_store") } == 2)
         #expect(try store.pool.read { try Int.fetchOne($0, sql: "PRAGMA temp_store") } == 2)
+    }
+
+    /// The WAL reaches the database file through `WALCheckpointer`'s own connection, not inside the writer's commits:
+    /// SQLite's automatic checkpoint is set far above the 2 MB written here, yet the pages arrive in the file.
+    @Test func theWALIsCheckpointedByItsOwnConnection() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path + "/t.sqlite"
+        let (checkpoints, sink) = AsyncStream.makeStream(of: (walFrames: Int, checkpointed: Int).self)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in try db.execute(sql: "CREATE TABLE filler (b BLOB NOT NULL)") }
+        let pool = try DurableDatabase.open(path: path, migrator: migrator) { sink.yield(($0, $1)) }
+        let autocheckpoint = try await pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") }
+        #expect(autocheckpoint == WALCheckpointer.fallbackPages)
+        let size = { (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+        let before = try size()
+        try await pool.write { db in
+            for _ in 0..<512 { try db.execute(sql: "INSERT INTO filler VALUES (zeroblob(4096))") }
+        }
+        // Every commit schedules a checkpoint: wait for one that copied the 512 pages' frames (a deadline, not a
+        // pause: without a checkpoint the stream ends at 60 s and the size below fails).
+        let deadline = Task { try await Task.sleep(for: .seconds(60)); sink.finish() }
+        defer { deadline.cancel() }
+        var copied = false
+        for await c in checkpoints where c.walFrames >= 512 && c.checkpointed == c.walFrames {
+            copied = true
+            break
+        }
+        #expect(copied)
+        #expect(try size() >= before + 512 * 4096)
     }
 
     /// The pragma survives reopening a file that already exists (GRDB's WAL setup runs on every open).
