@@ -6,6 +6,9 @@ import Synchronization
 /// `synchronous = FULL` so that every committed transaction survives a crash, a 5 s busy timeout, migrations, and
 /// the WAL checkpointed from a connection of its own (`WALCheckpointer`) instead of inside the writer's commits.
 public enum DurableDatabase {
+    /// The writer connection's page cache, in KiB (SQLite's default is 2,000).
+    static let writerCacheKiB = 65_536
+
     /// Opens (creating if needed) the database at `path` and migrates it with `migrator`. `didCheckpoint`, for tests,
     /// is told each background checkpoint's outcome: the WAL's frames and how many of them are in the database file.
     public static func open(path: String, migrator: DatabaseMigrator,
@@ -29,6 +32,10 @@ public enum DurableDatabase {
             try db.execute(sql: "PRAGMA synchronous = FULL")
             // SQLite's own checkpoint stays as a safety net, far above what `WALCheckpointer` lets the WAL reach.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.fallbackPages)")
+            // The writer's page cache: a group message appends to the inbox of each of its members, one B-tree page
+            // each, and SQLite's default 2 MB (about 500 pages) is not enough for 1,000 members: every append read
+            // its pages back from the kernel (`pread`). Pages are taken as used; a small file never holds this much.
+            try db.execute(sql: "PRAGMA cache_size = -\(writerCacheKiB)")
         }
         try migrator.migrate(pool)
         var checkpointing = Configuration()
