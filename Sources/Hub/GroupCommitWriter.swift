@@ -2,8 +2,9 @@ import GRDB
 import Synchronization
 
 /// Group commit for the writes of a SQLite pool that need no order beyond the order of their calls: every write
-/// waiting when GRDB's writer gets to it runs in one transaction, each in its own savepoint (so one failing write
-/// fails alone), and each caller is answered only after that transaction committed. N concurrent writes cost one
+/// waiting when GRDB's writer gets to it runs in one transaction (one failing write fails alone: `TurnPieces`, so a
+/// write's body may run twice and must only read and write the database), and each caller is answered only after
+/// that transaction committed. N concurrent writes cost one
 /// commit and one fsync instead of N (under `synchronous = FULL` each commit is an fsync; the bridge's pushes and
 /// delivery records waited on one each).
 ///
@@ -40,8 +41,8 @@ public final class GroupCommitWriter: Sendable {
     /// How many writes wait for a turn (tests).
     var waiting: Int { state.withLock { $0.queue.count } }
 
-    /// Runs `body` in the next turn's transaction (in a savepoint of its own) and returns its result once that
-    /// transaction committed; a throwing `body` rolls back only its own changes. Writes run in the order of the
+    /// Runs `body` in the next turn's transaction and returns its result once that transaction committed; a
+    /// throwing `body` rolls back only its own changes. Writes run in the order of the
     /// calls.
     public func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<T, any Error>) in
@@ -107,22 +108,12 @@ public final class GroupCommitWriter: Sendable {
             s.queue.removeFirst(maxBatch)
             return taken
         }
-        var errors: [(any Error)?] = []
-        errors.reserveCapacity(batch.count)
+        var errors: [(any Error)?]
         do {
-            try db.inTransaction {
-                for item in batch {
-                    do {
-                        try db.inSavepoint {
-                            try item.run(db)
-                            return .commit
-                        }
-                        errors.append(nil)
-                    } catch {
-                        errors.append(error)
-                    }
-                }
-                return .commit
+            do {
+                errors = try store(db, batch, savepointEach: false)
+            } catch is TurnPieces.FailedAfterWriting {
+                errors = try store(db, batch, savepointEach: true)
             }
         } catch {
             // The transaction itself failed to commit: none of the batch is stored.
@@ -135,5 +126,18 @@ public final class GroupCommitWriter: Sendable {
             return false
         }
         if more { schedule() }
+    }
+
+    /// Runs the batch in one transaction (see `TurnPieces` for `savepointEach`); each write's error, nil if stored.
+    private func store(_ db: Database, _ batch: [Item], savepointEach: Bool) throws -> [(any Error)?] {
+        var errors: [(any Error)?] = []
+        try db.inTransaction {
+            errors = try TurnPieces.run(db, batch, savepointEach: savepointEach) { try $0.run(db) }.map { result in
+                if case .failure(let error) = result { return error }
+                return nil
+            }
+            return .commit
+        }
+        return errors
     }
 }

@@ -6,20 +6,17 @@ import Synchronization
 /// transaction, so N concurrent messages cost one commit and one fsync instead of N, and no task or await chain per
 /// message: a submitter queues its work with a completion and returns.
 ///
-/// Work runs in the order it was queued, and one failing piece fails alone; every completion runs only after the
-/// transaction holding its message committed ("durable before sent"). Between turns the writer's other work
-/// (logins, settings) gets its place in GRDB's queue. A piece runs without a savepoint of its own (its `SAVEPOINT`
-/// and `RELEASE` were 7 % of the writer thread in the 1:1 profile): one that fails before writing anything (a rule
-/// refused the send) has nothing to undo; one that fails after writing has the whole turn rolled back and run again
-/// with a savepoint per piece, as `PostgresAppendBatcher` does. So a piece may run twice, and does nothing but read
-/// and write the database (and the writer's memo, which a rollback clears).
+/// Work runs in the order it was queued, and one failing piece fails alone (`TurnPieces`: no savepoint per piece
+/// unless a piece fails after writing, so a piece may run twice); every completion runs only after the transaction
+/// holding its message committed ("durable before sent"). Between turns the writer's other work (logins,
+/// settings) gets its place in GRDB's queue.
 ///
 /// Acknowledgements (cursor advances) wait in the same writer: every advance waiting at a turn, from any session,
 /// is stored in that turn's transaction (one upsert per device, the highest seq), so a group message acknowledged
 /// by 1,000 members costs one commit and one fsync instead of 1,000. An advance returns only after its commit. An
 /// acknowledged entry was delivered, so its append committed before: the order between the two queues is free.
 final class AppendBatcher: Sendable {
-    /// One piece of work, run inside the batch's transaction; it may run twice (see the type's documentation).
+    /// One piece of work, run inside the batch's transaction; it may run twice (see `TurnPieces`).
     typealias Work = @Sendable (Database) throws -> AppendResult
     /// Told the outcome after the commit (or the failure), on the writer's queue.
     typealias Completion = @Sendable (Result<AppendResult, any Error>) -> Void
@@ -108,25 +105,6 @@ final class AppendBatcher: Sendable {
         }
     }
 
-    /// Runs `work` in a savepoint of the writer's transaction, rolled back alone when it throws. GRDB's
-    /// `inSavepoint` prepares its `SAVEPOINT` and `RELEASE` statements anew on every call: a tenth of the writer's
-    /// time in the 1:1 profile (perf, one savepoint per message); these are prepared once per connection.
-    static func inSavepoint<T>(_ db: Database, _ work: () throws -> T) throws -> T {
-        try db.cachedStatement(sql: "SAVEPOINT append").execute()
-        let value: T
-        do {
-            value = try work()
-        } catch {
-            // Undo this piece only; the transaction goes on with the others. Should SQLite have aborted the whole
-            // transaction (a full disk), these fail too and so does the commit, which fails every piece of the turn.
-            try? db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT append").execute()
-            try? db.cachedStatement(sql: "RELEASE SAVEPOINT append").execute()
-            throw error
-        }
-        try db.cachedStatement(sql: "RELEASE SAVEPOINT append").execute()
-        return value
-    }
-
     private struct CursorKey: Hashable {
         var userID: Int64
         var device: String
@@ -155,7 +133,7 @@ final class AppendBatcher: Sendable {
         do {
             do {
                 outcome = try store(db, batch, cursors, savepointEach: false)
-            } catch is FailedAfterWriting {
+            } catch is TurnPieces.FailedAfterWriting {
                 // Rolled back (the memo forgot the appends with it): again, each piece undone alone if it fails.
                 outcome = try store(db, batch, cursors, savepointEach: true)
             }
@@ -179,45 +157,20 @@ final class AppendBatcher: Sendable {
         var cursorError: (any Error)?
     }
 
-    /// Thrown out of a turn's transaction (rolling it back) when a piece run without a savepoint failed after it
-    /// had written: its writes cannot be undone alone.
-    private struct FailedAfterWriting: Error {}
-
-    /// Stores the cursors and the batch in one transaction. Without `savepointEach`, a piece that fails having
-    /// changed no row fails alone, and one that changed rows throws `FailedAfterWriting`.
+    /// Stores the cursors and the batch in one transaction (see `TurnPieces` for `savepointEach`).
     private func store(_ db: Database, _ batch: [(work: Work, done: Completion)], _ cursors: [CursorAdvance],
                        savepointEach: Bool) throws -> Outcome {
         var outcome = Outcome(results: [], cursorError: nil)
-        outcome.results.reserveCapacity(batch.count)
         try db.inTransaction {
             try beforeTurn(db)
             if !cursors.isEmpty {
                 do {
-                    try Self.inSavepoint(db) { try Self.storeCursors(db, cursors) }
+                    try TurnPieces.inSavepoint(db) { try Self.storeCursors(db, cursors) }
                 } catch {
                     outcome.cursorError = error
                 }
             }
-            for item in batch {
-                if savepointEach {
-                    do {
-                        outcome.results.append(.success(try Self.inSavepoint(db) { try item.work(db) }))
-                    } catch {
-                        outcome.results.append(.failure(error))
-                    }
-                    continue
-                }
-                let changes = db.totalChangesCount
-                do {
-                    outcome.results.append(.success(try item.work(db)))
-                } catch {
-                    // SQLite counts every row a completed statement changed; a statement that failed undid its own.
-                    // Should SQLite have ended the transaction itself (a full disk), the turn fails as a whole.
-                    guard db.isInsideTransaction else { throw error }
-                    guard db.totalChangesCount == changes else { throw FailedAfterWriting() }
-                    outcome.results.append(.failure(error))
-                }
-            }
+            outcome.results = try TurnPieces.run(db, batch, savepointEach: savepointEach) { try $0.work(db) }
             return .commit
         }
         return outcome
