@@ -56,7 +56,7 @@ public enum DurableDatabase {
 
 /// Checkpoints a WAL file (copies committed pages into the database file) from a connection and a thread of its own,
 /// a moment after the writer commits. SQLite's automatic checkpoint runs inside the commit that crosses its
-/// threshold, on the writer: 12 % of the hub's writer thread in the 1:1 profile, and a pause of milliseconds for
+/// threshold, on the writer: 8–12 % of the hub's writer thread in the 1:1 profile, and a pause of milliseconds for
 /// every message of that turn. A passive checkpoint never blocks the writer or the readers, and a commit is durable
 /// in the WAL before any checkpoint (`synchronous = FULL`), so moving it changes no guarantee.
 final class WALCheckpointer: TransactionObserver, Sendable {

@@ -4,9 +4,8 @@ import Synchronization
 /// Group commit for the writes of a SQLite pool that need no order beyond the order of their calls: every write
 /// waiting when GRDB's writer gets to it runs in one transaction (one failing write fails alone: `TurnPieces`, so a
 /// write's body may run twice and must only read and write the database), and each caller is answered only after
-/// that transaction committed. N concurrent writes cost one
-/// commit and one fsync instead of N (under `synchronous = FULL` each commit is an fsync; the bridge's pushes and
-/// delivery records waited on one each).
+/// that transaction committed. N concurrent writes cost one commit and one fsync instead of N (under
+/// `synchronous = FULL` each commit is an fsync; the bridge's pushes and delivery records waited on one each).
 ///
 /// The hub's messages have their own writer (`AppendBatcher`), which also merges acknowledgements per device.
 public final class GroupCommitWriter: Sendable {
@@ -42,8 +41,7 @@ public final class GroupCommitWriter: Sendable {
     var waiting: Int { state.withLock { $0.queue.count } }
 
     /// Runs `body` in the next turn's transaction and returns its result once that transaction committed; a
-    /// throwing `body` rolls back only its own changes. Writes run in the order of the
-    /// calls.
+    /// throwing `body` rolls back only its own changes. Writes run in the order of the calls.
     public func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<T, any Error>) in
             let box = ResultBox<T>()
