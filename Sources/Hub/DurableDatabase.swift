@@ -60,8 +60,10 @@ public enum DurableDatabase {
 /// every message of that turn. A passive checkpoint never blocks the writer or the readers, and a commit is durable
 /// in the WAL before any checkpoint (`synchronous = FULL`), so moving it changes no guarantee.
 final class WALCheckpointer: TransactionObserver, Sendable {
-    /// The WAL pages at which SQLite checkpoints inside a commit anyway (the default is 1,000): reached only should
-    /// this checkpointer fall behind for long.
+    /// The WAL pages at which SQLite checkpoints inside a commit anyway (the default is 1,000). Under sustained
+    /// writes the WAL only starts over from its beginning after a checkpoint that caught up with the last commit,
+    /// which one running beside the writer rarely does; so the WAL grows to this size, and the writer's checkpoint
+    /// there (of the little not copied yet) lets it start over. About 64 MB of `-wal` file on a busy database.
     static let fallbackPages = 16_000
     /// How long after a commit the checkpoint runs: the commits of that time share it.
     static let delay = DispatchTimeInterval.milliseconds(100)
@@ -80,9 +82,10 @@ final class WALCheckpointer: TransactionObserver, Sendable {
     func databaseDidCommit(_ db: Database) {
         guard !scheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
         DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + Self.delay) { [self] in
-            // Commits from now on schedule the next one.
-            scheduled.store(false, ordering: .releasing)
-            connection.asyncWriteWithoutTransaction { [didCheckpoint] db in
+            connection.asyncWriteWithoutTransaction { [self] db in
+                // Commits from now on schedule the next one: cleared when this one starts, not when it was queued,
+                // so a slow checkpoint has at most one more waiting behind it.
+                scheduled.store(false, ordering: .releasing)
                 // A passive checkpoint copies what no reader still needs and returns; the next commit schedules
                 // another. It fails only while another checkpoint runs (SQLite's fallback), which does the same work.
                 guard let result = try? db.checkpoint(.passive) else { return }

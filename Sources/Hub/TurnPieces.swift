@@ -5,7 +5,8 @@ import GRDB
 /// were 7 % of the hub's writer thread in the 1:1 profile. A piece that fails having changed no row has nothing to
 /// undo; one that fails after writing throws ``FailedAfterWriting`` out of the transaction, and the writer runs the
 /// turn again with a savepoint per piece (as `PostgresAppendBatcher` does). A piece may therefore run twice, and
-/// must do nothing but read and write the database.
+/// must do nothing but read and write rows: SQLite does not count what DDL or a `PRAGMA` changes, so a piece that
+/// did either and then failed would not be undone.
 enum TurnPieces {
     /// Thrown out of a turn's transaction (rolling it back) when a piece run without a savepoint failed after it had
     /// written: its writes cannot be undone alone.
