@@ -176,7 +176,7 @@ public struct InboxEntry: Sendable, Equatable {
         if let encoded, case .message(_, let quiet) = payload {
             return encoded.frame(seq: seq, noNotification: quiet)
         }
-        return frame.json.serialized()
+        return frame.serialized()
     }
 
     /// Entries are equal when their sequence numbers and payloads are (``encoded`` is derived from the payload).

@@ -7,9 +7,9 @@ import Synchronization
 /// Group commit for `PostgresHubStore.append`: appends that arrive while a transaction is running wait and are
 /// then stored together in the next one, so N concurrent messages cost one commit (one WAL flush) instead of N.
 ///
-/// Each append runs in its own savepoint, so one failing append fails alone; a message is answered only after the
-/// transaction holding it committed ("durable before sent"). Self-contained: the append itself is
-/// `PostgresHubStore.append(_:_:clock:)`.
+/// One failing append fails alone: the batch runs in one savepoint and, when that fails, again with a savepoint per
+/// append. A message is answered only after the transaction holding it committed ("durable before sent").
+/// Self-contained: the append itself is `PostgresHubStore.append(_:_:clock:)`.
 final class PostgresAppendBatcher: Sendable {
     typealias Waiter = CheckedContinuation<AppendResult, any Error>
 
