@@ -4,7 +4,6 @@ import Hub
 import Synchronization
 import Logging
 import ServiceLifecycle
-import UnixSignals
 
 extension Daemon {
     /// Applies the bots of `configuration` atomically: it is validated and every bot built first, and only then
@@ -65,7 +64,7 @@ struct ReloadService: Service {
 
     func run() async throws {
         guard daemon?.botRuntime.configurationPath != nil else { return }
-        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+        for await _ in ProcessSignals.shared.arrivals(of: SIGHUP).cancelOnGracefulShutdown() {
             await daemon?.reload()
         }
     }

@@ -8,7 +8,6 @@ import Prometheus
 import Server
 import ServiceLifecycle
 import Synchronization
-import UnixSignals
 
 /// The whole daemon, composed from a configuration: the store, the hub, the HTTP server with the gateway,
 /// and the bots.

@@ -8,8 +8,10 @@ import Synchronization
 /// graceful shutdown, which must end within `timeout` or the process exits with status 1; a second signal exits at
 /// once with 128 + its number.
 ///
-/// The handlers run on a dispatch queue of their own, so a daemon whose tasks are stuck still ends. What the first
-/// signal does changes as the daemon moves on (``whenSignalled(_:)``): cancel the start, then stop the services.
+/// The signals come through ``ProcessSignals`` and are handled on a dispatch queue of their own, and what the first
+/// one asks for runs on another, so a daemon whose tasks are stuck still ends, and a second signal never waits behind
+/// the first one's action. What the first signal does changes as the daemon moves on (``whenSignalled(_:)``): cancel
+/// the start, then stop the services.
 final class ShutdownSignals: Sendable {
     private struct State {
         var signals = 0
@@ -21,13 +23,15 @@ final class ShutdownSignals: Sendable {
     private let timeout: Duration
     private let logger: Logger
     private let state = Mutex(State())
-    /// Set once in `init`, cancelled in `finish()` (cancelling a source is thread-safe).
-    private nonisolated(unsafe) var sources: [any DispatchSourceSignal] = []
+    /// The ``ProcessSignals`` subscriptions, set once in `init`, ended in `finish()`.
+    private nonisolated(unsafe) var subscriptions: [Int] = []
     /// The parent watch, set once in `init`, cancelled in `finish()` or when the parent is gone.
     private nonisolated(unsafe) var parentWatch: (any DispatchSourceTimer)?
     /// How often the parent watch checks the parent.
     static let parentCheckInterval: DispatchTimeInterval = .milliseconds(200)
     private static let queue = DispatchQueue(label: "mynah.shutdown-signals")
+    /// Where the first signal's action runs, apart from `queue`.
+    private static let actions = DispatchQueue(label: "mynah.shutdown-actions")
 
     /// Traps SIGINT and SIGTERM from now on. With `parent`, the end of that process (it is no longer this one's
     /// parent) acts as a SIGTERM, so that a daemon run as a child does not outlive a parent that crashed; checked
@@ -36,17 +40,10 @@ final class ShutdownSignals: Sendable {
     init(timeout: Duration, logger: Logger, parent: Int32? = nil) {
         self.timeout = timeout
         self.logger = logger
-        let sources = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
-            #if canImport(Darwin)
-            // Darwin's signal sources see a signal only when its default action is off.
-            signal(number, SIG_IGN)
-            #endif
-            let source = DispatchSource.makeSignalSource(signal: number, queue: Self.queue)
-            source.setEventHandler { [weak self] in self?.received(number) }
-            source.resume()
-            return source
+        weak let signals = self
+        subscriptions = [SIGINT, SIGTERM].map { number in
+            ProcessSignals.shared.subscribe(number) { number in Self.queue.async { signals?.received(number) } }
         }
-        self.sources = sources
         if let parent {
             let timer = DispatchSource.makeTimerSource(queue: Self.queue)
             timer.schedule(deadline: .now(), repeating: Self.parentCheckInterval)
@@ -85,7 +82,7 @@ final class ShutdownSignals: Sendable {
     /// The daemon has ended: the timeout no longer applies and the signals are no longer trapped.
     func finish() {
         state.withLock { $0.finished = true }
-        for source in sources { source.cancel() }
+        for token in subscriptions { ProcessSignals.shared.unsubscribe(token) }
         parentWatch?.cancel()
     }
 
@@ -110,7 +107,7 @@ final class ShutdownSignals: Sendable {
             logger.error("shutdown did not finish within \(seconds) s; exiting")
             exitNow(1)
         }
-        action?()
+        if let action { Self.actions.async(execute: action) }
     }
 
     private func exitNow(_ status: Int32) -> Never {
