@@ -14,6 +14,8 @@ public final class SQLiteHubStore: HubStore {
     let groupWriter: GroupCommitWriter
     /// What the writer remembers between sends (the rules' inputs, the inbox heads); GRDB holds it weakly.
     let memo: WriterMemo
+    /// The history index, written behind the appends.
+    let indexer: HistoryIndexer
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     public init(path: String) throws {
@@ -23,6 +25,7 @@ public final class SQLiteHubStore: HubStore {
         self.memo = memo
         batcher = AppendBatcher(beforeTurn: { db in try memo.forgetIfWrittenElsewhere(db) })
         pool.add(transactionObserver: memo)
+        indexer = HistoryIndexer(pool: pool)
     }
 
     static var migrator: DatabaseMigrator {
@@ -95,6 +98,7 @@ public final class SQLiteHubStore: HubStore {
         registerSocialMigration(&m)
         registerRuntimeAppsMigration(&m)
         registerEventLogMigration(&m)
+        HistoryIndexer.registerMigration(&m)
         return m
     }
 
@@ -192,7 +196,11 @@ public final class SQLiteHubStore: HubStore {
     /// `AppendBatcher`), and each returns only after that transaction committed.
     public func append(_ pending: PendingMessage) async throws -> AppendResult {
         let memo = memo
-        return try await batcher.append(pending, pool: pool) { db, pending in try Self.append(db, pending, memo: memo) }
+        let result = try await batcher.append(pending, pool: pool) { db, pending in
+            try Self.append(db, pending, memo: memo)
+        }
+        indexer.noteAppended()
+        return result
     }
 
     /// A single-chat send queued for the writer: its rules' reads, `decide` and its append in the writer's
@@ -200,11 +208,14 @@ public final class SQLiteHubStore: HubStore {
     public func submitSingle(senderID: Int64, recipient: (appKey: String, username: String),
                              decide: @escaping @Sendable (SendContext) throws -> PendingMessage,
                              done: @escaping @Sendable (Result<AppendResult, any Error>) -> Void) async {
-        let memo = memo
+        let (memo, indexer) = (memo, indexer)
         batcher.submit(pool: pool, { db in
             let context = try memo.sendContext(db, senderID: senderID, recipient: recipient)
             return try Self.append(db, try decide(context), memo: memo)
-        }, done: done)
+        }, done: { result in
+            if case .success = result { indexer.noteAppended() }
+            done(result)
+        })
     }
 
     /// One append inside the caller's transaction (the writer's: `memo` is the writer's).
@@ -338,30 +349,65 @@ public final class SQLiteHubStore: HubStore {
         try await batcher.advance(userID: userID, device: device, to: seq, pool: pool)
     }
 
-    /// One page of history, ascending by id (and so by time).
+    /// One page of history, ascending by id (and so by time): the messages through the history index's position
+    /// found from their keys' lists (`HistoryIndexer`), the few after it read from `message` itself, each checked
+    /// against the query's own conditions.
     public func history(_ q: HistoryQuery) async throws -> HistoryPage {
         try await pool.read { db in
             var filter: String
             var args: StatementArguments
+            let key: HistoryIndexer.Key
             if let conversation = q.conversation {
                 filter = "(target_type = ? AND target_appkey = ? AND target_id = ?)"
                 args = [conversation.type.rawValue, q.appKey, conversation.id]
+                key = .init(kind: HistoryIndexer.kind(targetType: conversation.type.rawValue), appKey: q.appKey,
+                            name: conversation.id)
             } else if let username = q.username {
                 filter = """
                     ((from_appkey = ? AND from_id = ?) OR (target_type = 'single' AND target_appkey = ? AND target_id = ?))
                     """
                 args = [q.appKey, username, q.appKey, username]
+                key = .init(kind: "u", appKey: q.appKey, name: username)
             } else {
                 filter = "(from_appkey = ? OR target_appkey = ?)"
                 args = [q.appKey, q.appKey]
+                key = .init(kind: "a", appKey: q.appKey, name: "")
             }
-            filter += " AND retracted = 0 AND msg_ctime >= ? AND msg_ctime <= ?"
+            // `+msg_ctime`: not through the `msg_ctime` index, which SQLite may otherwise prefer to the ids' lookups and
+            // scan the whole time range for each chunk of ids.
+            filter += " AND retracted = 0 AND +msg_ctime >= ? AND +msg_ctime <= ?"
             args += [q.beginTime, q.endTime]
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE \(filter)", arguments: args) ?? 0
-            let rows = try Row.fetchAll(
-                db,
-                sql: "SELECT msg_id, msg_ctime, body FROM message WHERE \(filter) AND msg_id > ? ORDER BY msg_id LIMIT ?",
-                arguments: args + [q.afterMsgID, q.count])
+            let position = try Int64.fetchOne(db, sql: "SELECT msg_id FROM history_position WHERE id = 1") ?? 0
+            // The indexed candidates, checked in chunks (SQLite's limit of bound values is far above a chunk).
+            let candidates = try HistoryIndexer.ids(db, key, after: 0)
+            let chunk = 500
+            func inList(_ n: Int) -> String { "msg_id IN (" + repeatElement("?", count: n).joined(separator: ",") + ")" }
+            var total = 0
+            for start in stride(from: 0, to: candidates.count, by: chunk) {
+                let ids = candidates[start..<min(start + chunk, candidates.count)]
+                total += try Int.fetchOne(
+                    try db.cachedStatement(sql: "SELECT COUNT(*) FROM message WHERE \(inList(ids.count)) AND \(filter)"),
+                    arguments: StatementArguments(Array(ids)) + args) ?? 0
+            }
+            total += try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE msg_id > ? AND \(filter)",
+                                      arguments: [position] + args) ?? 0
+            var rows: [Row] = []
+            let after = candidates.firstIndex { $0 > q.afterMsgID } ?? candidates.count
+            var start = after
+            while rows.count < q.count, start < candidates.count {
+                let ids = candidates[start..<min(start + chunk, candidates.count)]
+                rows += try Row.fetchAll(
+                    db, sql: """
+                        SELECT msg_id, msg_ctime, body FROM message WHERE \(inList(ids.count)) AND \(filter)
+                        ORDER BY msg_id LIMIT ?
+                        """, arguments: StatementArguments(Array(ids)) + args + [q.count - rows.count])
+                start += chunk
+            }
+            if rows.count < q.count {
+                rows += try Row.fetchAll(
+                    db, sql: "SELECT msg_id, msg_ctime, body FROM message WHERE msg_id > ? AND \(filter) ORDER BY msg_id LIMIT ?",
+                    arguments: [max(position, q.afterMsgID)] + args + [q.count - rows.count])
+            }
             return HistoryPage(total: total, messages: try rows.map(Self.stored(from:)))
         }
     }

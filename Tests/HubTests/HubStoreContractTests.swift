@@ -112,7 +112,7 @@ struct HubStoreContractTests {
             }
             #expect(mode == "wal")
             #expect(migrations == ["v1", "v2: inbox expiry", "v3: devices", "v4: groups, relations, chatrooms, moderation, events",
-                                  "console: runtime apps", "routing: event log"])
+                                  "console: runtime apps", "routing: event log", "v5: history keys behind the writer"])
         }
     }
 

@@ -1,0 +1,207 @@
+import Dispatch
+import Foundation
+import GRDB
+import Synchronization
+
+/// The SQLite store's history index, kept behind the writer: lists of the messages of each sender, single-chat
+/// recipient, group, chatroom and app (`history_key`), written in a transaction of their own a moment after the
+/// messages, one row per key and batch, instead of two more indexes of `message` in every send's transaction.
+///
+/// Why: those indexes (`message_from`, `message_target`) put each 1:1 message into two more B-tree pages, one per
+/// sender and one per recipient, scattered through the file, so every send's commit wrote about three 4 KB WAL frames
+/// where one (the recipient's inbox) is needed. A first version kept a row per key and message here; writing those
+/// took a fifth of the daemon's CPU in the 1:1 benchmark (`perf`), as much as the indexes it replaced. A list per key
+/// and batch is one insert per key every quarter second.
+///
+/// History never depends on it: `history_position` says through which `msg_id` the keys are written (in the same
+/// transaction as the keys), and ``SQLiteHubStore/history(_:)`` reads the messages after it from `message` itself. A
+/// crash loses nothing: the messages are the truth, and the next run indexes what the last one did not.
+final class HistoryIndexer: Sendable {
+    /// How long after an append the index is brought up to date: appends in between share one transaction.
+    static let delay: DispatchTimeInterval = .milliseconds(250)
+    /// The most messages indexed per transaction.
+    static let batch = 20_000
+
+    private struct State {
+        var scheduled = false
+        var paused = false
+    }
+
+    private weak let pool: DatabasePool?
+    private let state = Mutex(State())
+    private static let queue = DispatchQueue(label: "mynah.history-indexer")
+
+    /// An indexer of `pool`'s messages; it catches up with what an earlier run left (a crash) at once.
+    init(pool: DatabasePool) {
+        self.pool = pool
+        schedule(after: .milliseconds(0))
+    }
+
+    /// Messages were appended: index them shortly (one run for everything appended meanwhile).
+    func noteAppended() {
+        schedule(after: Self.delay)
+    }
+
+    private func schedule(after delay: DispatchTimeInterval) {
+        let now = state.withLock { s in
+            if s.scheduled { return false }
+            s.scheduled = true
+            return true
+        }
+        guard now else { return }
+        Self.queue.asyncAfter(deadline: .now() + delay) { [self] in run() }
+    }
+
+    private func run() {
+        let paused = state.withLock { s in
+            s.scheduled = false
+            return s.paused
+        }
+        if !paused { indexAll() }
+    }
+
+    /// Brings the index up to date now, on the indexer's queue, and returns when it is (tests).
+    func runNow() {
+        Self.queue.sync { indexAll() }
+    }
+
+    /// Stops indexing by itself, for tests that set the index's state by hand.
+    func pause() {
+        state.withLock { $0.paused = true }
+        Self.queue.sync {}
+    }
+
+    /// Writes the keys of everything appended, a batch per transaction so that sends get the writer in between. A
+    /// failure (a full disk) leaves the keys where they were; history reads the rest from `message`, and the next
+    /// append tries again.
+    private func indexAll() {
+        guard let pool else { return }
+        while let more = try? pool.writeWithoutTransaction({ db -> Bool in
+            // Nothing new, no transaction: an empty commit would still sync the WAL and wake its observers.
+            let position = try Int64.fetchOne(db, sql: "SELECT msg_id FROM history_position WHERE id = 1") ?? 0
+            guard try Int64.fetchOne(db, sql: "SELECT MAX(msg_id) FROM message") ?? 0 > position else { return false }
+            var more = false
+            try db.inTransaction {
+                more = try Self.index(db, limit: Self.batch)
+                return .commit
+            }
+            return more
+        }), more {}
+    }
+
+    /// Writes the keys of up to `limit` messages after the position, and the new position; true when more remain.
+    /// Each key of the batch gets one row: the ids of its messages, ascending.
+    static func index(_ db: Database, limit: Int) throws -> Bool {
+        let position = try Int64.fetchOne(db, sql: "SELECT msg_id FROM history_position WHERE id = 1") ?? 0
+        var lists: [Key: [Int64]] = [:]
+        var last = position
+        var count = 0
+        let rows = try Row.fetchCursor(
+            db, sql: """
+                SELECT msg_id, from_appkey, from_id, target_type, target_appkey, target_id FROM message
+                WHERE msg_id > ? ORDER BY msg_id LIMIT ?
+                """, arguments: [position, limit])
+        while let row = try rows.next() {
+            let msgID: Int64 = row[0]
+            let fromAppKey: String = row[1], targetAppKey: String = row[4]
+            var keys = [Key(kind: "u", appKey: fromAppKey, name: row[2]),
+                        Key(kind: kind(targetType: row[3]), appKey: targetAppKey, name: row[5]),
+                        Key(kind: "a", appKey: fromAppKey, name: "")]
+            if targetAppKey != fromAppKey { keys.append(Key(kind: "a", appKey: targetAppKey, name: "")) }
+            for (i, key) in keys.enumerated() where !keys[..<i].contains(key) {
+                lists[key, default: []].append(msgID)
+            }
+            last = msgID
+            count += 1
+        }
+        guard count > 0 else { return false }
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO history_key (kind, appkey, name, last_msg_id, ids) VALUES (?, ?, ?, ?, ?)")
+        for (key, ids) in lists.sorted(by: { $0.key < $1.key }) {
+            try insert.execute(arguments: [key.kind, key.appKey, key.name, ids.last!, encode(ids)])
+        }
+        try db.execute(sql: "UPDATE history_position SET msg_id = ? WHERE id = 1", arguments: [last])
+        return count == limit
+    }
+
+    /// The key kind of a message's target: a user (single chat), a group or a chatroom.
+    static func kind(targetType: String) -> String {
+        switch targetType {
+        case "group": "g"
+        case "chatroom": "c"
+        default: "u"
+        }
+    }
+
+    /// What a `history_key` row is the list of: a user ("u"), a group ("g"), a chatroom ("c") or an app ("a", no
+    /// name), in an app.
+    struct Key: Hashable, Comparable {
+        var kind: String
+        var appKey: String
+        var name: String
+
+        static func < (a: Key, b: Key) -> Bool {
+            (a.kind, a.appKey, a.name) < (b.kind, b.appKey, b.name)
+        }
+    }
+
+    /// A list of message ids as stored: each an 8-byte little-endian integer, ascending.
+    static func encode(_ ids: [Int64]) -> Data {
+        var data = Data(capacity: ids.count * 8)
+        for id in ids { withUnsafeBytes(of: id.littleEndian) { data.append(contentsOf: $0) } }
+        return data
+    }
+
+    /// The ids of a stored list.
+    static func decode(_ data: Data) -> [Int64] {
+        data.withUnsafeBytes { raw in
+            (0..<raw.count / 8).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
+        }
+    }
+
+    /// The ids of `key`'s messages after `after`, through the position, ascending: the lists in the order they were
+    /// written, which is the ids' order (each batch's ids follow the last batch's).
+    static func ids(_ db: Database, _ key: Key, after: Int64) throws -> [Int64] {
+        let rows = try Row.fetchCursor(
+            db, sql: """
+                SELECT ids FROM history_key WHERE kind = ? AND appkey = ? AND name = ? AND last_msg_id > ?
+                ORDER BY last_msg_id
+                """, arguments: [key.kind, key.appKey, key.name, after])
+        var ids: [Int64] = []
+        var last = after
+        while let row = try rows.next() {
+            // Strictly ascending even if lists overlapped (they do not: a batch's keys and the position it moves
+            // to are one transaction).
+            for id in decode(row[0]) where id > last {
+                ids.append(id)
+                last = id
+            }
+        }
+        return ids
+    }
+
+    /// The migration that replaces the indexes `message_from` and `message_target` with the keys, written for every
+    /// message already stored.
+    static func registerMigration(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v5: history keys behind the writer") { db in
+            try db.execute(sql: """
+                CREATE TABLE history_key (
+                    kind TEXT NOT NULL,
+                    appkey TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    last_msg_id INTEGER NOT NULL,
+                    ids BLOB NOT NULL,
+                    PRIMARY KEY (kind, appkey, name, last_msg_id)
+                ) WITHOUT ROWID;
+                CREATE TABLE history_position (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    msg_id INTEGER NOT NULL
+                );
+                INSERT INTO history_position (id, msg_id) VALUES (1, 0);
+                DROP INDEX message_from;
+                DROP INDEX message_target;
+                """)
+            while try index(db, limit: batch) {}
+        }
+    }
+}
