@@ -72,11 +72,26 @@ final class HistoryIndexer: Sendable {
     }
 
     /// Writes the keys of everything appended, a batch per transaction so that sends get the writer in between. A
-    /// failure (a full disk) leaves the keys where they were; history reads the rest from `message`, and the next
-    /// append tries again.
+    /// failure (a full disk) leaves the keys where they were, and history reads the rest from `message`; it is tried
+    /// again a second later.
     private func indexAll() {
         guard let pool else { return }
-        while let more = try? pool.writeWithoutTransaction({ db -> Bool in
+        while true {
+            let more: Bool
+            do {
+                more = try indexBatch(pool)
+            } catch {
+                // Tried again in a second, appends or not.
+                schedule(after: .seconds(1))
+                return
+            }
+            if !more { return }
+        }
+    }
+
+    /// One batch in a transaction of its own, none when there is nothing new; true when more remain.
+    private func indexBatch(_ pool: DatabasePool) throws -> Bool {
+        try pool.writeWithoutTransaction { db -> Bool in
             // Nothing new, no transaction: an empty commit would still sync the WAL and wake its observers.
             let position = try Int64.fetchOne(db, sql: "SELECT msg_id FROM history_position WHERE id = 1") ?? 0
             guard try Int64.fetchOne(db, sql: "SELECT MAX(msg_id) FROM message") ?? 0 > position else { return false }
@@ -86,7 +101,7 @@ final class HistoryIndexer: Sendable {
                 return .commit
             }
             return more
-        }), more {}
+        }
     }
 
     /// Writes the keys of up to `limit` messages after the position, and the new position; true when more remain.
@@ -190,9 +205,9 @@ final class HistoryIndexer: Sendable {
                     appkey TEXT NOT NULL,
                     name TEXT NOT NULL,
                     last_msg_id INTEGER NOT NULL,
-                    ids BLOB NOT NULL,
-                    PRIMARY KEY (kind, appkey, name, last_msg_id)
-                ) WITHOUT ROWID;
+                    ids BLOB NOT NULL
+                );
+                CREATE UNIQUE INDEX history_key_lookup ON history_key(kind, appkey, name, last_msg_id);
                 CREATE TABLE history_position (
                     id INTEGER PRIMARY KEY CHECK (id = 1),
                     msg_id INTEGER NOT NULL

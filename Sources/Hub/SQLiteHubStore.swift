@@ -378,29 +378,28 @@ public final class SQLiteHubStore: HubStore {
             filter += " AND retracted = 0 AND +msg_ctime >= ? AND +msg_ctime <= ?"
             args += [q.beginTime, q.endTime]
             let position = try Int64.fetchOne(db, sql: "SELECT msg_id FROM history_position WHERE id = 1") ?? 0
-            // The indexed candidates, checked in chunks (SQLite's limit of bound values is far above a chunk).
+            // The indexed candidates, checked in chunks of a fixed size (a short one padded with its last id), so
+            // that each query shape is one cached statement.
             let candidates = try HistoryIndexer.ids(db, key, after: 0)
             let chunk = 500
-            func inList(_ n: Int) -> String { "msg_id IN (" + repeatElement("?", count: n).joined(separator: ",") + ")" }
+            let inList = "msg_id IN (" + repeatElement("?", count: chunk).joined(separator: ",") + ")"
+            func chunkArguments(_ start: Int) -> StatementArguments {
+                let ids = candidates[start..<min(start + chunk, candidates.count)]
+                return StatementArguments(Array(ids) + repeatElement(ids.last!, count: chunk - ids.count))
+            }
+            let countChunk = try db.cachedStatement(sql: "SELECT COUNT(*) FROM message WHERE \(inList) AND \(filter)")
             var total = 0
             for start in stride(from: 0, to: candidates.count, by: chunk) {
-                let ids = candidates[start..<min(start + chunk, candidates.count)]
-                total += try Int.fetchOne(
-                    try db.cachedStatement(sql: "SELECT COUNT(*) FROM message WHERE \(inList(ids.count)) AND \(filter)"),
-                    arguments: StatementArguments(Array(ids)) + args) ?? 0
+                total += try Int.fetchOne(countChunk, arguments: chunkArguments(start) + args) ?? 0
             }
             total += try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE msg_id > ? AND \(filter)",
                                       arguments: [position] + args) ?? 0
             var rows: [Row] = []
-            let after = candidates.firstIndex { $0 > q.afterMsgID } ?? candidates.count
-            var start = after
+            let pageChunk = try db.cachedStatement(
+                sql: "SELECT msg_id, msg_ctime, body FROM message WHERE \(inList) AND \(filter) ORDER BY msg_id LIMIT ?")
+            var start = candidates.firstIndex { $0 > q.afterMsgID } ?? candidates.count
             while rows.count < q.count, start < candidates.count {
-                let ids = candidates[start..<min(start + chunk, candidates.count)]
-                rows += try Row.fetchAll(
-                    db, sql: """
-                        SELECT msg_id, msg_ctime, body FROM message WHERE \(inList(ids.count)) AND \(filter)
-                        ORDER BY msg_id LIMIT ?
-                        """, arguments: StatementArguments(Array(ids)) + args + [q.count - rows.count])
+                rows += try Row.fetchAll(pageChunk, arguments: chunkArguments(start) + args + [q.count - rows.count])
                 start += chunk
             }
             if rows.count < q.count {

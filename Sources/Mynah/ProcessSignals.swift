@@ -33,6 +33,8 @@ final class ProcessSignals: Sendable {
         /// Each signal whose handler is installed, with the disposition it replaced.
         var installed: [Int32: sigaction] = [:]
         var readerStarted = false
+        /// Which of ``deliverable`` the signal thread blocks, as it read its own mask once started (tests).
+        var readerBlocks: [Int32]?
     }
 
     private let state = Mutex(State())
@@ -43,6 +45,8 @@ final class ProcessSignals: Sendable {
         guard pipe(&ends) == 0 else {
             preconditionFailure("cannot make the signal pipe: \(String(cString: strerror(errno)))")
         }
+        // Close-on-exec, so that plugin processes inherit neither end. Not atomic with `pipe` (Glibc's `pipe2` is not
+        // visible to Swift), but the daemon makes the pipe when it starts, before it spawns anything.
         for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
         // The handler must never block: a full pipe already holds signals the reader has yet to see.
         _ = fcntl(ends[1], F_SETFL, fcntl(ends[1], F_GETFL) | O_NONBLOCK)
@@ -50,8 +54,9 @@ final class ProcessSignals: Sendable {
         signalPipeWriteEnd.store(ends[1], ordering: .releasing)
     }
 
-    /// The signals it delivers: the reader thread unblocks these.
-    static let deliverable: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2]
+    /// The signals it delivers: the reader thread unblocks these. SIGUSR2, which the daemon does not use, is for
+    /// the tests of this type.
+    static let deliverable: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGUSR2]
 
     /// Calls `handler` with `signal` (one of ``deliverable``) each time the process receives it, until
     /// ``unsubscribe(_:)`` with the token returned. The first subscriber of a signal installs its handler.
@@ -82,8 +87,8 @@ final class ProcessSignals: Sendable {
         }
     }
 
-    /// Stops calling the subscriber of `token`; the last subscriber of a signal puts back the disposition its handler
-    /// replaced.
+    /// Stops calling the subscriber of `token` (a call already under way on the signal thread may still finish after
+    /// this returns); the last subscriber of a signal puts back the disposition its handler replaced.
     func unsubscribe(_ token: Int) {
         state.withLock { s in
             guard let (signal, _) = s.subscribers.removeValue(forKey: token) else { return }
@@ -92,6 +97,9 @@ final class ProcessSignals: Sendable {
             sigaction(signal, &previous, nil)
         }
     }
+
+    /// Which of ``deliverable`` the signal thread blocks (none), once it has started; for tests.
+    var readerBlocks: [Int32]? { state.withLock { $0.readerBlocks } }
 
     /// `signal` as an async sequence of its arrivals, subscribed from now until the iteration ends (its task is
     /// cancelled, or the sequence is dropped); arrivals the consumer has not taken yet count as one.
@@ -111,11 +119,19 @@ final class ProcessSignals: Sendable {
             sigemptyset(&unblocked)
             for signal in Self.deliverable { sigaddset(&unblocked, signal) }
             pthread_sigmask(SIG_UNBLOCK, &unblocked, nil)
+            var mask = sigset_t()
+            pthread_sigmask(SIG_BLOCK, nil, &mask)
+            let blocks = Self.deliverable.filter { sigismember(&mask, $0) == 1 }
+            state.withLock { $0.readerBlocks = blocks }
             var buffer = [UInt8](repeating: 0, count: 64)
             while true {
                 let count = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
                 if count < 0 && errno == EINTR { continue }
-                guard count > 0 else { return }
+                // This process holds the write end for good, so neither an end of file nor an error can come; were
+                // one to, the signals would go unheard, and only SIGKILL would stop the daemon: better to stop now.
+                guard count > 0 else {
+                    preconditionFailure("the signal pipe failed: \(count < 0 ? String(cString: strerror(errno)) : "closed")")
+                }
                 for byte in buffer[0..<count] { deliver(Int32(byte)) }
             }
         }

@@ -44,6 +44,9 @@ final class ShutdownSignals: Sendable {
         subscriptions = [SIGINT, SIGTERM].map { number in
             ProcessSignals.shared.subscribe(number) { number in Self.queue.async { signals?.received(number) } }
         }
+        // SIGHUP is held for the daemon's whole life too, doing nothing here: the reload subscribes to it only while
+        // its service runs, and between (the start, the shutdown) its default action would end the process.
+        subscriptions.append(ProcessSignals.shared.subscribe(SIGHUP) { _ in })
         if let parent {
             let timer = DispatchSource.makeTimerSource(queue: Self.queue)
             timer.schedule(deadline: .now(), repeating: Self.parentCheckInterval)
@@ -77,6 +80,11 @@ final class ShutdownSignals: Sendable {
     /// Runs `body` before a forced exit (a second signal, the timeout), for what the process must not leave behind.
     func beforeForcedExit(_ body: @escaping @Sendable () -> Void) {
         state.withLock { $0.lastWords.append(body) }
+    }
+
+    /// Lets go of the signals if ``finish()`` was not called.
+    deinit {
+        for token in subscriptions { ProcessSignals.shared.unsubscribe(token) }
     }
 
     /// The daemon has ended: the timeout no longer applies and the signals are no longer trapped.

@@ -107,6 +107,45 @@ import Testing
         }
     }
 
+    /// More candidates than one chunk of ids (500): the counts and the pages across chunks, and a time window, read
+    /// the same from the lists as from `message`.
+    @Test func manyMessagesAndATimeWindowReadTheSameFromTheLists() async throws {
+        try await withHub(apps: Self.apps) { hub, _ in
+            let store = try #require(hub.store as? SQLiteHubStore)
+            store.indexer.pause()
+            let alice = try await hub.make("alice")
+            _ = try await hub.make("bobby")
+            var sent: [StoredMessage] = []
+            for i in 0..<1_200 { sent.append(try await hub.sendText("m\(i)", from: alice, to: "bobby")) }
+            let window = HistoryQuery(appKey: TestApps.a.appKey, username: "bobby", beginTime: sent[400].msgCtime,
+                                      endTime: sent[900].msgCtime, count: 300)
+            func pages(_ query: HistoryQuery) async throws -> (total: Int, messages: [StoredMessage]) {
+                var query = query
+                var messages: [StoredMessage] = []
+                var total = -1
+                while true {
+                    let page = try await hub.history(query)
+                    total = page.total
+                    messages += page.messages
+                    guard page.messages.count == query.count else { return (total, messages) }
+                    query.afterMsgID = page.messages.last!.msgID
+                }
+            }
+            let queries = [window, allTime(username: "alice", count: 300), allTime(count: 1_000)]
+            var unindexed: [(total: Int, messages: [StoredMessage])] = []
+            for query in queries { unindexed.append(try await pages(query)) }
+            #expect(unindexed[1].messages == sent && unindexed[1].total == 1_200)
+            let inWindow = sent.filter { $0.msgCtime >= window.beginTime && $0.msgCtime <= window.endTime }
+            #expect(unindexed[0].messages == inWindow && unindexed[0].total == inWindow.count)
+            store.indexer.runNow()
+            #expect(try Self.position(store).position == sent.last!.msgID)
+            for (query, expected) in zip(queries, unindexed) {
+                let indexed = try await pages(query)
+                #expect(indexed.total == expected.total && indexed.messages == expected.messages, "\(query)")
+            }
+        }
+    }
+
     @Test func keysLeftUnwrittenByAStoreThatStoppedAreWrittenWhenItOpens() async throws {
         try await Sandbox.with { sandbox in
             let last: Int64

@@ -179,6 +179,24 @@ import Darwin
         #expect(!child.output.contains("listening"))
     }
 
+    /// SIGHUP asks for a reload only while the daemon runs; at any other time (here: starting, then shutting down)
+    /// it does nothing, where its default action would end the process without its shutdown. So the daemon still
+    /// ends by its (1 s) shutdown timeout, status 1, not by SIGHUP.
+    @Test func aSIGHUPWhileTheDaemonIsNotRunningDoesNotEndIt() async throws {
+        let dir = try TemporaryDirectory()
+        let path = try Self.writeSlowStartConfig(dir)
+        let child = try Child(arguments: ["run", "--config", path, "--password-cost", "31", "--shutdown-timeout", "1"],
+                              in: dir.path)
+        #expect(await child.waitForLog("starting"))
+        child.send(SIGHUP)
+        child.send(SIGTERM)
+        #expect(await child.waitForLog("shutting down"))
+        child.send(SIGHUP)
+        // Status 0 if the SIGTERM stopped the start before its hashing began; 1 from the timeout otherwise.
+        let status = await child.exitStatus()
+        #expect(status == 0 || status == 1, "\(child.output)")
+    }
+
     /// A configuration whose bot's robot password, hashed at bcrypt cost 31, keeps the daemon starting for hours.
     static func writeSlowStartConfig(_ dir: TemporaryDirectory) throws -> String {
         let path = try CrashRecoveryTests.writeConfig(dir)

@@ -78,8 +78,9 @@ import Darwin
         #expect(Self.disposition(SIGUSR2) == nil, "the default disposition is back once nobody traps the signal")
     }
 
-    /// A signal sent while every thread but the signal thread blocks it (as in the daemon, where libdispatch's
-    /// workers block them all) still arrives: the signal thread unblocks what it delivers.
+    /// The signal thread blocks none of the signals it delivers, so the kernel always has a thread to run the handler
+    /// on (in the daemon libdispatch's workers block them all; here other threads may not, so a signal's arrival
+    /// alone would not show it): its mask, as it read it, and a signal sent from a thread that blocks everything.
     @Test func aSignalReachesTheProcessWhenTheSendingThreadBlocksIt() async throws {
         let counter = Counter()
         let token = ProcessSignals.shared.subscribe(SIGUSR2) { _ in counter.add() }
@@ -94,6 +95,8 @@ import Darwin
             }
         }
         #expect(arrived)
+        // The signal thread has run (it delivered), so it has read its own mask.
+        #expect(ProcessSignals.shared.readerBlocks == [])
     }
 
     /// The reload's sequence of SIGHUP's arrivals (here SIGUSR2's) traps the signal while it is iterated and lets
