@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GRDB
+import IMProtocol
 import Synchronization
 
 /// The SQLite store's history index, kept behind the writer: lists of the messages of each sender, single-chat
@@ -93,7 +94,7 @@ final class HistoryIndexer: Sendable {
     private func indexBatch(_ pool: DatabasePool) throws -> Bool {
         try pool.writeWithoutTransaction { db -> Bool in
             // Nothing new, no transaction: an empty commit would still sync the WAL and wake its observers.
-            let position = try Int64.fetchOne(db, sql: "SELECT msg_id FROM history_position WHERE id = 1") ?? 0
+            let position = try Self.position(db)
             guard try Int64.fetchOne(db, sql: "SELECT MAX(msg_id) FROM message") ?? 0 > position else { return false }
             var more = false
             try db.inTransaction {
@@ -107,7 +108,7 @@ final class HistoryIndexer: Sendable {
     /// Writes the keys of up to `limit` messages after the position, and the new position; true when more remain.
     /// Each key of the batch gets one row: the ids of its messages, ascending.
     static func index(_ db: Database, limit: Int) throws -> Bool {
-        let position = try Int64.fetchOne(db, sql: "SELECT msg_id FROM history_position WHERE id = 1") ?? 0
+        let position = try Self.position(db)
         var lists: [Key: [Int64]] = [:]
         var last = position
         var count = 0
@@ -119,10 +120,10 @@ final class HistoryIndexer: Sendable {
         while let row = try rows.next() {
             let msgID: Int64 = row[0]
             let fromAppKey: String = row[1], targetAppKey: String = row[4]
-            var keys = [Key(kind: "u", appKey: fromAppKey, name: row[2]),
-                        Key(kind: kind(targetType: row[3]), appKey: targetAppKey, name: row[5]),
-                        Key(kind: "a", appKey: fromAppKey, name: "")]
-            if targetAppKey != fromAppKey { keys.append(Key(kind: "a", appKey: targetAppKey, name: "")) }
+            var keys = [Key.user(appKey: fromAppKey, name: row[2]),
+                        Key.target(type: row[3], appKey: targetAppKey, id: row[5]),
+                        Key.app(fromAppKey)]
+            if targetAppKey != fromAppKey { keys.append(.app(targetAppKey)) }
             for (i, key) in keys.enumerated() where !keys[..<i].contains(key) {
                 lists[key, default: []].append(msgID)
             }
@@ -139,13 +140,9 @@ final class HistoryIndexer: Sendable {
         return count == limit
     }
 
-    /// The key kind of a message's target: a user (single chat), a group or a chatroom.
-    static func kind(targetType: String) -> String {
-        switch targetType {
-        case "group": "g"
-        case "chatroom": "c"
-        default: "u"
-        }
+    /// Through which `msg_id` the keys are written; the messages after it are found in `message` itself.
+    static func position(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT msg_id FROM history_position WHERE id = 1") ?? 0
     }
 
     /// What a `history_key` row is the list of: a user ("u"), a group ("g"), a chatroom ("c") or an app ("a", no
@@ -154,6 +151,19 @@ final class HistoryIndexer: Sendable {
         var kind: String
         var appKey: String
         var name: String
+
+        /// The messages a user of `appKey` sent, and those it got in single chats.
+        static func user(appKey: String, name: String) -> Key { Key(kind: "u", appKey: appKey, name: name) }
+        /// The messages whose sender or target is in `appKey`.
+        static func app(_ appKey: String) -> Key { Key(kind: "a", appKey: appKey, name: "") }
+        /// The messages to a target: a user (`type` single), a group or a chatroom of `appKey`.
+        static func target(type: String, appKey: String, id: String) -> Key {
+            switch type {
+            case TargetType.group.rawValue: Key(kind: "g", appKey: appKey, name: id)
+            case TargetType.chatroom.rawValue: Key(kind: "c", appKey: appKey, name: id)
+            default: user(appKey: appKey, name: id)
+            }
+        }
 
         static func < (a: Key, b: Key) -> Bool {
             (a.kind, a.appKey, a.name) < (b.kind, b.appKey, b.name)
@@ -174,16 +184,14 @@ final class HistoryIndexer: Sendable {
         }
     }
 
-    /// The ids of `key`'s messages after `after`, through the position, ascending: the lists in the order they were
-    /// written, which is the ids' order (each batch's ids follow the last batch's).
-    static func ids(_ db: Database, _ key: Key, after: Int64) throws -> [Int64] {
+    /// The ids of `key`'s messages through the position, ascending: the lists in the order they were written, which
+    /// is the ids' order (each batch's ids follow the last batch's).
+    static func ids(_ db: Database, _ key: Key) throws -> [Int64] {
         let rows = try Row.fetchCursor(
-            db, sql: """
-                SELECT ids FROM history_key WHERE kind = ? AND appkey = ? AND name = ? AND last_msg_id > ?
-                ORDER BY last_msg_id
-                """, arguments: [key.kind, key.appKey, key.name, after])
+            db, sql: "SELECT ids FROM history_key WHERE kind = ? AND appkey = ? AND name = ? ORDER BY last_msg_id",
+            arguments: [key.kind, key.appKey, key.name])
         var ids: [Int64] = []
-        var last = after
+        var last: Int64 = 0
         while let row = try rows.next() {
             // Strictly ascending even if lists overlapped (they do not: a batch's keys and the position it moves
             // to are one transaction).

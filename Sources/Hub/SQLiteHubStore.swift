@@ -360,27 +360,26 @@ public final class SQLiteHubStore: HubStore {
             if let conversation = q.conversation {
                 filter = "(target_type = ? AND target_appkey = ? AND target_id = ?)"
                 args = [conversation.type.rawValue, q.appKey, conversation.id]
-                key = .init(kind: HistoryIndexer.kind(targetType: conversation.type.rawValue), appKey: q.appKey,
-                            name: conversation.id)
+                key = .target(type: conversation.type.rawValue, appKey: q.appKey, id: conversation.id)
             } else if let username = q.username {
                 filter = """
                     ((from_appkey = ? AND from_id = ?) OR (target_type = 'single' AND target_appkey = ? AND target_id = ?))
                     """
                 args = [q.appKey, username, q.appKey, username]
-                key = .init(kind: "u", appKey: q.appKey, name: username)
+                key = .user(appKey: q.appKey, name: username)
             } else {
                 filter = "(from_appkey = ? OR target_appkey = ?)"
                 args = [q.appKey, q.appKey]
-                key = .init(kind: "a", appKey: q.appKey, name: "")
+                key = .app(q.appKey)
             }
             // `+msg_ctime`: not through the `msg_ctime` index, which SQLite may otherwise prefer to the ids' lookups and
             // scan the whole time range for each chunk of ids.
             filter += " AND retracted = 0 AND +msg_ctime >= ? AND +msg_ctime <= ?"
             args += [q.beginTime, q.endTime]
-            let position = try Int64.fetchOne(db, sql: "SELECT msg_id FROM history_position WHERE id = 1") ?? 0
+            let position = try HistoryIndexer.position(db)
             // The indexed candidates, checked in chunks of a fixed size (a short one padded with its last id), so
             // that each query shape is one cached statement.
-            let candidates = try HistoryIndexer.ids(db, key, after: 0)
+            let candidates = try HistoryIndexer.ids(db, key)
             let chunk = 500
             let inList = "msg_id IN (" + repeatElement("?", count: chunk).joined(separator: ",") + ")"
             func chunkArguments(_ start: Int) -> StatementArguments {

@@ -73,7 +73,7 @@ import Testing
     /// The position of the index and the messages' last id.
     static func position(_ store: SQLiteHubStore) throws -> (position: Int64, last: Int64) {
         try store.pool.read { db in
-            (try Int64.fetchOne(db, sql: "SELECT msg_id FROM history_position") ?? -1,
+            (try HistoryIndexer.position(db),
              try Int64.fetchOne(db, sql: "SELECT MAX(msg_id) FROM message") ?? 0)
         }
     }
@@ -166,8 +166,8 @@ import Testing
             store.indexer.runNow()
             #expect(try Self.position(store) == (last, last))
             let keys = try await store.pool.read { db in
-                try HistoryIndexer.ids(db, .init(kind: "u", appKey: TestApps.a.appKey, name: "alice"), after: 0).count
-                    + HistoryIndexer.ids(db, .init(kind: "u", appKey: TestApps.b.appKey, name: "alice"), after: 0).count
+                try HistoryIndexer.ids(db, .user(appKey: TestApps.a.appKey, name: "alice")).count
+                    + HistoryIndexer.ids(db, .user(appKey: TestApps.b.appKey, name: "alice")).count
             }
             #expect(keys == 9, "alice of A sent 3 and got 3, alice of B sent 3")
         }
