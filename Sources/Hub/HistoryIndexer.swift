@@ -1,12 +1,10 @@
-import Dispatch
 import Foundation
 import GRDB
 import IMProtocol
-import Synchronization
 
 /// The SQLite store's history index, kept behind the writer: lists of the messages of each sender, single-chat
-/// recipient, group, chatroom and app (`history_key`), written in a transaction of their own a moment after the
-/// messages, one row per key and batch, instead of two more indexes of `message` in every send's transaction.
+/// recipient, group, chatroom and app (`history_key`), written by ``WriterBacklog`` in a transaction of its own a
+/// moment after the messages, one row per key and batch, instead of two more indexes of `message` in every send's transaction.
 ///
 /// Why: those indexes (`message_from`, `message_target`) put each 1:1 message into two more B-tree pages, one per
 /// sender and one per recipient, scattered through the file, so every send's commit wrote about three 4 KB WAL frames
@@ -17,92 +15,13 @@ import Synchronization
 /// History never depends on it: `history_position` says through which `msg_id` the keys are written (in the same
 /// transaction as the keys), and ``SQLiteHubStore/history(_:)`` reads the messages after it from `message` itself. A
 /// crash loses nothing: the messages are the truth, and the next run indexes what the last one did not.
-final class HistoryIndexer: Sendable {
-    /// How long after an append the index is brought up to date: appends in between share one transaction.
-    static let delay: DispatchTimeInterval = .milliseconds(250)
+enum HistoryIndexer {
     /// The most messages indexed per transaction.
     static let batch = 20_000
 
-    private struct State {
-        var scheduled = false
-        var paused = false
-    }
-
-    private weak let pool: DatabasePool?
-    private let state = Mutex(State())
-    private static let queue = DispatchQueue(label: "mynah.history-indexer")
-
-    /// An indexer of `pool`'s messages; it catches up with what an earlier run left (a crash) at once.
-    init(pool: DatabasePool) {
-        self.pool = pool
-        schedule(after: .milliseconds(0))
-    }
-
-    /// Messages were appended: index them shortly (one run for everything appended meanwhile).
-    func noteAppended() {
-        schedule(after: Self.delay)
-    }
-
-    private func schedule(after delay: DispatchTimeInterval) {
-        let now = state.withLock { s in
-            if s.scheduled { return false }
-            s.scheduled = true
-            return true
-        }
-        guard now else { return }
-        Self.queue.asyncAfter(deadline: .now() + delay) { [self] in run() }
-    }
-
-    private func run() {
-        let paused = state.withLock { s in
-            s.scheduled = false
-            return s.paused
-        }
-        if !paused { indexAll() }
-    }
-
-    /// Brings the index up to date now, on the indexer's queue, and returns when it is (tests).
-    func runNow() {
-        Self.queue.sync { indexAll() }
-    }
-
-    /// Stops indexing by itself, for tests that set the index's state by hand.
-    func pause() {
-        state.withLock { $0.paused = true }
-        Self.queue.sync {}
-    }
-
-    /// Writes the keys of everything appended, a batch per transaction so that sends get the writer in between. A
-    /// failure (a full disk) leaves the keys where they were, and history reads the rest from `message`; it is tried
-    /// again a second later.
-    private func indexAll() {
-        guard let pool else { return }
-        while true {
-            let more: Bool
-            do {
-                more = try indexBatch(pool)
-            } catch {
-                // Tried again in a second, appends or not.
-                schedule(after: .seconds(1))
-                return
-            }
-            if !more { return }
-        }
-    }
-
-    /// One batch in a transaction of its own, none when there is nothing new; true when more remain.
-    private func indexBatch(_ pool: DatabasePool) throws -> Bool {
-        try pool.writeWithoutTransaction { db -> Bool in
-            // Nothing new, no transaction: an empty commit would still sync the WAL and wake its observers.
-            let position = try Self.position(db)
-            guard try Int64.fetchOne(db, sql: "SELECT MAX(msg_id) FROM message") ?? 0 > position else { return false }
-            var more = false
-            try db.inTransaction {
-                more = try Self.index(db, limit: Self.batch)
-                return .commit
-            }
-            return more
-        }
+    /// Whether messages were appended after the position (a cheap check, so an idle run opens no transaction).
+    static func isBehind(_ db: Database) throws -> Bool {
+        try Int64.fetchOne(db, sql: "SELECT MAX(msg_id) FROM message") ?? 0 > position(db)
     }
 
     /// Writes the keys of up to `limit` messages after the position, and the new position; true when more remain.
@@ -134,7 +53,7 @@ final class HistoryIndexer: Sendable {
         let insert = try db.cachedStatement(
             sql: "INSERT INTO history_key (kind, appkey, name, last_msg_id, ids) VALUES (?, ?, ?, ?, ?)")
         for (key, ids) in lists.sorted(by: { $0.key < $1.key }) {
-            try insert.execute(arguments: [key.kind, key.appKey, key.name, ids.last!, encode(ids)])
+            try insert.execute(arguments: [key.kind, key.appKey, key.name, ids.last!, Int64Blob.encode(ids)])
         }
         try db.execute(sql: "UPDATE history_position SET msg_id = ? WHERE id = 1", arguments: [last])
         return count == limit
@@ -170,20 +89,6 @@ final class HistoryIndexer: Sendable {
         }
     }
 
-    /// A list of message ids as stored: each an 8-byte little-endian integer, ascending.
-    static func encode(_ ids: [Int64]) -> Data {
-        var data = Data(capacity: ids.count * 8)
-        for id in ids { withUnsafeBytes(of: id.littleEndian) { data.append(contentsOf: $0) } }
-        return data
-    }
-
-    /// The ids of a stored list.
-    static func decode(_ data: Data) -> [Int64] {
-        data.withUnsafeBytes { raw in
-            (0..<raw.count / 8).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
-        }
-    }
-
     /// The ids of `key`'s messages through the position, ascending: the lists in the order they were written, which
     /// is the ids' order (each batch's ids follow the last batch's).
     static func ids(_ db: Database, _ key: Key) throws -> [Int64] {
@@ -195,7 +100,7 @@ final class HistoryIndexer: Sendable {
         while let row = try rows.next() {
             // Strictly ascending even if lists overlapped (they do not: a batch's keys and the position it moves
             // to are one transaction).
-            for id in decode(row[0]) where id > last {
+            for id in Int64Blob.decode(row[0]) where id > last {
                 ids.append(id)
                 last = id
             }

@@ -36,7 +36,10 @@ extension SQLiteHubStore {
 
     /// Deletes accounts and everything that hangs on them except their messages.
     public func deleteUsers(_ userIDs: [Int64], now: Int64) async throws {
+        let memo = memo
         try await pool.write { db in
+            // The accounts' queued entries too: moved into `inbox` first, then deleted with the rest.
+            try InboxQueue.materializeAll(db, memo: memo)
             for id in userIDs {
                 // Groups the account owns pass to the member who joined first, or go when it was alone.
                 let owned = try Int64.fetchAll(db, sql: "SELECT gid FROM grp WHERE owner_id = ?", arguments: [id])

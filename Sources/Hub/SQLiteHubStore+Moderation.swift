@@ -76,7 +76,9 @@ extension SQLiteHubStore {
 
     /// Marks a message retracted.
     public func markRetracted(msgID: Int64) async throws -> [Int64] {
-        try await pool.write { db in
+        let memo = memo
+        return try await pool.write { db in
+            try InboxQueue.materializeAll(db, memo: memo)
             try db.execute(sql: "UPDATE message SET retracted = 1 WHERE msg_id = ?", arguments: [msgID])
             return try Int64.fetchAll(db, sql: "SELECT DISTINCT user_id FROM inbox WHERE msg_id = ? ORDER BY user_id",
                                       arguments: [msgID])
@@ -86,7 +88,10 @@ extension SQLiteHubStore {
     /// Stores an event in inboxes.
     public func appendEvent(_ event: ChatEvent, recipients: [Int64], expiresAt: Int64?) async throws -> [(userID: Int64, seq: Int64)] {
         guard !recipients.isEmpty else { return [] }
+        let memo = memo
         return try await pool.write { db in
+            // The heads are read from `inbox`: the queued entries go there first.
+            try InboxQueue.materializeAll(db, memo: memo)
             let blob = Data(event.json.serialized())
             let head = try db.cachedStatement(sql: "SELECT MAX(seq) FROM inbox WHERE user_id = ?")
             let insert = try db.cachedStatement(

@@ -14,8 +14,8 @@ public final class SQLiteHubStore: HubStore {
     let groupWriter: GroupCommitWriter
     /// What the writer remembers between sends (the rules' inputs, the inbox heads); GRDB holds it weakly.
     let memo: WriterMemo
-    /// The history index, written behind the appends.
-    let indexer: HistoryIndexer
+    /// The inbox entries and history lists, written behind the appends.
+    let backlog: WriterBacklog
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     public init(path: String) throws {
@@ -25,7 +25,7 @@ public final class SQLiteHubStore: HubStore {
         self.memo = memo
         batcher = AppendBatcher(beforeTurn: { db in try memo.forgetIfWrittenElsewhere(db) })
         pool.add(transactionObserver: memo)
-        indexer = HistoryIndexer(pool: pool)
+        backlog = WriterBacklog(pool: pool, memo: memo)
     }
 
     static var migrator: DatabaseMigrator {
@@ -99,6 +99,7 @@ public final class SQLiteHubStore: HubStore {
         registerRuntimeAppsMigration(&m)
         registerEventLogMigration(&m)
         HistoryIndexer.registerMigration(&m)
+        InboxQueue.registerMigration(&m)
         return m
     }
 
@@ -199,7 +200,7 @@ public final class SQLiteHubStore: HubStore {
         let result = try await batcher.append(pending, pool: pool) { db, pending in
             try Self.append(db, pending, memo: memo)
         }
-        indexer.noteAppended()
+        backlog.noteAppended()
         return result
     }
 
@@ -208,12 +209,12 @@ public final class SQLiteHubStore: HubStore {
     public func submitSingle(senderID: Int64, recipient: (appKey: String, username: String),
                              decide: @escaping @Sendable (SendContext) throws -> PendingMessage,
                              done: @escaping @Sendable (Result<AppendResult, any Error>) -> Void) async {
-        let (memo, indexer) = (memo, indexer)
+        let (memo, backlog) = (memo, backlog)
         batcher.submit(pool: pool, { db in
             let context = try memo.sendContext(db, senderID: senderID, recipient: recipient)
             return try Self.append(db, try decide(context), memo: memo)
         }, done: { result in
-            if case .success = result { indexer.noteAppended() }
+            if case .success = result { backlog.noteAppended() }
             done(result)
         })
     }
@@ -240,14 +241,23 @@ public final class SQLiteHubStore: HubStore {
             entries.reserveCapacity(pending.recipients.count)
             // Each inbox's head is read once per message however many entries it gets, and from memory after the
             // first message (`WriterMemo`).
-            let insert = try db.cachedStatement(
-                sql: "INSERT INTO inbox (user_id, seq, msg_id, expires_at, quiet) VALUES (?, ?, ?, ?, ?)")
             var heads: [Int64: Int64] = [:]
             for userID in pending.recipients {
                 let seq = try (heads[userID] ?? memo.head(db, userID: userID)) + 1
                 heads[userID] = seq
-                try insert.execute(arguments: [userID, seq, msgID, pending.expiresAt, pending.quiet.contains(userID)])
                 entries.append((userID, seq))
+            }
+            if try entries.count > InboxQueue.directLimit || !InboxQueue.isEmpty(db) {
+                // Many inboxes: one row for the message, moved into them a moment later (`InboxQueue`). Also when
+                // entries are queued already, so that each inbox's queued entries follow all of its others.
+                try InboxQueue.enqueue(db, msgID: msgID, entries: entries, quiet: pending.quiet,
+                                       expiresAt: pending.expiresAt)
+            } else {
+                let insert = try db.cachedStatement(
+                    sql: "INSERT INTO inbox (user_id, seq, msg_id, expires_at, quiet) VALUES (?, ?, ?, ?, ?)")
+                for (userID, seq) in entries {
+                    try insert.execute(arguments: [userID, seq, msgID, pending.expiresAt, pending.quiet.contains(userID)])
+                }
             }
             memo.appended(ctime: ctime, heads: heads)
             return (msgID, entries)
@@ -266,6 +276,18 @@ public final class SQLiteHubStore: HubStore {
         return result
     }
 
+    /// Runs `read` on a snapshot whose inbox holds every entry committed before it: when the snapshot's queue holds
+    /// entries (``InboxQueue``), the writer moves them into `inbox` first and `read` runs on a new snapshot. Entries
+    /// committed after the first snapshot may be left out, as they would be by a read a moment earlier.
+    func readingInbox<T: Sendable>(_ read: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        if let value = try await pool.read({ db in try InboxQueue.isEmpty(db) ? try read(db) : nil }) {
+            return value
+        }
+        let memo = memo
+        try await pool.write { db in try InboxQueue.materializeAll(db, memo: memo) }
+        return try await pool.read(read)
+    }
+
     /// A message from a row of `msg_id`, `msg_ctime` and `body`.
     static func stored(from row: Row) throws -> StoredMessage {
         try stored(from: row, body: row["body"])
@@ -278,7 +300,7 @@ public final class SQLiteHubStore: HubStore {
 
     /// Unexpired inbox entries after `after`, in order.
     public func inbox(userID: Int64, after: Int64, limit: Int, now: Int64) async throws -> [InboxEntry] {
-        try await pool.read { db in
+        try await readingInbox { db in
             try Row.fetchAll(
                 try db.cachedStatement(sql: """
                     SELECT inbox.seq, inbox.quiet, inbox.event, message.msg_id, message.msg_ctime, message.body
@@ -304,7 +326,9 @@ public final class SQLiteHubStore: HubStore {
 
     /// Deletes expired inbox entries; the highest entry of each inbox is kept so sequence numbers never repeat.
     public func purgeExpired(now: Int64) async throws -> Int {
-        try await pool.write { db in
+        let memo = memo
+        return try await pool.write { db in
+            try InboxQueue.materializeAll(db, memo: memo)
             try db.execute(
                 sql: """
                     DELETE FROM inbox WHERE expires_at IS NOT NULL AND expires_at <= ?
@@ -415,7 +439,7 @@ public final class SQLiteHubStore: HubStore {
     /// The sequence number of a message's entry in a user's inbox; read from the inbox's end, where a message
     /// just sent is.
     public func inboxSeq(userID: Int64, msgID: Int64) async throws -> Int64? {
-        try await pool.read { db in
+        try await readingInbox { db in
             try Int64.fetchOne(db, sql: "SELECT seq FROM inbox WHERE user_id = ? AND msg_id = ? ORDER BY seq DESC LIMIT 1",
                                arguments: [userID, msgID])
         }
@@ -423,7 +447,9 @@ public final class SQLiteHubStore: HubStore {
 
     /// Sets one inbox entry's expiry.
     public func setInboxExpiry(userID: Int64, seq: Int64, expiresAt: Int64) async throws {
+        let memo = memo
         try await pool.write { db in
+            try InboxQueue.materializeAll(db, memo: memo)
             try db.execute(sql: "UPDATE inbox SET expires_at = ? WHERE user_id = ? AND seq = ?",
                            arguments: [expiresAt, userID, seq])
         }

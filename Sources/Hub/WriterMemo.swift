@@ -29,6 +29,9 @@ final class WriterMemo: TransactionObserver, @unchecked Sendable {
     private var pairs: [PairKey: SendContext.Single?] = [:]
     /// The highest inbox seq of each user, as of the writer's own appends.
     private var heads: [Int64: Int64] = [:]
+    /// Whether `heads` holds every user with entries in the inbox queue, so that any other user's head is in
+    /// `inbox`; false at first (a stopped run may have left entries queued) and whenever heads are forgotten.
+    private var queuedHeadsKnown = false
     /// The newest message's `msg_ctime`.
     private var lastCtime: Int64?
     /// `PRAGMA data_version` as the writer last read it: it changes when another connection commits to the file.
@@ -58,9 +61,16 @@ final class WriterMemo: TransactionObserver, @unchecked Sendable {
         return SendContext(senderForbidden: sender.forbidden, senderDevices: sender.devices, single: single)
     }
 
-    /// The head of `userID`'s inbox, read from the store the first time.
+    /// The head of `userID`'s inbox, read from the store the first time: from the inbox queue's entries when it has
+    /// some of the user's (``InboxQueue``: they follow the user's entries in `inbox`), otherwise from `inbox`.
     func head(_ db: Database, userID: Int64) throws -> Int64 {
         if let known = heads[userID] { return known }
+        if !queuedHeadsKnown {
+            // Read only: a savepoint rolled back later can undo nothing this relies on.
+            for (user, seq) in try InboxQueue.heads(db) where heads[user] == nil { heads[user] = seq }
+            queuedHeadsKnown = true
+            if let known = heads[userID] { return known }
+        }
         return try Int64.fetchOne(try db.cachedStatement(sql: "SELECT MAX(seq) FROM inbox WHERE user_id = ?"),
                                   arguments: [userID]) ?? 0
     }
@@ -84,17 +94,19 @@ final class WriterMemo: TransactionObserver, @unchecked Sendable {
         dataVersion = version
     }
 
-    /// Runs the writer's own append: its inserts into `message` and `inbox` do not clear the memo.
+    /// Runs the writer's own append, or its move of queued entries into `inbox` (``InboxQueue``): their writes to
+    /// `message` and `inbox` do not clear the memo. Calls nest.
     func appending<T>(_ work: () throws -> T) rethrows -> T {
+        let outer = appending
         appending = true
-        defer { appending = false }
+        defer { appending = outer }
         return try work()
     }
 
     /// Records what an append stored, once all of its inserts succeeded.
     func appended(ctime: Int64, heads newHeads: [Int64: Int64]) {
         lastCtime = ctime
-        if heads.count + newHeads.count > Self.capacity { heads.removeAll() }
+        if heads.count + newHeads.count > Self.capacity { forgetHeads() }
         heads.merge(newHeads) { _, new in new }
     }
 
@@ -110,7 +122,7 @@ final class WriterMemo: TransactionObserver, @unchecked Sendable {
         case "friend", "blacklist", "nodisturb":
             pairs.removeAll()
         case "inbox":
-            if !appending { heads.removeAll() }
+            if !appending { forgetHeads() }
         case "message":
             if !appending { lastCtime = nil }
         default:
@@ -132,7 +144,13 @@ final class WriterMemo: TransactionObserver, @unchecked Sendable {
 
     /// Forgets the heads and the last `msg_ctime`, which the writer's appends set.
     private func forgetAppends() {
-        heads.removeAll()
+        forgetHeads()
         lastCtime = nil
+    }
+
+    /// Forgets every inbox head, those of queued entries too.
+    private func forgetHeads() {
+        heads.removeAll()
+        queuedHeadsKnown = false
     }
 }

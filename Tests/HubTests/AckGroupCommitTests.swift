@@ -68,7 +68,7 @@ struct AckGroupCommitTests {
                                                            kind: .user, passwordHash: "h", profile: Profile(), now: 1))
         let first = try await store.append(Self.pending("one", from: alice, to: bob))
         // The history index commits on its own a moment after appends: not part of the turn counted here.
-        store.indexer.pause()
+        store.backlog.pause()
         let counter = CommitCounter()
         try await store.pool.write { db in db.add(transactionObserver: counter, extent: .databaseLifetime) }
         let before = counter.commits.withLock { $0 }

@@ -83,7 +83,7 @@ import Testing
             let store = try #require(hub.store as? SQLiteHubStore)
             let (gid, sent) = try await Self.converse(hub)
             // Nothing indexed: the index's own runs (a moment after appends) stopped, and what they wrote undone.
-            store.indexer.pause()
+            store.backlog.pause()
             try await store.pool.write { db in
                 try db.execute(sql: "DELETE FROM history_key")
                 try db.execute(sql: "UPDATE history_position SET msg_id = 0")
@@ -112,7 +112,7 @@ import Testing
     @Test func manyMessagesAndATimeWindowReadTheSameFromTheLists() async throws {
         try await withHub(apps: Self.apps) { hub, _ in
             let store = try #require(hub.store as? SQLiteHubStore)
-            store.indexer.pause()
+            store.backlog.pause()
             let alice = try await hub.make("alice")
             _ = try await hub.make("bobby")
             var sent: [StoredMessage] = []
@@ -137,7 +137,7 @@ import Testing
             #expect(unindexed[1].messages == sent && unindexed[1].total == 1_200)
             let inWindow = sent.filter { $0.msgCtime >= window.beginTime && $0.msgCtime <= window.endTime }
             #expect(unindexed[0].messages == inWindow && unindexed[0].total == inWindow.count)
-            store.indexer.runNow()
+            store.backlog.runNow()
             #expect(try Self.position(store).position == sent.last!.msgID)
             for (query, expected) in zip(queries, unindexed) {
                 let indexed = try await pages(query)
@@ -154,7 +154,7 @@ import Testing
                 let store = try #require(hub.store as? SQLiteHubStore)
                 _ = try await Self.converse(hub)
                 // As if it stopped before its index ran: the keys and the position put back to nothing.
-                store.indexer.pause()
+                store.backlog.pause()
                 try await store.pool.write { db in
                     try db.execute(sql: "DELETE FROM history_key")
                     try db.execute(sql: "UPDATE history_position SET msg_id = 0")
@@ -163,7 +163,7 @@ import Testing
             }
             let store = try SQLiteHubStore(path: sandbox.databasePath)
             // The opened store's index catches up by itself; `runNow()` waits for it in this test.
-            store.indexer.runNow()
+            store.backlog.runNow()
             #expect(try Self.position(store) == (last, last))
             let keys = try await store.pool.read { db in
                 try HistoryIndexer.ids(db, .user(appKey: TestApps.a.appKey, name: "alice")).count
@@ -198,7 +198,7 @@ import Testing
             let (indexes, keys) = try await store.pool.read { db in
                 (try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'message'"),
                  try Row.fetchAll(db, sql: "SELECT kind, name, ids FROM history_key ORDER BY kind, name").map {
-                     "\($0["kind"] as String):\($0["name"] as String):\(HistoryIndexer.decode($0["ids"]))"
+                     "\($0["kind"] as String):\($0["name"] as String):\(Int64Blob.decode($0["ids"]))"
                  })
             }
             #expect(!indexes.contains("message_from") && !indexes.contains("message_target"))

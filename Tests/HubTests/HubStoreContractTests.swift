@@ -112,7 +112,8 @@ struct HubStoreContractTests {
             }
             #expect(mode == "wal")
             #expect(migrations == ["v1", "v2: inbox expiry", "v3: devices", "v4: groups, relations, chatrooms, moderation, events",
-                                  "console: runtime apps", "routing: event log", "v5: history keys behind the writer"])
+                                  "console: runtime apps", "routing: event log", "v5: history keys behind the writer",
+                                  "v6: inbox entries behind the writer"])
         }
     }
 

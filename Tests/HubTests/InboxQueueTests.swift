@@ -1,0 +1,191 @@
+import Foundation
+import GRDB
+import IMProtocol
+import Testing
+@testable import Hub
+
+/// The SQLite store's inbox entries queued behind the writer (`InboxQueue`): with the backlog stopped, whatever reads
+/// or changes an inbox sees the queued entries as if they were in `inbox`, a store that stopped with entries queued
+/// delivers them and continues their sequence, and the writer never gives a sequence number twice.
+@Suite struct InboxQueueTests {
+    /// How many messages have entries waiting in the queue.
+    static func queued(_ store: SQLiteHubStore) throws -> Int {
+        try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox_queue") ?? 0 }
+    }
+
+    /// The whole inbox of `user`, read through the hub.
+    static func inbox(_ hub: Hub, _ user: User) async throws -> [InboxEntry] {
+        try await hub.inbox(userID: user.id, after: 0, limit: 10_000)
+    }
+
+    /// A group of alice's with `usernames` and enough more members that a message to it is queued
+    /// (`InboxQueue.directLimit`); a message to it queues the messages after it too, until the queue is moved.
+    static func crowd(_ hub: Hub, with usernames: [String]) async throws -> Group {
+        var members = usernames
+        for i in 0..<InboxQueue.directLimit {
+            members.append(try await hub.make("crowd\(i)").username)
+        }
+        return try await hub.createGroup(appKey: TestApps.a.appKey, NewGroup(owner: "alice", name: "crowd", members: members))
+    }
+
+    /// Sends `text` to group `gid` from `sender`.
+    static func sendToGroup(_ hub: Hub, _ text: String, gid: Int64, from sender: User) async throws -> StoredMessage {
+        try await hub.send(.init(targetType: .group, targetID: String(gid), body: .text(text)), from: sender, platform: "web")
+    }
+
+    /// What each entry is: the message's text, or the event's kind.
+    static func labels(_ entries: [InboxEntry]) -> [String] {
+        entries.map { entry in
+            if let event = entry.event { return "event:\(event.kind.rawValue)" }
+            if case .text(let text) = entry.message.message.body { return text.text }
+            return "?"
+        }
+    }
+
+    @Test func queuedEntriesAreReadInOrderWithTheEventsWrittenBetweenThem() async throws {
+        try await withHub { hub, _ in
+            let store = try #require(hub.store as? SQLiteHubStore)
+            store.backlog.pause()
+            let alice = try await hub.make("alice")
+            let bob = try await hub.make("bobby")
+            _ = try await hub.make("carol")
+            _ = try await hub.make("dave")
+            let group = try await Self.crowd(hub, with: ["bobby", "carol"])
+            let before = Self.labels(try await Self.inbox(hub, bob))
+            // The group's messages are queued, and the single messages after them too.
+            for i in 0..<3 {
+                _ = try await Self.sendToGroup(hub, "g\(i)", gid: group.gid, from: alice)
+                _ = try await hub.sendText("s\(i)", from: alice, to: "bobby")
+            }
+            #expect(try Self.queued(store) == 6)
+            // An event to the members: its entries follow the queued ones in each inbox.
+            try await hub.changeMembers(appKey: TestApps.a.appKey, gid: group.gid, add: ["dave"], remove: [])
+            _ = try await Self.sendToGroup(hub, "g3", gid: group.gid, from: alice)
+            let entries = try await Self.inbox(hub, bob)
+            #expect(Self.labels(entries) == before + ["g0", "s0", "g1", "s1", "g2", "s2", "event:group_members_added", "g3"])
+            #expect(entries.map(\.seq) == Array(1...Int64(entries.count)))
+            #expect(try Self.queued(store) == 0, "the read moved the queue into the inbox")
+            // Each member's sequence is its own: dave's starts with his event.
+            let dave = try await hub.user(appKey: TestApps.a.appKey, username: "dave")
+            let daves = try await Self.inbox(hub, dave)
+            #expect(Self.labels(daves).suffix(2) == ["event:group_members_added", "g3"])
+            #expect(daves.map(\.seq) == Array(1...Int64(daves.count)))
+        }
+    }
+
+    @Test func aWriterThatForgotItsHeadsGivesNoSequenceNumberTwice() async throws {
+        try await withHub { hub, sandbox in
+            let store = try #require(hub.store as? SQLiteHubStore)
+            store.backlog.pause()
+            let alice = try await hub.make("alice")
+            let bob = try await hub.make("bobby")
+            // A single message while the queue is empty goes straight to the inbox.
+            _ = try await hub.sendText("direct", from: alice, to: "bobby")
+            #expect(try Self.queued(store) == 0)
+            #expect(try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox") } == 1)
+            let group = try await Self.crowd(hub, with: ["bobby"])
+            _ = try await Self.sendToGroup(hub, "g", gid: group.gid, from: alice)
+            for i in 0..<3 { _ = try await hub.sendText("m\(i)", from: alice, to: "bobby") }
+            #expect(try Self.queued(store) == 4)
+            // Another connection commits: the writer's memo forgets every inbox head at its next turn, and reads them
+            // from the file, where bob's three entries are still queued.
+            let other = try DatabaseQueue(path: sandbox.databasePath)
+            try await other.write { db in try db.execute(sql: "UPDATE user SET mtime = mtime + 1") }
+            try other.close()
+            _ = try await hub.sendText("m3", from: alice, to: "bobby")
+            let entries = try await Self.inbox(hub, bob)
+            #expect(Self.labels(entries).filter { !$0.hasPrefix("event:") } == ["direct", "g", "m0", "m1", "m2", "m3"])
+            #expect(entries.map(\.seq) == Array(1...Int64(entries.count)))
+            // The backlog then has nothing left to move, and fails on no duplicate.
+            store.backlog.runNow()
+            #expect(try Self.queued(store) == 0)
+        }
+    }
+
+    @Test func aStoreThatStoppedWithEntriesQueuedDeliversThemAndContinuesTheirSequence() async throws {
+        try await Sandbox.with { sandbox in
+            do {
+                let hub = try await sandbox.openHub()
+                let store = try #require(hub.store as? SQLiteHubStore)
+                store.backlog.pause()
+                let alice = try await hub.make("alice")
+                _ = try await hub.make("bobby")
+                let group = try await Self.crowd(hub, with: ["bobby"])
+                _ = try await Self.sendToGroup(hub, "g", gid: group.gid, from: alice)
+                for i in 0..<3 { _ = try await hub.sendText("m\(i)", from: alice, to: "bobby") }
+                #expect(try Self.queued(store) == 4)
+            }
+            #expect(try sandbox.readDatabase { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox_queue") } == 4)
+            let hub = try await sandbox.openHub()
+            let alice = try await hub.user(appKey: TestApps.a.appKey, username: "alice")
+            let bob = try await hub.user(appKey: TestApps.a.appKey, username: "bobby")
+            _ = try await hub.sendText("m3", from: alice, to: "bobby")
+            let entries = try await Self.inbox(hub, bob)
+            #expect(Self.labels(entries).filter { !$0.hasPrefix("event:") } == ["g", "m0", "m1", "m2", "m3"])
+            #expect(entries.map(\.seq) == Array(1...Int64(entries.count)))
+        }
+    }
+
+    @Test func retractionNoDisturbAndExpiryReachQueuedEntries() async throws {
+        try await withHub { hub, _ in
+            let store = try #require(hub.store as? SQLiteHubStore)
+            store.backlog.pause()
+            let alice = try await hub.make("alice")
+            let bob = try await hub.make("bobby")
+            let carol = try await hub.make("carol")
+            try await hub.changeNoDisturb(carol, .init(addSingles: ["alice"]))
+            let group = try await Self.crowd(hub, with: ["bobby", "carol"])
+            let bobsEvents = try await Self.inbox(hub, bob).count
+            _ = try await Self.sendToGroup(hub, "g", gid: group.gid, from: alice)
+            let toBob = try await hub.sendText("to bob", from: alice, to: "bobby")
+            _ = try await hub.sendText("expires", from: alice, to: "bobby")
+            let toCarol = try await hub.sendText("quiet", from: alice, to: "carol")
+            #expect(try Self.queued(store) == 4)
+            // Bob's "expires" expired, set while it is queued.
+            try await hub.setInboxExpiry(userID: bob.id, seq: Int64(bobsEvents) + 3, expiresAt: 1)
+            // The retraction finds bob's queued entry: he gets the event, and the message leaves his inbox.
+            try await hub.retract(appKey: TestApps.a.appKey, username: "alice", msgID: toBob.msgID)
+            #expect(Self.labels(try await Self.inbox(hub, bob)).dropFirst(bobsEvents) == ["g", "event:message_retracted"])
+            let carols = try await Self.inbox(hub, carol)
+            #expect(carols.last?.payload == .message(toCarol, noNotification: true))
+            #expect(try await hub.inboxSeq(userID: carol.id, msgID: toCarol.msgID) == carols.last?.seq)
+        }
+    }
+
+    @Test func aBatchMovesWholeMessagesAndDeletedAccountsLeaveNoEntry() async throws {
+        try await withHub { hub, _ in
+            let store = try #require(hub.store as? SQLiteHubStore)
+            store.backlog.pause()
+            let owner = try await hub.make("owner")
+            var members: [User] = []
+            for i in 0..<30 { members.append(try await hub.make("member\(i)")) }
+            let group = try await hub.createGroup(appKey: TestApps.a.appKey, NewGroup(
+                owner: "owner", name: "g", members: members.map(\.username)))
+            var sent: [StoredMessage] = []
+            for i in 0..<10 {
+                sent.append(try await hub.send(.init(targetType: .group, targetID: String(group.gid), body: .text("g\(i)")),
+                                               from: owner, platform: "web"))
+            }
+            #expect(try Self.queued(store) == 10)
+            // About 50 entries: two messages of 30 (the owner's other devices have none), whole.
+            let memo = store.memo
+            let more = try await store.pool.write { db in try InboxQueue.materialize(db, memo: memo, limit: 50) }
+            #expect(more)
+            #expect(try Self.queued(store) == 8)
+            let first = try await Self.inbox(hub, members[0])
+            #expect(first.compactMap(\.stored).map(\.msgID) == sent.map(\.msgID))
+            #expect(first.map(\.seq) == Array(1...Int64(first.count)))
+            // Deleting an account deletes its queued entries with the rest.
+            try await hub.deleteUsers(appKey: TestApps.a.appKey, usernames: ["member1"])
+            store.backlog.runNow()
+            let deleted = members[1].id
+            let (queued, left) = try await store.pool.read { db in
+                (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox_queue") ?? 0,
+                 try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox WHERE user_id = ?", arguments: [deleted]) ?? 0)
+            }
+            #expect(queued == 0 && left == 0)
+            let last = try await Self.inbox(hub, members[29])
+            #expect(last.compactMap(\.stored).map(\.msgID) == sent.map(\.msgID))
+        }
+    }
+}
