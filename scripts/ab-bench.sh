@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A/B of two release builds on one scenario of scripts/bench.sh: DIR_A and DIR_B each hold a `mynah` and a
 # `mynah-bench`; runs A B A B … (RUNS rounds, default 3), each against a fresh daemon with scripts/sync-shim.c
-# preloaded in counting mode, and prints per run the rate, the daemon's CPU per accepted message and the WAL's
-# fdatasync calls (setup included). Usage: RUNS=2 scripts/ab-bench.sh fanout /tmp/rel-main /tmp/rel-speed
+# preloaded in counting mode, and prints per run the rate (for the storm `all_caught_up`, in ms, -1 when not all
+# caught up), the daemon's CPU per accepted message (the storm: its whole CPU time, µs) and the WAL's fdatasync
+# calls (setup included). Usage: RUNS=2 scripts/ab-bench.sh fanout /tmp/rel-main /tmp/rel-speed
 # Environment: RUNS, PORT (18580), EXTRA_ENV (more daemon environment, e.g. MYNAH_SYNC_SKIP=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ import json, sys
 f = json.load(open(sys.argv[1]))["figures"]
 syncs = int(sys.argv[2])
 rates = {k: round(f[k]) for k in ("accepted_per_second", "deliveries_per_second", "round_trips_per_second",
-                                  "pushes_per_second") if k in f}
+                                  "pushes_per_second", "all_caught_up") if k in f}
 accepted = max(f.get("accepted", 1), 1)
 print(sys.argv[3], "run", sys.argv[4], rates, "accepted", f.get("accepted"),
       "daemon_cpu_us_per_accepted", round(f.get("daemon_cpu", 0) / accepted * 1e6, 1),

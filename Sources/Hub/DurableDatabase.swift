@@ -32,9 +32,10 @@ public enum DurableDatabase {
             try db.execute(sql: "PRAGMA synchronous = FULL")
             // SQLite's own checkpoint stays as a safety net, far above what `WALCheckpointer` lets the WAL reach.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.fallbackPages)")
-            // The writer's page cache: a group message appends to the inbox of each of its members, one B-tree page
-            // each, and SQLite's default 2 MB (about 500 pages) is not enough for 1,000 members: every append read
-            // its pages back from the kernel (`pread`). Pages are taken as used; a small file never holds this much.
+            // The writer's page cache: a group message's entries go to the inbox of each of its members, one B-tree
+            // page each (moved there by `WriterBacklog`), and SQLite's default 2 MB (about 500 pages) is not enough
+            // for 1,000 members: every write of them read its pages back from the kernel (`pread`). Pages are taken
+            // as used; a small file never holds this much.
             try db.execute(sql: "PRAGMA cache_size = -\(writerCacheKiB)")
         }
         try migrator.migrate(pool)

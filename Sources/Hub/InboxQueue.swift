@@ -8,14 +8,15 @@ import GRDB
 ///
 /// Why: an inbox entry goes to its user's B-tree page, so a send's commit wrote one 4 KB WAL frame per recipient,
 /// scattered through the file: a thousand for a message to a group of 1,000. Moved in bulk, each user's page is
-/// written once per run, not once per send: the fan-out benchmark delivers about 37 % more (BENCHMARKS.md).
+/// written once per run, not once per send: the fan-out benchmark delivers 28–38 % more (BENCHMARKS.md).
 ///
 /// The queue is part of the inbox: the sequence numbers are given by the writer when it queues (``WriterMemo``, which
-/// reads a head from the queue when it has the user's entries and the memo forgot it), and
-/// whatever reads or changes `inbox` moves the queue's entries first: the writer in its transaction
-/// (``materializeAll(_:memo:)``), a reader through the writer when its snapshot holds queued rows. A send writes to
-/// `inbox` directly only when the queue is empty, so every committed state holds, for each user, its first entries in
-/// `inbox` and the rest in the queue.
+/// reads a head from the queue when it has the user's entries and the memo forgot it); a read of an inbox reads the
+/// user's queued entries after its rows in `inbox`, in the same snapshot (``entries(_:userID:after:)``), and never
+/// writes; whatever changes `inbox` otherwise (an event, an expiry, a retraction, a deletion, the expiry sweep) moves
+/// the queue first, in its transaction (``materializeAll(_:memo:)``). A send writes to `inbox` directly only when the
+/// queue is empty, so every committed state holds, for each user, its first entries in `inbox` and the rest in the
+/// queue.
 enum InboxQueue {
     /// About how many entries are moved per transaction (whole messages: a group message's entries stay together).
     static let batch = 50_000
@@ -52,15 +53,61 @@ enum InboxQueue {
             .execute(arguments: [msgID, expiresAt, Int64Blob.encode(values)])
     }
 
+    /// One queued entry.
+    struct Entry {
+        var userID: Int64
+        var seq: Int64
+        var quiet: Bool
+        var msgID: Int64
+        var expiresAt: Int64?
+    }
+
+    /// The entries of one queue row (`msg_id`, `expires_at`, `entries`), in the order they were queued.
+    static func entries(ofRow row: Row) -> [Entry] {
+        let msgID: Int64 = row[0], expiresAt: Int64? = row[1]
+        let values = Int64Blob.decode(row[2])
+        return stride(from: 0, to: values.count - 1, by: 2).map { i in
+            // The sequence number and the no-disturb flag share one value: seq << 1 | quiet.
+            Entry(userID: values[i], seq: values[i + 1] >> 1, quiet: values[i + 1] & 1 == 1, msgID: msgID,
+                  expiresAt: expiresAt)
+        }
+    }
+
+    /// The queued entries of `userID` after `after`, in order (the queue's rows in `msg_id` order, one user's
+    /// sequence numbers rising with them). Reads the whole queue: a quarter second of sends while the backlog keeps
+    /// up; the pairs are scanned in place and an entry made only for the user's.
+    static func entries(_ db: Database, userID: Int64, after: Int64) throws -> [Entry] {
+        var found: [Entry] = []
+        let rows = try Row.fetchCursor(
+            try db.cachedStatement(sql: "SELECT msg_id, expires_at, entries FROM inbox_queue ORDER BY msg_id"))
+        while let row = try rows.next() {
+            let msgID: Int64 = row[0], expiresAt: Int64? = row[1], blob: Data = row[2]
+            blob.withUnsafeBytes { raw in
+                for offset in stride(from: 0, to: raw.count - 15, by: 16) {
+                    guard Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int64.self)) == userID
+                    else { continue }
+                    let value = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8, as: Int64.self))
+                    guard value >> 1 > after else { continue }
+                    found.append(Entry(userID: userID, seq: value >> 1, quiet: value & 1 == 1, msgID: msgID,
+                                       expiresAt: expiresAt))
+                }
+            }
+        }
+        return found
+    }
+
+    /// The queued entries of message `msgID` (none once moved).
+    static func entries(_ db: Database, msgID: Int64) throws -> [Entry] {
+        try Row.fetchOne(try db.cachedStatement(sql: "SELECT msg_id, expires_at, entries FROM inbox_queue WHERE msg_id = ?"),
+                         arguments: [msgID]).map(entries(ofRow:)) ?? []
+    }
+
     /// The highest queued sequence number of each user with entries in the queue (one read of the whole queue).
     static func heads(_ db: Database) throws -> [Int64: Int64] {
         var heads: [Int64: Int64] = [:]
-        let rows = try Row.fetchCursor(db, sql: "SELECT entries FROM inbox_queue")
+        let rows = try Row.fetchCursor(try db.cachedStatement(sql: "SELECT msg_id, expires_at, entries FROM inbox_queue"))
         while let row = try rows.next() {
-            let values = Int64Blob.decode(row[0])
-            for i in stride(from: 0, to: values.count - 1, by: 2) {
-                heads[values[i]] = max(heads[values[i]] ?? 0, values[i + 1] >> 1)
-            }
+            for entry in entries(ofRow: row) { heads[entry.userID] = max(heads[entry.userID] ?? 0, entry.seq) }
         }
         return heads
     }
@@ -71,7 +118,7 @@ enum InboxQueue {
     }
 
     /// Moves every queued entry into `inbox`, in the caller's transaction on the writer; does nothing (one read)
-    /// when the queue is empty. Whatever reads or changes `inbox` on the writer calls it first.
+    /// when the queue is empty. Whatever changes `inbox` other than a send or a move calls it first.
     static func materializeAll(_ db: Database, memo: WriterMemo) throws {
         while try materialize(db, memo: memo, limit: .max) {}
     }
@@ -79,30 +126,26 @@ enum InboxQueue {
     /// Moves the queued entries of the oldest messages, about `limit` entries, into `inbox`, sorted by user and
     /// sequence number, and deletes their rows from the queue, in the caller's transaction; true when more remain.
     static func materialize(_ db: Database, memo: WriterMemo, limit: Int) throws -> Bool {
-        var rows: [(userID: Int64, value: Int64, msgID: Int64, expiresAt: Int64?)] = []
+        var moving: [Entry] = []
         var last: Int64 = 0
         do {
             // Not a cached statement: the read may stop before its end, and the statement is finalized with the
-            // cursor, before the queue's rows are deleted.
-            let cursor = try Row.fetchCursor(db, sql: "SELECT msg_id, expires_at, entries FROM inbox_queue ORDER BY msg_id")
-            while rows.count < limit, let row = try cursor.next() {
-                let msgID: Int64 = row[0], expiresAt: Int64? = row[1]
-                let values = Int64Blob.decode(row[2])
-                for i in stride(from: 0, to: values.count - 1, by: 2) {
-                    rows.append((values[i], values[i + 1], msgID, expiresAt))
-                }
-                last = msgID
+            // cursor rather than left in the cache half read.
+            let rows = try Row.fetchCursor(db, sql: "SELECT msg_id, expires_at, entries FROM inbox_queue ORDER BY msg_id")
+            while moving.count < limit, let row = try rows.next() {
+                moving += entries(ofRow: row)
+                last = row[0]
             }
         }
         guard last > 0 else { return false }
         // One descent per user's run of entries instead of one per message: the B-tree is keyed by (user_id, seq).
-        rows.sort { ($0.userID, $0.value) < ($1.userID, $1.value) }
+        moving.sort { ($0.userID, $0.seq) < ($1.userID, $1.seq) }
         let insert = try db.cachedStatement(
             sql: "INSERT INTO inbox (user_id, seq, msg_id, expires_at, quiet) VALUES (?, ?, ?, ?, ?)")
         // The entries' sequence numbers are the memo's already: the inserts must not make it forget the heads.
         try memo.appending {
-            for r in rows {
-                try insert.execute(arguments: [r.userID, r.value >> 1, r.msgID, r.expiresAt, r.value & 1 == 1])
+            for e in moving {
+                try insert.execute(arguments: [e.userID, e.seq, e.msgID, e.expiresAt, e.quiet])
             }
         }
         try db.cachedStatement(sql: "DELETE FROM inbox_queue WHERE msg_id <= ?").execute(arguments: [last])

@@ -144,7 +144,7 @@ public final class SQLiteHubStore: HubStore {
 
     /// The account, its password hash and its forbidden flag in one read (a login).
     public func credentials(appKey: String, username: String) async throws -> LoginCredentials? {
-        try await pool.read { db in
+        try await readOneStatement { db in
             try Row.fetchOne(try db.cachedStatement(
                 sql: "SELECT \(Self.userColumns), password_hash, forbidden FROM user WHERE appkey = ? AND username = ?"),
                 arguments: [appKey, username]).map { row in
@@ -247,7 +247,9 @@ public final class SQLiteHubStore: HubStore {
                 heads[userID] = seq
                 entries.append((userID, seq))
             }
-            if try entries.count > InboxQueue.directLimit || !InboxQueue.isEmpty(db) {
+            if entries.isEmpty {
+                // No inbox to write (a no-offline message nobody listens for).
+            } else if try entries.count > InboxQueue.directLimit || !InboxQueue.isEmpty(db) {
                 // Many inboxes: one row for the message, moved into them a moment later (`InboxQueue`). Also when
                 // entries are queued already, so that each inbox's queued entries follow all of its others.
                 try InboxQueue.enqueue(db, msgID: msgID, entries: entries, quiet: pending.quiet,
@@ -276,16 +278,11 @@ public final class SQLiteHubStore: HubStore {
         return result
     }
 
-    /// Runs `read` on a snapshot whose inbox holds every entry committed before it: when the snapshot's queue holds
-    /// entries (``InboxQueue``), the writer moves them into `inbox` first and `read` runs on a new snapshot. Entries
-    /// committed after the first snapshot may be left out, as they would be by a read a moment earlier.
-    func readingInbox<T: Sendable>(_ read: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        if let value = try await pool.read({ db in try InboxQueue.isEmpty(db) ? try read(db) : nil }) {
-            return value
-        }
-        let memo = memo
-        try await pool.write { db in try InboxQueue.materializeAll(db, memo: memo) }
-        return try await pool.read(read)
+    /// Runs `read`, whose statements each stand alone, outside a transaction: SQLite runs every statement on a
+    /// snapshot of its own, and GRDB's `read` adds a BEGIN and a COMMIT around it, two more statements prepared on
+    /// every call. For the reads of every login (the reconnect storm).
+    func readOneStatement<T: Sendable>(_ read: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.unsafeRead(read)
     }
 
     /// A message from a row of `msg_id`, `msg_ctime` and `body`.
@@ -298,10 +295,11 @@ public final class SQLiteHubStore: HubStore {
         StoredMessage(msgID: row["msg_id"], msgCtime: row["msg_ctime"], message: try Message(json: try JSONValue.parse(body)))
     }
 
-    /// Unexpired inbox entries after `after`, in order.
+    /// Unexpired inbox entries after `after`, in order: those in `inbox`, then those still queued
+    /// (``InboxQueue``), which follow them, read in the same snapshot. Reading never writes.
     public func inbox(userID: Int64, after: Int64, limit: Int, now: Int64) async throws -> [InboxEntry] {
-        try await readingInbox { db in
-            try Row.fetchAll(
+        try await pool.read { db in
+            var entries = try Row.fetchAll(
                 try db.cachedStatement(sql: """
                     SELECT inbox.seq, inbox.quiet, inbox.event, message.msg_id, message.msg_ctime, message.body
                     FROM inbox LEFT JOIN message ON message.msg_id = inbox.msg_id
@@ -314,14 +312,29 @@ public final class SQLiteHubStore: HubStore {
                 if let event = row["event"] as Data? {
                     return InboxEntry(seq: row["seq"], event: try ChatEvent(json: try JSONValue.parse(event)))
                 }
-                // The body is the message's JSON as the writer serialized it: the frame splices it as the live
-                // path does, instead of serializing the parsed message again (3.7 % of a reconnect storm's CPU).
-                let body: Data = row["body"]
-                let stored = try Self.stored(from: row, body: body)
-                return InboxEntry(seq: row["seq"], stored: stored, noNotification: row["quiet"],
-                                  encoded: EncodedDelivery(stored, messageJSON: Array(body)))
+                return try Self.entry(seq: row["seq"], quiet: row["quiet"], messageRow: row)
             }
+            guard entries.count < limit else { return entries }
+            // `retracted = 0` and the expiry as for the rows above, though a retraction or an expiry moves the queue
+            // first: the same filters on both parts, whatever changes later.
+            let message = try db.cachedStatement(sql: "SELECT msg_id, msg_ctime, body FROM message WHERE msg_id = ? AND retracted = 0")
+            for queued in try InboxQueue.entries(db, userID: userID, after: entries.last?.seq ?? after) {
+                if let expiresAt = queued.expiresAt, expiresAt <= now { continue }
+                guard let row = try Row.fetchOne(message, arguments: [queued.msgID]) else { continue }
+                entries.append(try Self.entry(seq: queued.seq, quiet: queued.quiet, messageRow: row))
+                if entries.count == limit { break }
+            }
+            return entries
         }
+    }
+
+    /// A message entry from a row with the message's `msg_id`, `msg_ctime` and `body`.
+    static func entry(seq: Int64, quiet: Bool, messageRow row: Row) throws -> InboxEntry {
+        // The body is the message's JSON as the writer serialized it: the frame splices it as the live path does,
+        // instead of serializing the parsed message again (3.7 % of a reconnect storm's CPU).
+        let body: Data = row["body"]
+        let stored = try Self.stored(from: row, body: body)
+        return InboxEntry(seq: seq, stored: stored, noNotification: quiet, encoded: EncodedDelivery(stored, messageJSON: Array(body)))
     }
 
     /// Deletes expired inbox entries; the highest entry of each inbox is kept so sequence numbers never repeat.
@@ -361,7 +374,7 @@ public final class SQLiteHubStore: HubStore {
 
     /// A device's acknowledged sequence number.
     public func cursor(userID: Int64, device: String) async throws -> Int64 {
-        try await pool.read { db in
+        try await readOneStatement { db in
             try Int64.fetchOne(try db.cachedStatement(sql: "SELECT acked FROM inbox_cursor WHERE user_id = ? AND device = ?"),
                                arguments: [userID, device]) ?? 0
         }
@@ -439,9 +452,14 @@ public final class SQLiteHubStore: HubStore {
     /// The sequence number of a message's entry in a user's inbox; read from the inbox's end, where a message
     /// just sent is.
     public func inboxSeq(userID: Int64, msgID: Int64) async throws -> Int64? {
-        try await readingInbox { db in
-            try Int64.fetchOne(db, sql: "SELECT seq FROM inbox WHERE user_id = ? AND msg_id = ? ORDER BY seq DESC LIMIT 1",
-                               arguments: [userID, msgID])
+        try await pool.read { db in
+            if let seq = try Int64.fetchOne(
+                db, sql: "SELECT seq FROM inbox WHERE user_id = ? AND msg_id = ? ORDER BY seq DESC LIMIT 1",
+                arguments: [userID, msgID]) {
+                return seq
+            }
+            // Or still queued (``InboxQueue``), in the same snapshot.
+            return try InboxQueue.entries(db, msgID: msgID).last { $0.userID == userID }?.seq
         }
     }
 

@@ -1,14 +1,16 @@
 import Dispatch
 import Foundation
 import GRDB
+import Logging
 import Synchronization
 
-/// What the SQLite store's writer leaves for a moment after its sends: the inbox entries queued by the appends
-/// (``InboxQueue``) and the history's lists (``HistoryIndexer``), written together a quarter second after the appends,
-/// in transactions of their own, so that a send's transaction touches only the pages at the end of the log.
+/// What the SQLite store's writer leaves for a moment after its sends: the inbox entries of sends to many inboxes
+/// (``InboxQueue``) and the history's lists (``HistoryIndexer``), written a quarter second after the appends, each in
+/// transactions of its own, so that a send's transaction does not write a page per recipient, sender or group.
 ///
-/// Both are derived from what the send's transaction made durable (the queue's rows, the messages), so a crash loses
-/// nothing: the next start runs at once and writes what the last run did not.
+/// Both are derived from what the send's transaction made durable (the queue's rows, the messages), and the reads
+/// take what is not written yet from there, so a crash loses nothing: the next start runs at once and writes what
+/// the last run did not.
 final class WriterBacklog: Sendable {
     /// How long after an append the backlog is written: appends in between share one transaction.
     static let delay: DispatchTimeInterval = .milliseconds(250)
@@ -22,6 +24,7 @@ final class WriterBacklog: Sendable {
     private let memo: WriterMemo
     private let state = Mutex(State())
     private static let queue = DispatchQueue(label: "mynah.writer-backlog")
+    private static let logger = Logger(label: "mynah.writer-backlog")
 
     /// The backlog of `pool`, whose writer remembers inbox heads in `memo`; it writes what an earlier run left (a
     /// crash) at once.
@@ -59,42 +62,53 @@ final class WriterBacklog: Sendable {
         Self.queue.sync { writeAll() }
     }
 
-    /// Stops writing by itself, for tests that set the history index's state by hand. Inbox reads still move the
-    /// queue's entries into the inbox when they need them (``SQLiteHubStore/inbox(userID:after:limit:now:)``).
+    /// Stops writing by itself, for tests that set the history index's state by hand or keep inbox entries queued.
+    /// Changes to an inbox still move the queue first (``InboxQueue/materializeAll(_:memo:)``).
     func pause() {
         state.withLock { $0.paused = true }
         Self.queue.sync {}
     }
 
-    /// Writes everything behind, a batch per transaction so that sends get the writer in between. A failure (a full
-    /// disk) leaves the backlog where it was: reads find the rest where the writer put it (the queue's rows, the
-    /// messages after the history's position). It is tried again a second later.
+    /// Writes everything behind, a batch of each part per transaction in turn, so that sends get the writer in
+    /// between and neither part waits for the other to catch up. A part that fails (a full disk) stays where it was,
+    /// logged: reads find the rest where the writer put it (the queue's rows, the messages after the history's
+    /// position), while changes to an inbox, which move the queue first, fail with the same error. It is tried again
+    /// a second later.
     private func writeAll() {
         guard let pool else { return }
-        while true {
-            let more: Bool
-            do {
-                more = try writeBatch(pool)
-            } catch {
-                // Tried again in a second, appends or not.
-                schedule(after: .seconds(1))
-                return
+        let memo = memo
+        typealias Part = (name: String, behind: (Database) throws -> Bool, batch: (Database) throws -> Bool)
+        var parts: [Part] = [
+            ("inbox queue", { db in try !InboxQueue.isEmpty(db) },
+             { db in try InboxQueue.materialize(db, memo: memo, limit: InboxQueue.batch) }),
+            ("history index", HistoryIndexer.isBehind, { db in try HistoryIndexer.index(db, limit: HistoryIndexer.batch) }),
+        ]
+        var failed = false
+        while !parts.isEmpty {
+            parts = parts.filter { part in
+                do {
+                    return try writeBatch(pool, part.behind, part.batch)
+                } catch {
+                    Self.logger.error("writing behind the writer failed; tried again in a second",
+                                      metadata: ["part": "\(part.name)", "error": "\(error)"])
+                    failed = true
+                    return false
+                }
             }
-            if !more { return }
         }
+        // Tried again in a second, appends or not.
+        if failed { schedule(after: .seconds(1)) }
     }
 
-    /// One batch of each in a transaction of its own, none when nothing is behind; true when more remain.
-    private func writeBatch(_ pool: DatabasePool) throws -> Bool {
-        let memo = memo
-        return try pool.writeWithoutTransaction { db -> Bool in
+    /// One batch in a transaction of its own, none when nothing is behind; true when more remain.
+    private func writeBatch(_ pool: DatabasePool, _ behind: (Database) throws -> Bool,
+                            _ batch: (Database) throws -> Bool) throws -> Bool {
+        try pool.writeWithoutTransaction { db -> Bool in
             // Nothing new, no transaction: an empty commit would still sync the WAL and wake its observers.
-            let inbox = try !InboxQueue.isEmpty(db), history = try HistoryIndexer.isBehind(db)
-            guard inbox || history else { return false }
+            guard try behind(db) else { return false }
             var more = false
             try db.inTransaction {
-                if inbox { more = try InboxQueue.materialize(db, memo: memo, limit: InboxQueue.batch) }
-                if history { more = try HistoryIndexer.index(db, limit: HistoryIndexer.batch) || more }
+                more = try batch(db)
                 return .commit
             }
             return more

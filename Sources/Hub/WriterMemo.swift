@@ -36,7 +36,8 @@ final class WriterMemo: TransactionObserver, @unchecked Sendable {
     private var lastCtime: Int64?
     /// `PRAGMA data_version` as the writer last read it: it changes when another connection commits to the file.
     private var dataVersion: Int64?
-    /// Set while the writer's own append runs, whose writes to `message` and `inbox` this memo follows itself.
+    /// Set while the writer's own append or its move of queued entries runs, whose writes to `message` and `inbox`
+    /// this memo follows itself.
     private var appending = false
 
     /// The rules' reads of one single-chat send, from memory when the tables they come from did not change since.

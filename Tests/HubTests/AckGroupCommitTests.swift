@@ -67,7 +67,8 @@ struct AckGroupCommitTests {
         let bob = try #require(try await store.insertUser(appKey: TestApps.a.appKey, username: "bobby",
                                                            kind: .user, passwordHash: "h", profile: Profile(), now: 1))
         let first = try await store.append(Self.pending("one", from: alice, to: bob))
-        // The history index commits on its own a moment after appends: not part of the turn counted here.
+        // The writer's backlog (history index, queued inbox entries) commits on its own a moment after appends: not
+        // part of the turn counted here.
         store.backlog.pause()
         let counter = CommitCounter()
         try await store.pool.write { db in db.add(transactionObserver: counter, extent: .databaseLifetime) }
