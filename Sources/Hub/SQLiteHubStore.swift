@@ -249,11 +249,12 @@ public final class SQLiteHubStore: HubStore {
             }
             if entries.isEmpty {
                 // No inbox to write (a no-offline message nobody listens for).
-            } else if try entries.count > InboxQueue.directLimit || !InboxQueue.isEmpty(db) {
+            } else if try entries.count > InboxQueue.directLimit || !memo.inboxQueueIsEmpty(db) {
                 // Many inboxes: one row for the message, moved into them a moment later (`InboxQueue`). Also when
                 // entries are queued already, so that each inbox's queued entries follow all of its others.
                 try InboxQueue.enqueue(db, msgID: msgID, entries: entries, quiet: pending.quiet,
                                        expiresAt: pending.expiresAt)
+                memo.queued()
             } else {
                 let insert = try db.cachedStatement(
                     sql: "INSERT INTO inbox (user_id, seq, msg_id, expires_at, quiet) VALUES (?, ?, ?, ?, ?)")

@@ -32,6 +32,9 @@ final class WriterMemo: TransactionObserver, @unchecked Sendable {
     /// Whether `heads` holds every user with entries in the inbox queue, so that any other user's head is in
     /// `inbox`; false at first (a stopped run may have left entries queued) and whenever heads are forgotten.
     private var queuedHeadsKnown = false
+    /// Whether the inbox queue may hold entries: false only once the writer read it empty and queued nothing since,
+    /// so that a send to a few inboxes does not read the queue again (``InboxQueue``).
+    private var queueMayHoldEntries = true
     /// The newest message's `msg_ctime`.
     private var lastCtime: Int64?
     /// `PRAGMA data_version` as the writer last read it: it changes when another connection commits to the file.
@@ -74,6 +77,20 @@ final class WriterMemo: TransactionObserver, @unchecked Sendable {
         }
         return try Int64.fetchOne(try db.cachedStatement(sql: "SELECT MAX(seq) FROM inbox WHERE user_id = ?"),
                                   arguments: [userID]) ?? 0
+    }
+
+    /// Whether the inbox queue is empty: from memory when the writer read it empty and queued nothing since. Only the
+    /// writer's appends add to the queue (``queued()``), and another connection's commit makes the memo forget.
+    func inboxQueueIsEmpty(_ db: Database) throws -> Bool {
+        if !queueMayHoldEntries { return true }
+        let empty = try InboxQueue.isEmpty(db)
+        queueMayHoldEntries = !empty
+        return empty
+    }
+
+    /// The writer's append queued entries.
+    func queued() {
+        queueMayHoldEntries = true
     }
 
     /// The newest message's `msg_ctime`, read from the store the first time.
@@ -126,6 +143,8 @@ final class WriterMemo: TransactionObserver, @unchecked Sendable {
             if !appending { forgetHeads() }
         case "message":
             if !appending { lastCtime = nil }
+        case "inbox_queue":
+            if !appending { queueMayHoldEntries = true }
         default:
             break
         }
@@ -143,10 +162,11 @@ final class WriterMemo: TransactionObserver, @unchecked Sendable {
         forgetAppends()
     }
 
-    /// Forgets the heads and the last `msg_ctime`, which the writer's appends set.
+    /// Forgets the heads, the last `msg_ctime` and that the queue was empty, which the writer's appends set.
     private func forgetAppends() {
         forgetHeads()
         lastCtime = nil
+        queueMayHoldEntries = true
     }
 
     /// Forgets every inbox head, those of queued entries too.

@@ -249,4 +249,30 @@ import Testing
             #expect(try await Self.inbox(hub, bob) == expected)
         }
     }
+
+    @Test func aSendToAFewInboxesIsQueuedExactlyWhileTheQueueHoldsEntries() async throws {
+        try await Self.withStoppedBacklog { hub, store, _, alice, bob in
+            let group = try await Self.crowd(hub, with: ["bobby"])
+            func counts() async throws -> (queued: Int, rows: Int) {
+                try await store.pool.read { db in
+                    (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox_queue") ?? 0,
+                     try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox") ?? 0)
+                }
+            }
+            var expected: [String] = []
+            for round in 0..<2 {
+                _ = try await Self.sendToGroup(hub, "g\(round)", gid: group.gid, from: alice)
+                _ = try await hub.sendText("queued \(round)", from: alice, to: "bobby")
+                #expect(try await counts().queued == 2, "round \(round): the single message follows the group's")
+                store.backlog.runNow()
+                let rows = try await counts().rows
+                _ = try await hub.sendText("direct \(round)", from: alice, to: "bobby")
+                #expect(try await counts() == (0, rows + 1), "round \(round): the queue is empty again")
+                expected += ["g\(round)", "queued \(round)", "direct \(round)"]
+            }
+            let entries = try await Self.inbox(hub, bob)
+            #expect(Self.labels(entries).filter { !$0.hasPrefix("event:") } == expected)
+            #expect(entries.map(\.seq) == Array(1...Int64(entries.count)))
+        }
+    }
 }
