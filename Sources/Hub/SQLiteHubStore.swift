@@ -219,7 +219,9 @@ public final class SQLiteHubStore: HubStore {
         })
     }
 
-    /// One append inside the caller's transaction (the writer's: `memo` is the writer's).
+    /// One append inside the caller's transaction (the writer's: `memo` is the writer's), in a turn of the
+    /// `AppendBatcher` only: the turn's start makes the memo forget what another connection changed, which its
+    /// heads and its empty queue rely on.
     static func append(_ db: Database, _ pending: PendingMessage, memo: WriterMemo) throws -> AppendResult {
         let m = pending.message
         let body = pending.messageJSON

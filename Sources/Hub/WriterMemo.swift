@@ -1,17 +1,18 @@
 import GRDB
 
 /// What `SQLiteHubStore`'s single writer remembers between sends, so a send does not read it again: the rules'
-/// inputs (the sender's flags, the recipient with its relation to the sender), each inbox's head and the last
-/// message's `msg_ctime`. In the 1:1 profile those reads were a quarter of the writer thread, which is the ceiling.
+/// inputs (the sender's flags, the recipient with its relation to the sender), each inbox's head, the last
+/// message's `msg_ctime`, and that the inbox queue was read empty. In the 1:1 profile those reads were a quarter of
+/// the writer thread, which is the ceiling.
 ///
 /// Touched only on GRDB's writer queue (the sends' work and this observer's callbacks run there), hence
 /// `@unchecked Sendable`. It forgets, rather than updates: any statement that writes a table a memo was read from
 /// clears that memo before it runs, whatever code issued it. GRDB asks ``observes(eventsOfKind:)`` with the tables
 /// each write statement touches (from SQLite's authorizer) just before it executes; that is the signal used, because
 /// the row-level update hook is silent for `WITHOUT ROWID` tables (`device`, `friend`, `blacklist`, `nodisturb`,
-/// `inbox`). A rollback clears the heads and the last `msg_ctime`, which the writer's own appends set. Should another
-/// connection (another process on the same file) commit, everything is forgotten at the writer's next turn
-/// (``forgetIfWrittenElsewhere(_:)``).
+/// `inbox`). A rollback clears the heads, the last `msg_ctime` and the empty queue, which the writer's own appends
+/// set. Should another connection (another process on the same file) commit, everything is forgotten at the writer's
+/// next turn (``forgetIfWrittenElsewhere(_:)``).
 final class WriterMemo: TransactionObserver, @unchecked Sendable {
     /// The most entries each memo keeps before it starts over (a bound on memory, not a tuning knob).
     static let capacity = 65_536

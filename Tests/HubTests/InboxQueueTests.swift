@@ -260,6 +260,8 @@ import Testing
                 }
             }
             var expected: [String] = []
+            // Round 1 is the one that checks the memo: round 0's direct send taught it the queue was empty, and the
+            // group message after that must make it read the queue again.
             for round in 0..<2 {
                 _ = try await Self.sendToGroup(hub, "g\(round)", gid: group.gid, from: alice)
                 _ = try await hub.sendText("queued \(round)", from: alice, to: "bobby")
