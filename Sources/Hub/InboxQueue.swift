@@ -45,9 +45,8 @@ enum InboxQueue {
         var values: [Int64] = []
         values.reserveCapacity(entries.count * 2)
         for entry in entries {
-            // The sequence number and the no-disturb flag share one value: seq << 1 | quiet.
             values.append(entry.userID)
-            values.append(entry.seq << 1 | (quiet.contains(entry.userID) ? 1 : 0))
+            values.append(Entry.pack(seq: entry.seq, quiet: quiet.contains(entry.userID)))
         }
         try db.cachedStatement(sql: "INSERT INTO inbox_queue (msg_id, expires_at, entries) VALUES (?, ?, ?)")
             .execute(arguments: [msgID, expiresAt, Int64Blob.encode(values)])
@@ -60,17 +59,30 @@ enum InboxQueue {
         var quiet: Bool
         var msgID: Int64
         var expiresAt: Int64?
+
+        /// The entry of a stored pair (`userID`, `packed`) of the queue row of `msgID`.
+        init(userID: Int64, packed: Int64, msgID: Int64, expiresAt: Int64?) {
+            self.userID = userID
+            seq = packed >> 1
+            quiet = packed & 1 == 1
+            self.msgID = msgID
+            self.expiresAt = expiresAt
+        }
+
+        /// How the sequence number and the no-disturb flag are stored, in one value: seq << 1 | quiet.
+        static func pack(seq: Int64, quiet: Bool) -> Int64 {
+            seq << 1 | (quiet ? 1 : 0)
+        }
     }
 
     /// The entries of one queue row (`msg_id`, `expires_at`, `entries`), in the order they were queued.
     static func entries(ofRow row: Row) -> [Entry] {
         let msgID: Int64 = row[0], expiresAt: Int64? = row[1]
-        let values = Int64Blob.decode(row[2])
-        return stride(from: 0, to: values.count - 1, by: 2).map { i in
-            // The sequence number and the no-disturb flag share one value: seq << 1 | quiet.
-            Entry(userID: values[i], seq: values[i + 1] >> 1, quiet: values[i + 1] & 1 == 1, msgID: msgID,
-                  expiresAt: expiresAt)
+        var entries: [Entry] = []
+        Int64Blob.forEachPair(row[2]) { userID, packed in
+            entries.append(Entry(userID: userID, packed: packed, msgID: msgID, expiresAt: expiresAt))
         }
+        return entries
     }
 
     /// The queued entries of `userID` after `after`, in order (the queue's rows in `msg_id` order, one user's
@@ -81,16 +93,11 @@ enum InboxQueue {
         let rows = try Row.fetchCursor(
             try db.cachedStatement(sql: "SELECT msg_id, expires_at, entries FROM inbox_queue ORDER BY msg_id"))
         while let row = try rows.next() {
-            let msgID: Int64 = row[0], expiresAt: Int64? = row[1], blob: Data = row[2]
-            blob.withUnsafeBytes { raw in
-                for offset in stride(from: 0, to: raw.count - 15, by: 16) {
-                    guard Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int64.self)) == userID
-                    else { continue }
-                    let value = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8, as: Int64.self))
-                    guard value >> 1 > after else { continue }
-                    found.append(Entry(userID: userID, seq: value >> 1, quiet: value & 1 == 1, msgID: msgID,
-                                       expiresAt: expiresAt))
-                }
+            let msgID: Int64 = row[0], expiresAt: Int64? = row[1]
+            Int64Blob.forEachPair(row[2]) { user, packed in
+                guard user == userID else { return }
+                let entry = Entry(userID: user, packed: packed, msgID: msgID, expiresAt: expiresAt)
+                if entry.seq > after { found.append(entry) }
             }
         }
         return found

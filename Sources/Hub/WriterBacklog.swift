@@ -125,6 +125,16 @@ enum Int64Blob {
         return data
     }
 
+    /// Calls `body` with each pair of values of stored bytes, read in place (no array of them is made).
+    static func forEachPair(_ data: Data, _ body: (Int64, Int64) -> Void) {
+        data.withUnsafeBytes { raw in
+            for offset in stride(from: 0, to: raw.count - 15, by: 16) {
+                body(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int64.self)),
+                     Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8, as: Int64.self)))
+            }
+        }
+    }
+
     /// The values of stored bytes (a trailing partial value is ignored).
     static func decode(_ data: Data) -> [Int64] {
         data.withUnsafeBytes { raw in
