@@ -1,7 +1,6 @@
 import Bridge
 import Hub
 import Hummingbird
-import HummingbirdWebSocket
 import Logging
 import NIOCore
 
@@ -70,19 +69,12 @@ public enum HTTPServer {
             ConsoleAPI(hub: hub, bridge: bridge, options: console, rest: router.buildResponder()).register(on: router)
         }
 
-        let wsRouter = Router(context: GatewayRequestContext.self)
-        Gateway.register(on: wsRouter, hub: hub, configuration: configuration.gateway, logger: logger)
-
+        let (server, gatewayShutdown) = Gateway.server(hub: hub, configuration: configuration.gateway, logger: logger)
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: wsRouter,
-                configuration: .init(ws: .init(maxFrameSize: configuration.gateway.maxFrameBytes,
-                                               // The gateway's own PingHandler pings, with no task per connection.
-                                               autoPing: .disabled,
-                                               // Invalid UTF-8 in a text frame closes the connection with 1007.
-                                               validateUTF8: true))),
+            server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "mynah"),
+            services: [gatewayShutdown],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

@@ -106,7 +106,7 @@ import Darwin
     }
 
     /// A logged-in gateway connection that never answers: the server's close handshake with it keeps the daemon
-    /// stopping (Hummingbird waits for the connection) until the connection gives up.
+    /// stopping (the gateway waits for its answer, up to 15 s) until the connection gives up.
     static func silentClient(port: Int) async throws -> RawWebSocket {
         let rest = REST(port: port)
         let registered = try await rest.call("POST", "/v1/users/", body: #"[{"username":"quiet","password":"quiet-pass"}]"#)

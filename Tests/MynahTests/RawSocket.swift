@@ -169,9 +169,10 @@ struct RawWebSocket {
         return RawWebSocket(socket: socket)
     }
 
-    /// The bytes of one frame with `fin` set; masked with a fixed key unless `masked` is false.
-    static func frame(opcode: UInt8, payload: [UInt8], masked: Bool = true) -> [UInt8] {
-        var bytes: [UInt8] = [0x80 | opcode]
+    /// The bytes of one frame, the last of its message unless `fin` is false; masked with a fixed key unless
+    /// `masked` is false.
+    static func frame(opcode: UInt8, payload: [UInt8], masked: Bool = true, fin: Bool = true) -> [UInt8] {
+        var bytes: [UInt8] = [(fin ? 0x80 : 0) | opcode]
         let maskBit: UInt8 = masked ? 0x80 : 0
         switch payload.count {
         case ..<126: bytes.append(maskBit | UInt8(payload.count))
@@ -183,9 +184,9 @@ struct RawWebSocket {
         return bytes + key + payload.enumerated().map { $0.element ^ key[$0.offset % 4] }
     }
 
-    /// Sends one frame (see ``frame(opcode:payload:masked:)``).
-    func send(opcode: UInt8, payload: [UInt8], masked: Bool = true) async throws {
-        try await socket.write(Self.frame(opcode: opcode, payload: payload, masked: masked))
+    /// Sends one frame (see ``frame(opcode:payload:masked:fin:)``).
+    func send(opcode: UInt8, payload: [UInt8], masked: Bool = true, fin: Bool = true) async throws {
+        try await socket.write(Self.frame(opcode: opcode, payload: payload, masked: masked, fin: fin))
     }
 
     /// Sends a masked text frame.

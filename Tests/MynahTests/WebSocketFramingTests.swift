@@ -1,10 +1,13 @@
 import Foundation
 import Hub
 import Mynah
+import MynahTesting
+import Server
 import Testing
 
 /// RFC 6455 over a real loopback socket with handcrafted frames: invalid UTF-8 in a text frame closes the
-/// connection with 1007 and an unmasked client frame with 1002, before the gateway acts on either.
+/// connection with 1007 and an unmasked client frame with 1002, before the gateway acts on either; fragments are
+/// joined (within the frame limit), pings answered between them, and the close handshake keeps the frames' order.
 @Suite struct WebSocketFramingTests {
     static func login(_ socket: RawWebSocket, username: String, password: String) async throws {
         try await socket.send(text: """
@@ -64,5 +67,116 @@ import Testing
             let pong = try #require(try await socket.next())
             #expect(pong.text.contains("pong"), "\(pong.text)")
         }
+    }
+
+    /// A send to bob, as the bytes of a `send` frame.
+    static func send(id: String, text: String) -> [UInt8] {
+        Array(#"{"op":"send","id":"\#(id)","target_id":"bob_b","msg_type":"text","msg_body":{"text":"\#(text)"}}"#.utf8)
+    }
+
+    @Test func fragmentsAreJoinedIntoOneMessageAndPingsBetweenThemAnswered() async throws {
+        try await Demo.withDaemon { daemon, port in
+            try await Demo.register(daemon, "alice", password: "alice-pass")
+            try await Demo.register(daemon, "bob_b", password: "bob-pass")
+            let socket = try await RawWebSocket.connect(port: port)
+            try await Self.login(socket, username: "alice", password: "alice-pass")
+            let whole = Self.send(id: "s1", text: "in three parts")
+            let (a, b) = (whole.count / 3, 2 * whole.count / 3)
+            // Text (not final), a ping between, then two continuations, the last final: one message.
+            try await socket.socket.write(RawWebSocket.frame(opcode: 0x1, payload: Array(whole[..<a]), fin: false)
+                + RawWebSocket.frame(opcode: 0x9, payload: Array("between".utf8))
+                + RawWebSocket.frame(opcode: 0x0, payload: Array(whole[a..<b]), fin: false)
+                + RawWebSocket.frame(opcode: 0x0, payload: Array(whole[b...])))
+            let pong = try #require(try await socket.next())
+            #expect(pong.opcode == 0xA && pong.text == "between")
+            let sent = try #require(try await socket.next())
+            #expect(sent.text.contains(#""op":"sent""#) && sent.text.contains(#""id":"s1""#), "\(sent.text)")
+            let bob = try await daemon.hub.user(appKey: Demo.appKey, username: "bob_b")
+            let inbox = try await daemon.hub.inbox(userID: bob.id, after: 0, limit: 10)
+            #expect(inbox.count == 1)
+        }
+    }
+
+    @Test func fragmentsBeyondTheFrameLimitCloseWith1009AndAreNotStored() async throws {
+        try await Demo.withDaemon(options: .init(passwordCost: 4, gateway: .init(maxFrameBytes: 1024))) { daemon, port in
+            try await Demo.register(daemon, "alice", password: "alice-pass")
+            try await Demo.register(daemon, "bob_b", password: "bob-pass")
+            let socket = try await RawWebSocket.connect(port: port)
+            try await Self.login(socket, username: "alice", password: "alice-pass")
+            // Each fragment is within the limit; together they are not.
+            let whole = Self.send(id: "s1", text: String(repeating: "x", count: 1500))
+            try await socket.send(opcode: 0x1, payload: Array(whole[..<800]), fin: false)
+            try await socket.send(opcode: 0x0, payload: Array(whole[800...]))
+            let close = try #require(try await socket.closeFrame())
+            #expect(close.closeCode == 1009)
+            let bob = try await daemon.hub.user(appKey: Demo.appKey, username: "bob_b")
+            #expect(try await daemon.hub.inbox(userID: bob.id, after: 0, limit: 10).isEmpty)
+        }
+    }
+
+    @Test func aContinuationWithNothingToContinueClosesWith1002() async throws {
+        try await Demo.withDaemon { daemon, port in
+            try await Demo.register(daemon, "alice", password: "alice-pass")
+            let socket = try await RawWebSocket.connect(port: port)
+            try await Self.login(socket, username: "alice", password: "alice-pass")
+            try await socket.send(opcode: 0x0, payload: Array("{}".utf8))
+            let close = try #require(try await socket.closeFrame())
+            #expect(close.closeCode == 1002)
+        }
+    }
+
+    @Test func theClientsCloseIsAnsweredWithItsCodeAfterTheFramesBeforeIt() async throws {
+        try await Demo.withDaemon { daemon, port in
+            try await Demo.register(daemon, "alice", password: "alice-pass")
+            try await Demo.register(daemon, "bob_b", password: "bob-pass")
+            let socket = try await RawWebSocket.connect(port: port)
+            try await Self.login(socket, username: "alice", password: "alice-pass")
+            // Three sends and the close in one write: each send is stored and answered before the close's answer.
+            try await socket.socket.write((1...3).flatMap { RawWebSocket.frame(opcode: 0x1, payload: Self.send(id: "s\($0)", text: "m\($0)")) }
+                + RawWebSocket.frame(opcode: 0x8, payload: [0x0f, 0xa0]))  // 4000
+            var answers: [String] = []
+            var close: RawWebSocket.Frame?
+            while let frame = try await socket.next() {
+                if frame.opcode == 0x8 {
+                    close = frame
+                    break
+                }
+                answers.append(frame.text)
+            }
+            #expect(close?.closeCode == 4000)
+            #expect(answers.count == 3 && answers.allSatisfy { $0.contains(#""op":"sent""#) }, "\(answers)")
+            let bob = try await daemon.hub.user(appKey: Demo.appKey, username: "bob_b")
+            #expect(try await daemon.hub.inbox(userID: bob.id, after: 0, limit: 10).count == 3)
+        }
+    }
+
+    @Test func aCloseWithACodeNoPeerMaySendIsAnsweredWith1002() async throws {
+        try await Demo.withDaemon { _, port in
+            let socket = try await RawWebSocket.connect(port: port)
+            try await socket.send(opcode: 0x8, payload: [0x03, 0xee])  // 1006: only ever local
+            let close = try #require(try await socket.closeFrame())
+            #expect(close.closeCode == 1002)
+        }
+    }
+
+    @Test func stoppingTheDaemonClosesItsConnectionsWith1000AndWaitsForTheAnswer() async throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try await Demo.daemon(dir, options: .init(passwordCost: 4))
+        try await Demo.register(daemon, "alice", password: "alice-pass")
+        let (sockets, handOut) = AsyncStream.makeStream(of: RawWebSocket.self)
+        // The connection is still open when the daemon stops: the stop sends its close, and ends once answered.
+        async let stopped: Void = daemon.withRunning { port in
+            let socket = try await RawWebSocket.connect(port: port)
+            try await Self.login(socket, username: "alice", password: "alice-pass")
+            handOut.yield(socket)
+        }
+        var handedOut = sockets.makeAsyncIterator()
+        let socket = try #require(await handedOut.next())
+        let close = try #require(try await socket.closeFrame())
+        #expect(close.closeCode == 1000)
+        try await socket.send(opcode: 0x8, payload: [0x03, 0xe8])
+        try await stopped
+        #expect(try await socket.next() == nil)
+        withExtendedLifetime(dir) {}
     }
 }

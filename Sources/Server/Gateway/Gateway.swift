@@ -1,7 +1,7 @@
 import Hub
 import Hummingbird
+import HummingbirdCore
 import NIOCore
-import HummingbirdWebSocket
 import Logging
 
 /// The WebSocket long connection for clients and bots at `/gateway`; the protocol is in `docs/gateway.md`.
@@ -50,38 +50,13 @@ public enum Gateway {
     /// The path the gateway listens on.
     public static let path = "/gateway"
 
-    static func register(on router: Router<GatewayRequestContext>, hub: Hub, configuration: Configuration,
-                         logger: Logger) {
-        let watchdog = WriteWatchdog(timeout: configuration.writeTimeout)
-        let budget = SendBudget(limit: configuration.sendsInFlightTotal)
-        router.ws(RouterPath(stringLiteral: path), shouldUpgrade: { _, context in
-            // Unmasked client frames close the connection with 1002, checked where the frames are decoded; the
-            // heartbeat's pings go out from there too.
-            let channel = context.channel
-            try await channel.eventLoop.submit {
-                try channel.pipeline.syncOperations.addHandler(
-                    MaskedFramesGuard.Installer(pingInterval: configuration.pingInterval))
-            }.get()
-            return .upgrade([:])
-        }, onUpgrade: { inbound, outbound, context in
-            let session = GatewaySession(hub: hub, outbound: outbound, channel: context.requestContext.channel,
-                                         logger: logger, configuration: configuration, watchdog: watchdog,
-                                         budget: budget)
-            try await session.run(inbound: inbound)
-        })
-    }
-}
-
-/// The request context of the gateway's router: Hummingbird's WebSocket context plus the connection's channel,
-/// which the session closes outright when a client stops reading.
-struct GatewayRequestContext: RequestContext, WebSocketRequestContext {
-    var coreContext: CoreRequestContextStorage
-    let webSocket: WebSocketHandlerReference<GatewayRequestContext>
-    let channel: any Channel
-
-    init(source: ApplicationRequestContextSource) {
-        coreContext = .init(source: source)
-        webSocket = .init()
-        channel = source.channel
+    /// The gateway's connections sharing `hub` and `configuration`, and the server's HTTP/1.1 channel with the
+    /// gateway's upgrade.
+    static func server(hub: Hub, configuration: Configuration, logger: Logger) -> (HTTPServerBuilder, GatewayShutdown) {
+        let connections = GatewayConnections(hub: hub, configuration: configuration, logger: logger)
+        let builder = HTTPServerBuilder { responder in
+            GatewayChannel(responder: responder, gateway: connections)
+        }
+        return (builder, GatewayShutdown(connections: connections))
     }
 }

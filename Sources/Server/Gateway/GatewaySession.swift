@@ -5,21 +5,20 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import Synchronization
-import WSCore
 
 /// One client's long connection: login, then sends, acknowledgements and the delivery of its inbox.
 ///
 /// The first frame must be `login`. After it, ``Delivery`` delivers the inbox (a task reads the backlog after the
 /// device's cursor, then hands over to ``LiveDelivery``, whose bus calls write live entries in order themselves, and
-/// ends; a new task fills a gap or waits out a full socket) while the connection's own task reads the client's
-/// frames: single-chat sends are queued for the store's writer in frame order (many in
+/// ends; a new task fills a gap or waits out a full socket) while ``GatewayConnection`` hands it the client's
+/// messages, in order, from a task that runs only while some are queued: single-chat sends are queued for the store's writer in frame order (many in
 /// flight, stored in that order), group and chatroom sends in lanes per conversation, acknowledgements by one
 /// coalescing writer, and answers go out in frame order (``AnswerQueue``). Deliveries and answers are written straight
 /// to the channel while its socket takes them (``FrameWriter``: one event-loop turn and one flush for what is
-/// waiting); once it does not, they wait on the WebSocket writer, watched by the send-buffer watchdog.
-struct GatewaySession {
+/// waiting); once it does not, they wait for the socket (``GatewayOutbound``), watched by the send-buffer watchdog.
+struct GatewaySession: Sendable {
     let hub: Hub
-    let outbound: WebSocketOutboundWriter
+    let outbound: GatewayOutbound
     let channel: any Channel
     let logger: Logger
     let configuration: Gateway.Configuration
@@ -27,9 +26,7 @@ struct GatewaySession {
     /// The gateway-wide bound on sends being stored.
     let budget: SendBudget
 
-    /// What the login phase hands to the serving phase. A class, so that the long-lived async frames of ``run`` and
-    /// ``serve`` hold one reference to it instead of copies of every field (a task keeps its frames' memory for its
-    /// whole life; see ``run(inbound:)``).
+    /// What the login hands to the logged-in session, shared by its delivery and its messages' handling.
     final class Opened: Sendable {
         let user: User
         let login: ClientFrame.Login
@@ -67,59 +64,13 @@ struct GatewaySession {
         }
     }
 
-    func run(inbound: WebSocketInboundStream) async throws {
-        var frames = inbound.messages(maxSize: configuration.maxFrameBytes).makeAsyncIterator()
-        // The protocol's decisions; this function does the I/O they call for.
-        var session = GatewaySessionState(loginTimeout: configuration.loginTimeout)
-        // A task's allocator keeps every slab it allocated until the task ends; a slab freed by a returning call is
-        // reused by the next one. So the phases are async functions of their own, called one after the other from
-        // this small frame: the login's frames are gone (and their slab reused by the serving loop's) before the
-        // connection idles, and so is each frame's handling.
-        guard let opened = try await logIn(&frames, &session) else { return }
-        defer {
-            opened.subscription.cancel()
-            opened.inbox.finish()
-            hub.sessionClosed(opened.presence)
-        }
-        try await serve(opened, frames: &frames, session: &session)
-    }
-
-    /// Reads the login frame, checks it and opens the session; nil when the connection was refused (its fatal error
-    /// is written) or closed first.
-    @inline(never)
-    func logIn(_ frames: inout WebSocketInboundMessageStream.AsyncIterator,
-               _ session: inout GatewaySessionState) async throws -> Opened? {
-        guard let (login, readCursor) = try await readLogin(&frames, &session) else { return nil }
-        // Checked, and the session opened, in a child task: the store calls below take 12 KB of frames, which a
-        // child task's allocator gives back when it ends (heaptrack: 16 KB of every idle connection's memory).
-        let (opened, state) = try await withThrowingTaskGroup(of: (Opened?, GatewaySessionState).self) { group in
-            group.addTask { [self, session] in
-                var session = session
-                let opened = try await open(login, readCursor: readCursor, &session)
-                return (opened, session)
-            }
-            return try await group.next()!
-        }
-        session = state
-        return opened
-    }
-
-    /// Reads the login frame within the login timeout; nil when the connection was refused (its fatal error is
-    /// written) or closed first.
-    @inline(never)
-    func readLogin(_ frames: inout WebSocketInboundMessageStream.AsyncIterator,
-                   _ session: inout GatewaySessionState) async throws -> (ClientFrame.Login, readCursor: Bool)? {
-        // A connection that does not log in in time is closed; closing ends the inbound stream.
-        let loginDeadline = Task { [outbound, configuration, session] in
-            try await Task.sleep(for: configuration.loginTimeout)
-            var timedOut = session
-            try await GatewaySession.perform(timedOut.loginTimerFired(), on: outbound)
-        }
-        defer { loginDeadline.cancel() }
-        guard let first = try await frames.next() else { return nil }
-        loginDeadline.cancel()
-        switch session.frameReceived(decode(first), delivered: 0) {
-        case .authenticate(let login, let readCursor): return (login, readCursor)
+    /// The login: the connection's first message, checked, and the session opened; nil when the connection was
+    /// refused (its fatal error is written). ``start(_:)`` then greets the client and starts delivery.
+    func logIn(_ message: GatewayConnection.Message, _ session: inout GatewaySessionState) async throws -> Serving? {
+        switch session.frameReceived(decode(message), delivered: 0) {
+        case .authenticate(let login, let readCursor):
+            guard let opened = try await open(login, readCursor: readCursor, &session) else { return nil }
+            return Serving(session: self, opened: opened, state: session)
         case let action:
             try await perform(action)
             return nil
@@ -186,62 +137,75 @@ struct GatewaySession {
                       loginOK: answer, logger: logger)
     }
 
-    /// The logged-in session: the client's frames in this task, delivery in tasks of its own that run only while
-    /// there is something for them to do (``Delivery``), until the connection ends.
-    func serve(_ opened: Opened, frames: inout WebSocketInboundMessageStream.AsyncIterator,
-               session: inout GatewaySessionState) async throws {
-        let writer = opened.writer
-        let watch = WriteWatch()
-        // Answers (sent, error, pong) are written by their own queue: watched too, so a client that floods
-        // frames and never reads is disconnected even when nothing is delivered to it.
-        let answerWatch = WriteWatch()
-        try await write(.loginOK(opened.loginOK))
-        let delivery = Delivery(session: self, opened: opened, watch: watch, started: session)
-        delivery.start(nil)
-        // The watchdog of the bounded send buffer (one task for all sessions): a write stuck longer than
-        // writeTimeout means the client stopped reading with the socket's buffers full.
-        let onStall: @Sendable () -> Void = { [opened, channel] in
-            opened.logger.warning("client is not reading; disconnecting",
-                                  metadata: ["write_timeout": "\(configuration.writeTimeout)"])
-            channel.close(promise: nil)
-        }
-        let watched = [watchdog.watch(watch, onStall: onStall), watchdog.watch(answerWatch, onStall: onStall)]
-        // Sends are stored concurrently, in order per conversation; answers are still written in the order of
-        // the frames they answer, a send's only after every acknowledgement received before it is stored.
-        // Acknowledgements are stored by one writer that takes the latest.
-        let lanes = OrderedLanes<SendLane>(limit: configuration.sendsInFlight)
-        let window = SendBudget(limit: configuration.sendsInFlight)
-        let answers = AnswerQueue(limit: configuration.sendsInFlight, writer: writer, outbound: outbound,
+    /// A logged-in session's parts that outlive each message: delivery, the per-conversation lanes of sends, the
+    /// answers in frame order, the acknowledgements' writer, and the watchdog's watch over its writes.
+    final class Serving: Sendable {
+        let opened: Opened
+        let delivery: Delivery
+        let lanes: OrderedLanes<SendLane>
+        /// The connection's own bound on sends being stored.
+        let window: SendBudget
+        let answers: AnswerQueue
+        let acks: AckWriter
+        /// The watchdog's tokens for the delivery's and the answers' writes.
+        let watched: [Int]
+
+        init(session: GatewaySession, opened: Opened, state: GatewaySessionState) {
+            let configuration = session.configuration
+            // The delivery's writes, and the answers' (sent, error, pong), are watched: a client that floods frames
+            // and never reads is disconnected even when nothing is delivered to it.
+            let watch = WriteWatch()
+            let answerWatch = WriteWatch()
+            self.opened = opened
+            delivery = Delivery(session: session, opened: opened, watch: watch, started: state)
+            // Sends are stored concurrently, in order per conversation; answers are still written in the order of
+            // the frames they answer, a send's only after every acknowledgement received before it is stored.
+            // Acknowledgements are stored by one writer that takes the latest.
+            lanes = OrderedLanes<SendLane>(limit: configuration.sendsInFlight)
+            window = SendBudget(limit: configuration.sendsInFlight)
+            answers = AnswerQueue(limit: configuration.sendsInFlight, writer: opened.writer, outbound: session.outbound,
                                   watch: answerWatch)
-        let acks = AckWriter()
-        func finish() async {
-            watched.forEach(watchdog.unwatch)
-            opened.inbox.finish()
-            await delivery.stop()
-            await lanes.drain()
-            await answers.drain()
-            await acks.stored(through: acks.requested)
-        }
-        do {
-            while let frame = try await frames.next() {
-                try await handle(frame, session: &session, delivered: opened.delivered, answers: answers,
-                                 window: window, lanes: lanes, acks: acks, opened: opened)
+            acks = AckWriter()
+            // The watchdog of the bounded send buffer (one task for all sessions): a write stuck longer than
+            // writeTimeout means the client stopped reading with the socket's buffers full.
+            let onStall: @Sendable () -> Void = { [opened, channel = session.channel] in
+                opened.logger.warning("client is not reading; disconnecting",
+                                      metadata: ["write_timeout": "\(configuration.writeTimeout)"])
+                channel.close(promise: nil)
             }
-        } catch {
-            await finish()
-            throw error
+            watched = [session.watchdog.watch(watch, onStall: onStall),
+                       session.watchdog.watch(answerWatch, onStall: onStall)]
         }
-        await finish()
     }
 
-    /// One frame of a logged-in session, in an async function of its own so that its temporaries live only while it
-    /// is handled (see ``run(inbound:)``). Never inlined: inlined, its temporaries would be the serving loop's again.
-    @inline(never)
-    func handle(_ frame: WebSocketMessage, session: inout GatewaySessionState, delivered: DeliveredPosition,
-                answers: AnswerQueue, window: SendBudget, lanes: OrderedLanes<SendLane>, acks: AckWriter,
-                opened: Opened) async throws {
+    /// Greets the logged-in client (`login_ok`) and starts the delivery of its inbox (``Delivery``: tasks that run
+    /// only while there is something for them to do).
+    func start(_ serving: Serving) async throws {
+        try await write(.loginOK(serving.opened.loginOK))
+        serving.delivery.start(nil)
+    }
+
+    /// Ends a logged-in session: its delivery stopped, every send it made stored and answered (or the answer
+    /// dropped with the connection), its acknowledgements stored, its subscription and presence gone.
+    func finish(_ serving: Serving) async {
+        let opened = serving.opened
+        serving.watched.forEach(watchdog.unwatch)
+        opened.inbox.finish()
+        await serving.delivery.stop()
+        await serving.lanes.drain()
+        await serving.answers.drain()
+        await serving.acks.stored(through: serving.acks.requested)
+        opened.subscription.cancel()
+        hub.sessionClosed(opened.presence)
+    }
+
+    /// One message of a logged-in session.
+    func handle(_ frame: GatewayConnection.Message, session: inout GatewaySessionState,
+                serving: Serving) async throws {
+        let (opened, answers, window, lanes, acks) = (serving.opened, serving.answers, serving.window, serving.lanes,
+                                                      serving.acks)
         let (user, login) = (opened.user, opened.login)
-        switch session.frameReceived(decode(frame), delivered: delivered.value.load(ordering: .acquiring)) {
+        switch session.frameReceived(decode(frame), delivered: opened.delivered.value.load(ordering: .acquiring)) {
         case .answer(let answer):
             await answers.fill(answers.reserve(), answer)
         case .store(let send):
@@ -288,7 +252,7 @@ struct GatewaySession {
 
     /// Closes the connection after its delivery failed; a function of its own, so that the delivery task's frame
     /// does not hold the state machine's temporaries while it waits.
-    static func deliveryFailed(_ state: GatewaySessionState, on outbound: WebSocketOutboundWriter) async {
+    static func deliveryFailed(_ state: GatewaySessionState, on outbound: GatewayOutbound) async {
         var failed = state
         try? await perform(failed.deliveryFailed(), on: outbound)
     }
@@ -305,25 +269,29 @@ struct GatewaySession {
         }
     }
 
-    func decode(_ message: WebSocketMessage) -> Result<ClientFrame, ProtocolError> {
+    func decode(_ message: GatewayConnection.Message) -> Result<ClientFrame, ProtocolError> {
         switch message {
         case .text(let text):
             do {
-                return .success(try ClientFrame(json: Array(text.utf8)))
+                return .success(try ClientFrame(json: Array(text.readableBytesView)))
             } catch {
                 return .failure(error)
             }
         case .binary:
             return .failure(ProtocolError(path: "", reason: "binary frames are not supported; send JSON text frames"))
+        case .close:
+            // Answered by the connection itself, never decoded.
+            return .failure(ProtocolError(path: "", reason: "the connection is closing"))
         }
     }
 
     func write(_ frame: ServerFrame) async throws {
-        try await outbound.write(.text(frame.json.serializedString()))
+        try await outbound.write(text: frame.serialized())
     }
 
     /// Writes an inbox entry's frame (spliced from the message serialized once, when the hub has it): straight to
-    /// the channel while its socket takes it, else through the WebSocket writer under the send-buffer watchdog.
+    /// the channel while its socket takes it, else through ``GatewayOutbound`` (which waits for the socket) under the
+    /// send-buffer watchdog.
     func write(_ entry: InboxEntry, watch: WriteWatch, writer: FrameWriter) async throws {
         let frame = LiveDelivery.frame(entry)
         if writer.canWrite {
@@ -333,7 +301,7 @@ struct GatewaySession {
         writer.degrade()
         watch.begin()
         defer { watch.end() }
-        try await outbound.write(.custom(frame))
+        try await outbound.write(frame)
     }
 
     func perform(_ action: GatewaySessionState.Action) async throws {
@@ -342,12 +310,12 @@ struct GatewaySession {
 
     /// Takes an action of ``GatewaySessionState`` that ends the connection: a fatal error frame and the close, or the
     /// close alone (`.none` does nothing). The others are taken where the session has what they need.
-    static func perform(_ action: GatewaySessionState.Action, on outbound: WebSocketOutboundWriter) async throws {
+    static func perform(_ action: GatewaySessionState.Action, on outbound: GatewayOutbound) async throws {
         switch action {
         case .fail(let failure, let code):
-            try await outbound.write(.text(ServerFrame.error(failure).json.serializedString()))
-            // A close reason is limited to 123 bytes.
-            try await outbound.close(code, reason: failure.message.utf8.count > 123 ? nil : failure.message)
+            let error = WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: ServerFrame.error(failure)
+                .serialized()))
+            try await outbound.close(code, reason: failure.message, after: error)
         case .close(let code, let reason):
             try await outbound.close(code, reason: reason)
         case .none:
@@ -364,7 +332,7 @@ struct GatewaySession {
 /// the connection stops reading frames beyond that, so a client that never reads its answers holds no more.
 ///
 /// Answers go straight to the channel (``FrameWriter``) while its socket takes them; once it does not, one task
-/// writes them through the WebSocket writer, which waits for the client to read, under the send-buffer watchdog.
+/// writes them through ``GatewayOutbound``, which waits for the client to read, under the send-buffer watchdog.
 final class AnswerQueue: Sendable {
     private struct State {
         /// The slot number of `slots[0]`.
@@ -383,10 +351,10 @@ final class AnswerQueue: Sendable {
     private let state = Mutex(State())
     let limit: Int
     let writer: FrameWriter
-    let outbound: WebSocketOutboundWriter
+    let outbound: GatewayOutbound
     let watch: WriteWatch
 
-    init(limit: Int, writer: FrameWriter, outbound: WebSocketOutboundWriter, watch: WriteWatch) {
+    init(limit: Int, writer: FrameWriter, outbound: GatewayOutbound, watch: WriteWatch) {
         self.limit = max(1, limit)
         self.writer = writer
         self.outbound = outbound
@@ -482,7 +450,7 @@ final class AnswerQueue: Sendable {
             if batch.isEmpty { return }
             for frame in batch {
                 watch.begin()
-                try? await outbound.write(.custom(frame))
+                try? await outbound.write(frame)
                 watch.end()
             }
             let woken = state.withLock { s in release(batch.count, &s) }
@@ -556,8 +524,9 @@ final class Delivery: Sendable {
                 opened.delivered.value.store(entry.seq, ordering: .releasing)
                 try await session.write(entry, watch: watch, writer: opened.writer)
             }
-        } catch where error is CancellationError || Task.isCancelled {
-            // The connection is closing (a store call cancelled mid-way surfaces as a storage error).
+        } catch where error is CancellationError || Task.isCancelled || !session.channel.isActive {
+            // The connection is closing (a store call cancelled mid-way surfaces as a storage error), or closed
+            // under a write.
         } catch {
             // Without delivery the connection is useless: close it so the client resumes elsewhere.
             opened.logger.error("delivery failed; closing the connection", metadata: ["error": "\(error)"])
@@ -567,17 +536,17 @@ final class Delivery: Sendable {
 }
 
 /// Writes a session's frames straight to its channel from any thread: the frames handed over meanwhile go out in one
-/// event-loop turn with one flush, without the WebSocket writer's hops per frame (its actor, its async writer).
+/// event-loop turn with one flush, without a write promise and an await per frame.
 /// Only while the socket takes them: ``canWrite`` turns false once the channel is not writable or much is waiting
-/// here, and the caller then awaits the WebSocket writer, which waits for the client to read. A frame handed over
+/// here, and the caller then awaits ``GatewayOutbound``, which waits for the client to read. A frame handed over
 /// before such an awaited write reaches the channel first (both end on the event loop, in that order); after one,
-/// the session stays on the WebSocket writer (``degrade()``), so nothing handed over later overtakes it.
+/// the session stays on ``GatewayOutbound`` (``degrade()``), so nothing handed over later overtakes it.
 final class FrameWriter: Sendable {
     private struct State {
         var pending: [WebSocketFrame] = []
         var bytes = 0
         var scheduled = false
-        /// Set once a frame went through the WebSocket writer: from then on every frame does.
+        /// Set once a frame went through ``GatewayOutbound``: from then on every frame does.
         var degraded = false
     }
 
@@ -595,10 +564,10 @@ final class FrameWriter: Sendable {
         channel.isWritable && state.withLock { !$0.degraded && $0.bytes < Self.maxPendingBytes }
     }
 
-    /// Called before a frame goes through the WebSocket writer instead. That writer's `write` returns once it holds
-    /// the frame, not once the frame is on the channel, so a frame handed over here afterwards could overtake it (a
-    /// delivery out of `seq` order, seen once in SlowConsumerTests): the session keeps to the WebSocket writer from
-    /// then on.
+    /// Called before a frame goes through ``GatewayOutbound`` instead: from then on the session keeps to it, so that
+    /// no frame handed over here later can overtake one that is waiting for the socket (a delivery out of `seq`
+    /// order, seen once in SlowConsumerTests with hummingbird-websocket's writer, which returned before its frame
+    /// was on the channel).
     func degrade() {
         state.withLock { $0.degraded = true }
     }

@@ -6,7 +6,7 @@ import NIOWebSocket
 ///
 /// A timer of the connection's event loop, not a task: hummingbird-websocket's own auto-ping keeps one child task
 /// per connection, sleeping, and a task keeps the memory of every frame it ran (2 to 3 KB of each idle
-/// connection). It sits right behind NIO's frame decoder (put there by ``MaskedFramesGuard/Installer``) from the
+/// connection). It sits right behind NIO's frame decoder (put there by ``GatewayConnections/open(on:)``) from the
 /// upgrade on, so a connection that never logs in is pinged too. Any pong counts as an answer; frames pass on.
 final class PingHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame

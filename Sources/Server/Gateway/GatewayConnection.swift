@@ -1,0 +1,493 @@
+import Hub
+import Logging
+import NIOCore
+import NIOWebSocket
+import ServiceLifecycle
+import Synchronization
+
+/// One gateway connection after the upgrade: the client's messages, queued by ``GatewayHandler`` on the event loop and
+/// handled in order by a task that runs only while some are queued (``pump()``), and the connection's end.
+///
+/// No task waits for the client's next frame: an idle connection is its channel, its handlers and the session's
+/// objects. The queue is bounded: while it is full the handler stops reading the socket, so a client that sends faster
+/// than its frames are handled is held back by TCP, as by a task that reads only when ready.
+final class GatewayConnection: Sendable {
+    /// A complete client message, its fragments joined.
+    enum Message: Sendable {
+        /// A text message's bytes, checked to be UTF-8.
+        case text(ByteBuffer)
+        /// A binary message (the gateway refuses them).
+        case binary
+        /// The client's close frame, to be answered with `code` once the messages before it are handled.
+        case close(WebSocketErrorCode)
+    }
+
+    private struct State {
+        var queue: [Message] = []
+        /// Where the queue starts in `queue` (taken messages are removed in bulk).
+        var head = 0
+        /// A task is handling the queue.
+        var pumping = false
+        /// The client sent its close, or the channel closed: what is queued is handled, then the session ends.
+        var inputEnded = false
+        /// The session's end has begun.
+        var ended = false
+        var protocolState: GatewaySessionState
+        var serving: GatewaySession.Serving?
+        var handler: NIOLoopBound<GatewayHandler>?
+
+        var count: Int { queue.count - head }
+    }
+
+    /// How many messages may wait to be handled before the socket is no longer read.
+    static let queueLimit = 16
+
+    let session: GatewaySession
+    private let state: Mutex<State>
+    private let registry: GatewayConnections
+
+    init(session: GatewaySession, registry: GatewayConnections) {
+        self.session = session
+        self.registry = registry
+        state = Mutex(State(protocolState: GatewaySessionState(loginTimeout: session.configuration.loginTimeout)))
+    }
+
+    /// Called on the event loop once the handler is in the pipeline.
+    func attach(_ handler: NIOLoopBound<GatewayHandler>) {
+        state.withLock { $0.handler = handler }
+    }
+
+    /// Whether the handler may read more from the socket.
+    var hasRoom: Bool {
+        state.withLock { $0.count < Self.queueLimit }
+    }
+
+    /// Queues a client message; starts the task that handles the queue unless it runs.
+    func received(_ message: Message) {
+        let start = state.withLock { s in
+            s.queue.append(message)
+            guard !s.pumping else { return false }
+            s.pumping = true
+            return true
+        }
+        if start { Task { await pump() } }
+    }
+
+    /// The client will send nothing more: what is queued is handled, then the session ends.
+    func inputEnded() {
+        let start = state.withLock { s in
+            s.inputEnded = true
+            guard !s.pumping else { return false }
+            s.pumping = true
+            return true
+        }
+        if start { Task { await pump() } }
+    }
+
+    /// The login timeout passed with no message from the client (called on the event loop, which also reads them).
+    func loginTimedOut() {
+        // Applied at once, so that a login arriving while the error is written is not acted on.
+        let action = state.withLock { $0.protocolState.loginTimerFired() }
+        Task { [session] in try? await session.perform(action) }
+    }
+
+    /// Handles the queued messages in order, then returns; the last run ends the session.
+    private func pump() async {
+        while true {
+            let (message, resumeReading, finish) = state.withLock { s -> (Message?, NIOLoopBound<GatewayHandler>?, Bool) in
+                if session.outbound.isClosing {
+                    // The server closed: nothing the client sent after that is acted on.
+                    s.queue.removeAll()
+                    s.head = 0
+                }
+                if s.count > 0 {
+                    let message = s.queue[s.head]
+                    s.head += 1
+                    let wasFull = s.count == Self.queueLimit - 1
+                    if s.head == s.queue.count {
+                        s.queue.removeAll(keepingCapacity: true)
+                        s.head = 0
+                    } else if s.head >= 64 {
+                        s.queue.removeFirst(s.head)
+                        s.head = 0
+                    }
+                    return (message, wasFull ? s.handler : nil, false)
+                }
+                if s.inputEnded, !s.ended {
+                    s.ended = true
+                    return (nil, nil, true)
+                }
+                s.pumping = false
+                if s.queue.capacity > Self.queueLimit { s.queue = [] }
+                return (nil, nil, false)
+            }
+            if let resumeReading {
+                resumeReading.eventLoop.execute { resumeReading.value.resumeReading() }
+            }
+            if let message {
+                await handle(message)
+                continue
+            }
+            if finish { await end() }
+            return
+        }
+    }
+
+    /// One message: the login, or a frame of the logged-in session. A failure to write closes the connection.
+    private func handle(_ message: Message) async {
+        if case .close(let code) = message {
+            // The handshake's answer, after the answers to every message the client sent before its close (a send's
+            // once it is stored): nothing may follow a close frame.
+            if let serving = state.withLock({ $0.serving }) {
+                await serving.answers.drain()
+            }
+            if session.outbound.markClosing() {
+                try? await session.outbound.write(GatewayOutbound.closeFrame(code, reason: nil))
+            }
+            session.channel.close(promise: nil)
+            return
+        }
+        let (protocolState, serving) = state.withLock { ($0.protocolState, $0.serving) }
+        var updated = protocolState
+        do {
+            if let serving {
+                try await session.handle(message, session: &updated, serving: serving)
+            } else if case .awaitingLogin = updated.state, let serving = try await session.logIn(message, &updated) {
+                // Kept before the greeting, so that the session's end releases it whatever happens next.
+                state.withLock { $0.serving = serving }
+                try await session.start(serving)
+            }
+            // Else the connection failed or ended: its close is on its way, and nothing more is acted on.
+        } catch {
+            session.channel.close(promise: nil)
+        }
+        state.withLock { $0.protocolState = updated }
+    }
+
+    /// The session's end: its deliveries stopped, its sends stored and answered, its presence gone.
+    private func end() async {
+        if let serving = state.withLock({ $0.serving }) {
+            await session.finish(serving)
+        }
+        registry.remove(self)
+    }
+}
+
+/// The gateway connection's handler, right after NIO's WebSocket frame decoder (and ``MaskedFramesGuard`` and
+/// ``PingHandler``): joins fragments into messages (at most `maxFrameBytes` each), checks that text is UTF-8,
+/// answers pings and the close handshake, and queues messages on the ``GatewayConnection``. Reads the socket only
+/// while the connection's queue has room.
+final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    let connection: GatewayConnection
+    private let maxMessageBytes: Int
+    private let loginTimeout: TimeAmount
+    /// A message's fragments so far: its opcode and its bytes.
+    private var fragments: (opcode: WebSocketOpcode, data: ByteBuffer)?
+    /// A read asked for while the queue was full.
+    private var readHeld = false
+    private var context: ChannelHandlerContext?
+    private var loginTimer: Scheduled<Void>?
+    /// Set once nothing more the client sends is acted on (its close came, or the connection failed).
+    private var inputDone = false
+
+    init(connection: GatewayConnection) {
+        self.connection = connection
+        maxMessageBytes = connection.session.configuration.maxFrameBytes
+        loginTimeout = TimeAmount(connection.session.configuration.loginTimeout)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        connection.attach(bound)
+        loginTimer = context.eventLoop.scheduleTask(in: loginTimeout) {
+            let handler = bound.value
+            guard handler.loginTimer != nil, !handler.inputDone else { return }
+            handler.loginTimer = nil
+            handler.connection.loginTimedOut()
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        cancelLoginTimer()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        endInput()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        endInput()
+        // The frame decoder's errors are answered (1002, 1009) by NIO's protocol error handler, before this one,
+        // which closes the connection once its close frame is written.
+        if !(error is NIOWebSocketError) { context.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !inputDone else { return }
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .ping:
+            let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
+            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+        case .pong:
+            return  // the heartbeat's answer, seen by PingHandler
+        case .connectionClose:
+            receivedClose(frame, context: context)
+        case .text, .binary:
+            guard fragments == nil else { return fail(.protocolError, context: context) }
+            if frame.fin {
+                deliver(frame.opcode, frame.unmaskedData, context: context)
+            } else {
+                fragments = (frame.opcode, frame.unmaskedData)
+            }
+        case .continuation:
+            guard var joined = fragments else { return fail(.protocolError, context: context) }
+            var data = frame.unmaskedData
+            guard joined.data.readableBytes + data.readableBytes <= maxMessageBytes else {
+                return fail(.messageTooLarge, context: context)
+            }
+            fragments = nil
+            joined.data.writeBuffer(&data)
+            if frame.fin {
+                deliver(joined.opcode, joined.data, context: context)
+            } else {
+                fragments = joined
+            }
+        default:
+            fail(.protocolError, context: context)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if connection.hasRoom {
+            context.read()
+        } else {
+            readHeld = true
+        }
+    }
+
+    /// Reads again after the queue was full (from the connection, on the event loop).
+    func resumeReading() {
+        guard readHeld, let context else { return }
+        readHeld = false
+        context.read()
+    }
+
+    private func deliver(_ opcode: WebSocketOpcode, _ data: ByteBuffer, context: ChannelHandlerContext) {
+        cancelLoginTimer()
+        guard opcode == .text else { return connection.received(.binary) }
+        guard data.readableBytesView.isUTF8 else { return fail(.dataInconsistentWithMessage, context: context) }
+        connection.received(.text(data))
+    }
+
+    /// The client's close: answered with its code (1000 when it gave none, 1002 when the code is not one a peer may
+    /// send) once the messages before it are handled, then the connection is closed; or, when the server closed
+    /// first, the handshake's end.
+    private func receivedClose(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
+        cancelLoginTimer()
+        inputDone = true
+        guard !connection.session.outbound.isClosing else {
+            connection.inputEnded()
+            context.close(promise: nil)
+            return
+        }
+        var data = frame.unmaskedData
+        let code: WebSocketErrorCode = switch data.readableBytes {
+        case 0: .normalClosure
+        case 1: .protocolError
+        default: data.readWebSocketErrorCode().map { $0.isSendable ? $0 : .protocolError } ?? .protocolError
+        }
+        connection.received(.close(code))
+        connection.inputEnded()
+    }
+
+    /// Closes with `code` after a framing error of the client's.
+    private func fail(_ code: WebSocketErrorCode, context: ChannelHandlerContext) {
+        endInput()
+        fragments = nil
+        _ = connection.session.outbound.markClosing()
+        context.closeWebSocket(code)
+    }
+
+    private func endInput() {
+        cancelLoginTimer()
+        guard !inputDone else { return }
+        inputDone = true
+        connection.inputEnded()
+    }
+
+    private func cancelLoginTimer() {
+        loginTimer?.cancel()
+        loginTimer = nil
+    }
+}
+
+extension WebSocketErrorCode {
+    /// Whether a peer may send this code in a close frame (RFC 6455 §7.4: not 1004–1006, 1015, or unassigned below
+    /// 3000).
+    var isSendable: Bool {
+        switch self {
+        case .normalClosure, .goingAway, .protocolError, .unacceptableData, .dataInconsistentWithMessage,
+             .policyViolation, .messageTooLarge, .missingExtension, .unexpectedServerError:
+            return true
+        case .unknown(let raw):
+            return (3000...4999).contains(raw)
+        }
+    }
+}
+
+extension ByteBufferView {
+    /// Whether the bytes are valid UTF-8; ASCII, the usual JSON, is checked without decoding.
+    var isUTF8: Bool {
+        if allSatisfy({ $0 < 0x80 }) { return true }
+        return String(validating: self, as: UTF8.self) != nil
+    }
+}
+
+/// The server's side of a gateway connection's writes that wait: frames written once the socket takes them, and the
+/// close (a close frame, then the connection's close once the client answers it, or after `closeTimeout`).
+final class GatewayOutbound: Sendable {
+    let channel: any Channel
+    private let closing = Atomic<Bool>(false)
+    /// How long the client has to answer the server's close frame.
+    static let closeTimeout: TimeAmount = .seconds(15)
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    /// Whether a close frame went out (or is going out): nothing more the client sends is acted on.
+    var isClosing: Bool { closing.load(ordering: .acquiring) }
+
+    /// Marks the close as begun; false when it already was.
+    func markClosing() -> Bool {
+        !closing.exchange(true, ordering: .acquiringAndReleasing)
+    }
+
+    /// Writes `frame`; returns once the socket took it, so a caller waits for a client that does not read.
+    func write(_ frame: WebSocketFrame) async throws {
+        try await channel.writeAndFlush(frame).get()
+    }
+
+    /// Writes a text frame (see ``write(_:)-(WebSocketFrame)``).
+    func write(text: [UInt8]) async throws {
+        try await write(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: text)))
+    }
+
+    /// Sends `frame` (a fatal error's) if given, then the close frame with `code` and `reason`, once; the connection
+    /// closes when the client answers or after ``closeTimeout``. Nothing the client sends from now on is acted on.
+    func close(_ code: WebSocketErrorCode, reason: String?, after frame: WebSocketFrame? = nil) async throws {
+        guard markClosing() else { return }
+        let channel = channel
+        channel.eventLoop.scheduleTask(in: Self.closeTimeout) { channel.close(promise: nil) }
+        if let frame { try await write(frame) }
+        try await write(Self.closeFrame(code, reason: reason))
+    }
+
+    /// A close frame with `code` and `reason` (at most 123 bytes: longer reasons are left out).
+    static func closeFrame(_ code: WebSocketErrorCode, reason: String?) -> WebSocketFrame {
+        let reason = reason.flatMap { $0.utf8.count > 123 ? nil : $0 } ?? ""
+        var payload = ByteBuffer()
+        payload.reserveCapacity(2 + reason.utf8.count)
+        payload.write(webSocketErrorCode: code)
+        payload.writeString(reason)
+        return WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
+    }
+}
+
+/// The gateway's open connections, so that a shutdown closes them (they have no task for the server to wait on),
+/// and what they share: the hub, the limits, the send-buffer watchdog and the gateway-wide send budget.
+final class GatewayConnections: Sendable {
+    private struct State {
+        var open: [ObjectIdentifier: GatewayConnection] = [:]
+        var shuttingDown = false
+        var emptyWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+    let hub: Hub
+    let configuration: Gateway.Configuration
+    let logger: Logger
+    let watchdog: WriteWatchdog
+    let budget: SendBudget
+
+    init(hub: Hub, configuration: Gateway.Configuration, logger: Logger) {
+        self.hub = hub
+        self.configuration = configuration
+        self.logger = logger
+        watchdog = WriteWatchdog(timeout: configuration.writeTimeout)
+        budget = SendBudget(limit: configuration.sendsInFlightTotal)
+    }
+
+    /// Puts a new gateway connection's handlers behind NIO's frame decoder (on the channel's event loop, at the
+    /// upgrade): the unmasked-frame check, the heartbeat and the session's handler.
+    func open(on channel: any Channel) throws {
+        let session = GatewaySession(hub: hub, outbound: GatewayOutbound(channel: channel), channel: channel,
+                                     logger: logger, configuration: configuration, watchdog: watchdog, budget: budget)
+        let connection = GatewayConnection(session: session, registry: self)
+        let refused = state.withLock { s in
+            if s.shuttingDown { return true }
+            s.open[ObjectIdentifier(connection)] = connection
+            return false
+        }
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(MaskedFramesGuard())
+        try sync.addHandler(PingHandler(interval: TimeAmount(configuration.pingInterval)))
+        if refused {
+            channel.close(promise: nil)
+            return
+        }
+        try sync.addHandler(GatewayHandler(connection: connection))
+    }
+
+    /// Forgets a connection whose session ended.
+    func remove(_ connection: GatewayConnection) {
+        let woken = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.open[ObjectIdentifier(connection)] = nil
+            guard s.open.isEmpty else { return [] }
+            defer { s.emptyWaiters = [] }
+            return s.emptyWaiters
+        }
+        woken.forEach { $0.resume() }
+    }
+
+    /// Closes every connection (1000, as docs/gateway.md says: the close handshake, as ``GatewayOutbound/close(_:reason:after:)``)
+    /// and returns once their sessions have ended; refuses new ones.
+    func closeAll() async {
+        let open = state.withLock { s in
+            s.shuttingDown = true
+            return Array(s.open.values)
+        }
+        // Each closes once its client answers, or after the close timeout.
+        for connection in open {
+            let outbound = connection.session.outbound
+            Task { try? await outbound.close(.normalClosure, reason: "server shutting down") }
+        }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s in
+                if s.open.isEmpty { return true }
+                s.emptyWaiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+}
+
+/// Closes the gateway's connections when the server shuts down: a service of the application, since the connections
+/// have no task for the server to wait on.
+struct GatewayShutdown: Service {
+    let connections: GatewayConnections
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await connections.closeAll()
+    }
+}
