@@ -179,4 +179,18 @@ import Testing
         #expect(try await socket.next() == nil)
         withExtendedLifetime(dir) {}
     }
+
+    @Test func aClientThatLeavesWithoutACloseFrameIsSignedOffAtOnce() async throws {
+        try await Demo.withDaemon { daemon, port in
+            try await Demo.register(daemon, "alice", password: "alice-pass")
+            let socket = try await RawWebSocket.connect(port: port)
+            try await Self.login(socket, username: "alice", password: "alice-pass")
+            let alice = try await daemon.hub.user(appKey: Demo.appKey, username: "alice")
+            #expect(daemon.hub.presence.sessions(userID: alice.id).count == 1)
+            // The client's FIN, as a killed app's: the server closes too, before any heartbeat.
+            shutdown(socket.socket.fd, Int32(SHUT_WR))
+            #expect(try await socket.next() == nil)
+            while !daemon.hub.presence.sessions(userID: alice.id).isEmpty { await Task.yield() }
+        }
+    }
 }

@@ -22,7 +22,8 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
         case gateway
         /// Plain HTTP/1.1.
         case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
-        /// An upgrade that was refused (another path, a bad handshake): answered 400, then closed.
+        /// An upgrade to another path: answered 400, then closed. (A bad handshake to the gateway's path fails before
+        /// it is asked, and is served as a plain request.)
         case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
     }
 

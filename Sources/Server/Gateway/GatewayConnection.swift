@@ -94,11 +94,14 @@ final class GatewayConnection: Sendable {
     /// Handles the queued messages in order, then returns; the last run ends the session.
     private func pump() async {
         while true {
-            let (message, resumeReading, finish) = state.withLock { s -> (Message?, NIOLoopBound<GatewayHandler>?, Bool) in
-                if session.outbound.isClosing {
-                    // The server closed: nothing the client sent after that is acted on.
+            let (step, resumeReading) = state.withLock { s -> (Step, NIOLoopBound<GatewayHandler>?) in
+                if session.outbound.isClosing, s.count > 0 {
+                    // The server closed: nothing the client sent after that is acted on. Reads go on (the client's
+                    // answer to the close is still to come); a client's close queued before is answered by closing.
+                    let closeQueued = s.queue[s.head...].contains { if case .close = $0 { true } else { false } }
                     s.queue.removeAll()
                     s.head = 0
+                    return (closeQueued ? .closeChannel : .next, s.handler)
                 }
                 if s.count > 0 {
                     let message = s.queue[s.head]
@@ -111,26 +114,45 @@ final class GatewayConnection: Sendable {
                         s.queue.removeFirst(s.head)
                         s.head = 0
                     }
-                    return (message, wasFull ? s.handler : nil, false)
+                    return (.handle(message), wasFull ? s.handler : nil)
                 }
                 if s.inputEnded, !s.ended {
                     s.ended = true
-                    return (nil, nil, true)
+                    return (.end, nil)
                 }
                 s.pumping = false
                 if s.queue.capacity > Self.queueLimit { s.queue = [] }
-                return (nil, nil, false)
+                return (.stop, nil)
             }
             if let resumeReading {
                 resumeReading.eventLoop.execute { resumeReading.value.resumeReading() }
             }
-            if let message {
+            switch step {
+            case .handle(let message):
                 await handle(message)
+            case .closeChannel:
+                session.channel.close(promise: nil)
+            case .next:
                 continue
+            case .end:
+                await end()
+                return
+            case .stop:
+                return
             }
-            if finish { await end() }
-            return
         }
+    }
+
+    /// What ``pump()`` does next.
+    private enum Step {
+        case handle(Message)
+        /// Close the connection (a client's close dropped with the queue after the server's).
+        case closeChannel
+        case next
+        /// End the session: the input ended and the queue is empty.
+        case end
+        /// Nothing queued: the task returns.
+        case stop
     }
 
     /// One message: the login, or a frame of the logged-in session. A failure to write closes the connection.
@@ -169,7 +191,13 @@ final class GatewayConnection: Sendable {
         if let serving = state.withLock({ $0.serving }) {
             await session.finish(serving)
         }
+        detach()
         registry.remove(self)
+    }
+
+    /// Lets go of the handler (which holds this connection): when the session ends or the handler leaves the pipeline.
+    func detach() {
+        state.withLock { $0.handler = nil }
     }
 }
 
@@ -193,6 +221,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var loginTimer: Scheduled<Void>?
     /// Set once nothing more the client sends is acted on (its close came, or the connection failed).
     private var inputDone = false
+    /// Set once a framing error's close frame went out (``fail(_:context:)``).
+    private var failed = false
 
     init(connection: GatewayConnection) {
         self.connection = connection
@@ -210,11 +240,25 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
             handler.loginTimer = nil
             handler.connection.loginTimedOut()
         }
+        // Closed before the handler came: no channelInactive will follow.
+        if !context.channel.isActive { endInput() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         cancelLoginTimer()
+        connection.detach()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Hummingbird allows half-closed connections: a client's FIN (a killed app, a close without a close frame)
+        // comes as this event, not as the channel's end, and ends the session at once.
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            endInput()
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -230,8 +274,14 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !inputDone else { return }
         let frame = unwrapInboundIn(data)
+        guard !inputDone else {
+            // After a framing error's close: the client's answer ends the connection.
+            if frame.opcode == .connectionClose, failed { context.close(promise: nil) }
+            return
+        }
+        // No extension is negotiated, so no reserved bit may be set (RFC 6455 §5.2).
+        guard frame.reservedBits.isEmpty else { return fail(.protocolError, context: context) }
         switch frame.opcode {
         case .ping:
             let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
@@ -302,18 +352,25 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let code: WebSocketErrorCode = switch data.readableBytes {
         case 0: .normalClosure
         case 1: .protocolError
-        default: data.readWebSocketErrorCode().map { $0.isSendable ? $0 : .protocolError } ?? .protocolError
+        default:
+            // A code a peer may send, and a reason in UTF-8.
+            data.readWebSocketErrorCode().flatMap { $0.isSendable && data.readableBytesView.isUTF8 ? $0 : nil }
+                ?? .protocolError
         }
         connection.received(.close(code))
         connection.inputEnded()
     }
 
-    /// Closes with `code` after a framing error of the client's.
+    /// Closes with `code` after a framing error of the client's: the close frame, then the connection's close once
+    /// the client answers, or after the close timeout.
     private func fail(_ code: WebSocketErrorCode, context: ChannelHandlerContext) {
         endInput()
         fragments = nil
-        _ = connection.session.outbound.markClosing()
-        context.closeWebSocket(code)
+        failed = true
+        guard connection.session.outbound.markClosing() else { return }
+        let channel = context.channel
+        context.eventLoop.scheduleTask(in: GatewayOutbound.closeTimeout) { channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(GatewayOutbound.closeFrame(code, reason: nil)), promise: nil)
     }
 
     private func endInput() {
@@ -432,19 +489,29 @@ final class GatewayConnections: Sendable {
         let session = GatewaySession(hub: hub, outbound: GatewayOutbound(channel: channel), channel: channel,
                                      logger: logger, configuration: configuration, watchdog: watchdog, budget: budget)
         let connection = GatewayConnection(session: session, registry: self)
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandlers(MaskedFramesGuard(), PingHandler(interval: TimeAmount(configuration.pingInterval)))
+        // Registered once nothing can fail, so that every registered connection's session ends.
         let refused = state.withLock { s in
             if s.shuttingDown { return true }
             s.open[ObjectIdentifier(connection)] = connection
             return false
         }
-        let sync = channel.pipeline.syncOperations
-        try sync.addHandler(MaskedFramesGuard())
-        try sync.addHandler(PingHandler(interval: TimeAmount(configuration.pingInterval)))
         if refused {
             channel.close(promise: nil)
             return
         }
-        try sync.addHandler(GatewayHandler(connection: connection))
+        do {
+            try sync.addHandler(GatewayHandler(connection: connection))
+        } catch {
+            remove(connection)
+            throw error
+        }
+    }
+
+    /// How many connections are open (registered and their session not yet ended).
+    var count: Int {
+        state.withLock { $0.open.count }
     }
 
     /// Forgets a connection whose session ended.

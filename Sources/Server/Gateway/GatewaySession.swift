@@ -189,11 +189,12 @@ struct GatewaySession: Sendable {
     /// dropped with the connection), its acknowledgements stored, its subscription and presence gone.
     func finish(_ serving: Serving) async {
         let opened = serving.opened
-        serving.watched.forEach(watchdog.unwatch)
         opened.inbox.finish()
         await serving.delivery.stop()
         await serving.lanes.drain()
+        // Still watched: an answer waiting for a client that does not read ends with the connection's close.
         await serving.answers.drain()
+        serving.watched.forEach(watchdog.unwatch)
         await serving.acks.stored(through: serving.acks.requested)
         opened.subscription.cancel()
         hub.sessionClosed(opened.presence)
