@@ -17,20 +17,31 @@ import Testing
         #expect(answer.text.contains("login_ok"), "\(answer.text)")
     }
 
+    /// Registers alice and bob_b, and logs alice in on a raw connection.
+    static func aliceToBob(_ daemon: Daemon, port: Int) async throws -> RawWebSocket {
+        try await Demo.register(daemon, "alice", password: "alice-pass")
+        try await Demo.register(daemon, "bob_b", password: "bob-pass")
+        let socket = try await RawWebSocket.connect(port: port)
+        try await login(socket, username: "alice", password: "alice-pass")
+        return socket
+    }
+
+    /// What bob_b has received.
+    static func bobsInbox(_ daemon: Daemon) async throws -> [InboxEntry] {
+        let bob = try await daemon.hub.user(appKey: Demo.appKey, username: "bob_b")
+        return try await daemon.hub.inbox(userID: bob.id, after: 0, limit: 10)
+    }
+
     @Test func invalidUTF8InATextFrameClosesWith1007AndIsNotStored() async throws {
         try await Demo.withDaemon { daemon, port in
-            try await Demo.register(daemon, "alice", password: "alice-pass")
-            try await Demo.register(daemon, "bob_b", password: "bob-pass")
-            let socket = try await RawWebSocket.connect(port: port)
-            try await Self.login(socket, username: "alice", password: "alice-pass")
+            let socket = try await Self.aliceToBob(daemon, port: port)
             // A send whose text holds 0xFF, which is never valid in UTF-8.
             let send = Array(#"{"op":"send","id":"s1","target_id":"bob_b","msg_type":"text","msg_body":{"text":"a"#.utf8)
                 + [0xff] + Array(#""}}"#.utf8)
             try await socket.send(opcode: 0x1, payload: send)
             let close = try #require(try await socket.closeFrame())
             #expect(close.closeCode == 1007)
-            let bob = try await daemon.hub.user(appKey: Demo.appKey, username: "bob_b")
-            let inbox = try await daemon.hub.inbox(userID: bob.id, after: 0, limit: 10)
+            let inbox = try await Self.bobsInbox(daemon)
             #expect(inbox.isEmpty)
         }
     }
@@ -76,10 +87,7 @@ import Testing
 
     @Test func fragmentsAreJoinedIntoOneMessageAndPingsBetweenThemAnswered() async throws {
         try await Demo.withDaemon { daemon, port in
-            try await Demo.register(daemon, "alice", password: "alice-pass")
-            try await Demo.register(daemon, "bob_b", password: "bob-pass")
-            let socket = try await RawWebSocket.connect(port: port)
-            try await Self.login(socket, username: "alice", password: "alice-pass")
+            let socket = try await Self.aliceToBob(daemon, port: port)
             let whole = Self.send(id: "s1", text: "in three parts")
             let (a, b) = (whole.count / 3, 2 * whole.count / 3)
             // Text (not final), a ping between, then two continuations, the last final: one message.
@@ -91,26 +99,21 @@ import Testing
             #expect(pong.opcode == 0xA && pong.text == "between")
             let sent = try #require(try await socket.next())
             #expect(sent.text.contains(#""op":"sent""#) && sent.text.contains(#""id":"s1""#), "\(sent.text)")
-            let bob = try await daemon.hub.user(appKey: Demo.appKey, username: "bob_b")
-            let inbox = try await daemon.hub.inbox(userID: bob.id, after: 0, limit: 10)
+            let inbox = try await Self.bobsInbox(daemon)
             #expect(inbox.count == 1)
         }
     }
 
     @Test func fragmentsBeyondTheFrameLimitCloseWith1009AndAreNotStored() async throws {
         try await Demo.withDaemon(options: .init(passwordCost: 4, gateway: .init(maxFrameBytes: 1024))) { daemon, port in
-            try await Demo.register(daemon, "alice", password: "alice-pass")
-            try await Demo.register(daemon, "bob_b", password: "bob-pass")
-            let socket = try await RawWebSocket.connect(port: port)
-            try await Self.login(socket, username: "alice", password: "alice-pass")
+            let socket = try await Self.aliceToBob(daemon, port: port)
             // Each fragment is within the limit; together they are not.
             let whole = Self.send(id: "s1", text: String(repeating: "x", count: 1500))
             try await socket.send(opcode: 0x1, payload: Array(whole[..<800]), fin: false)
             try await socket.send(opcode: 0x0, payload: Array(whole[800...]))
             let close = try #require(try await socket.closeFrame())
             #expect(close.closeCode == 1009)
-            let bob = try await daemon.hub.user(appKey: Demo.appKey, username: "bob_b")
-            #expect(try await daemon.hub.inbox(userID: bob.id, after: 0, limit: 10).isEmpty)
+            #expect(try await Self.bobsInbox(daemon).isEmpty)
         }
     }
 
@@ -127,10 +130,7 @@ import Testing
 
     @Test func theClientsCloseIsAnsweredWithItsCodeAfterTheFramesBeforeIt() async throws {
         try await Demo.withDaemon { daemon, port in
-            try await Demo.register(daemon, "alice", password: "alice-pass")
-            try await Demo.register(daemon, "bob_b", password: "bob-pass")
-            let socket = try await RawWebSocket.connect(port: port)
-            try await Self.login(socket, username: "alice", password: "alice-pass")
+            let socket = try await Self.aliceToBob(daemon, port: port)
             // Three sends and the close in one write: each send is stored and answered before the close's answer.
             try await socket.socket.write((1...3).flatMap { RawWebSocket.frame(opcode: 0x1, payload: Self.send(id: "s\($0)", text: "m\($0)")) }
                 + RawWebSocket.frame(opcode: 0x8, payload: [0x0f, 0xa0]))  // 4000
@@ -145,8 +145,7 @@ import Testing
             }
             #expect(close?.closeCode == 4000)
             #expect(answers.count == 3 && answers.allSatisfy { $0.contains(#""op":"sent""#) }, "\(answers)")
-            let bob = try await daemon.hub.user(appKey: Demo.appKey, username: "bob_b")
-            #expect(try await daemon.hub.inbox(userID: bob.id, after: 0, limit: 10).count == 3)
+            #expect(try await Self.bobsInbox(daemon).count == 3)
         }
     }
 
