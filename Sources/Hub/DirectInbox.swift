@@ -173,7 +173,7 @@ public final class DirectInbox<Sink: DirectInboxSink>: InboxReceiver {
             self.restart = restart
         }
         /// The next queued entry; nil when delivery was handed over (or the inbox ended). While the sink takes
-        /// nothing (a full socket, and a session that has fallen back to its WebSocket writer for good), the task
+        /// nothing (a full socket, and a session that has fallen back for good to writes that wait for the socket), the task
         /// waits as a ``Feed``'s does instead: parked, each entry would start a task of its own.
         public mutating func next(readerAt position: Int64) async -> (entry: InboxEntry, position: Int64)? {
             if live.sink.canTake { return live.park(at: position, restart: restart) }

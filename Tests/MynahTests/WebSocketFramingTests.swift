@@ -128,12 +128,16 @@ import Testing
         }
     }
 
-    @Test func theClientsCloseIsAnsweredWithItsCodeAfterTheFramesBeforeIt() async throws {
+    /// With its FIN right after the close (`finAfterClose`), the client still gets every answer: the socket can be
+    /// written to until the server closes it.
+    @Test(arguments: [false, true])
+    func theClientsCloseIsAnsweredWithItsCodeAfterTheFramesBeforeIt(finAfterClose: Bool) async throws {
         try await Demo.withDaemon { daemon, port in
             let socket = try await Self.aliceToBob(daemon, port: port)
             // Three sends and the close in one write: each send is stored and answered before the close's answer.
             try await socket.socket.write((1...3).flatMap { RawWebSocket.frame(opcode: 0x1, payload: Self.send(id: "s\($0)", text: "m\($0)")) }
                 + RawWebSocket.frame(opcode: 0x8, payload: [0x0f, 0xa0]))  // 4000
+            if finAfterClose { shutdown(socket.socket.fd, Int32(SHUT_WR)) }
             var answers: [String] = []
             var close: RawWebSocket.Frame?
             while let frame = try await socket.next() {

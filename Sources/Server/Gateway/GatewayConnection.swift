@@ -9,8 +9,8 @@ import Synchronization
 /// handled in order by a task that runs only while some are queued (``pump()``), and the connection's end.
 ///
 /// No task waits for the client's next frame: an idle connection is its channel, its handlers and the session's
-/// objects. The queue is bounded: while it is full the handler stops reading the socket, so a client that sends faster
-/// than its frames are handled is held back by TCP, as by a task that reads only when ready.
+/// objects. While ``queueLimit`` messages wait, the handler stops reading the socket (one read may queue more), so a
+/// client that sends faster than its frames are handled is held back by TCP, as by a task that reads only when ready.
 final class GatewayConnection: Sendable {
     /// A complete client message, its fragments joined.
     enum Message: Sendable {
@@ -28,7 +28,8 @@ final class GatewayConnection: Sendable {
         var head = 0
         /// A task is handling the queue.
         var pumping = false
-        /// The client sent its close, or the channel closed: what is queued is handled, then the session ends.
+        /// The client sent its close or its FIN, a framing error closed the connection, or the channel closed: what is
+        /// queued is handled (or dropped, once the server closed), then the session ends.
         var inputEnded = false
         /// The session's end has begun.
         var ended = false
@@ -163,9 +164,8 @@ final class GatewayConnection: Sendable {
             if let serving = state.withLock({ $0.serving }) {
                 await serving.answers.drain()
             }
-            if session.outbound.markClosing() {
-                try? await session.outbound.write(GatewayOutbound.closeFrame(code, reason: nil))
-            }
+            // Under the close timeout: a client that stopped reading does not hold the connection open.
+            try? await session.outbound.close(code, reason: nil)
             session.channel.close(promise: nil)
             return
         }
@@ -177,7 +177,8 @@ final class GatewayConnection: Sendable {
             } else if case .awaitingLogin = updated.state, let serving = try await session.logIn(message, &updated) {
                 // Kept before the greeting, so that the session's end releases it whatever happens next.
                 state.withLock { $0.serving = serving }
-                try await session.start(serving)
+                // Nothing follows a close frame (an administrator's end of the session, a shutdown).
+                if !session.outbound.isClosing { try await session.start(serving) }
             }
             // Else the connection failed or ended: its close is on its way, and nothing more is acted on.
         } catch {
@@ -223,6 +224,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var inputDone = false
     /// Set once a framing error's close frame went out (``fail(_:context:)``).
     private var failed = false
+    /// Set once the client's close frame came (queued for its answer).
+    private var closeReceived = false
 
     init(connection: GatewayConnection) {
         self.connection = connection
@@ -254,6 +257,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Hummingbird allows half-closed connections: a client's FIN (a killed app, a close without a close frame)
         // comes as this event, not as the channel's end, and ends the session at once.
         if let event = event as? ChannelEvent, event == .inputClosed {
+            // After the client's close frame, its answer (still writable) closes the connection.
+            guard !closeReceived else { return }
             endInput()
             context.close(promise: nil)
             return
@@ -316,7 +321,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if connection.hasRoom {
+        // Once the server closes, messages are dropped, and reading goes on for the client's answer.
+        if connection.hasRoom || connection.session.outbound.isClosing {
             context.read()
         } else {
             readHeld = true
@@ -332,6 +338,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func deliver(_ opcode: WebSocketOpcode, _ data: ByteBuffer, context: ChannelHandlerContext) {
         cancelLoginTimer()
+        guard !connection.session.outbound.isClosing else { return }
         guard opcode == .text else { return connection.received(.binary) }
         guard data.readableBytesView.isUTF8 else { return fail(.dataInconsistentWithMessage, context: context) }
         connection.received(.text(data))
@@ -343,6 +350,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func receivedClose(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
         cancelLoginTimer()
         inputDone = true
+        closeReceived = true
         guard !connection.session.outbound.isClosing else {
             connection.inputEnded()
             context.close(promise: nil)
@@ -368,8 +376,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         fragments = nil
         failed = true
         guard connection.session.outbound.markClosing() else { return }
-        let channel = context.channel
-        context.eventLoop.scheduleTask(in: GatewayOutbound.closeTimeout) { channel.close(promise: nil) }
+        GatewayOutbound.closeAfterTimeout(context.channel)
         context.writeAndFlush(wrapOutboundOut(GatewayOutbound.closeFrame(code, reason: nil)), promise: nil)
     }
 
@@ -442,10 +449,17 @@ final class GatewayOutbound: Sendable {
     /// closes when the client answers or after ``closeTimeout``. Nothing the client sends from now on is acted on.
     func close(_ code: WebSocketErrorCode, reason: String?, after frame: WebSocketFrame? = nil) async throws {
         guard markClosing() else { return }
-        let channel = channel
-        channel.eventLoop.scheduleTask(in: Self.closeTimeout) { channel.close(promise: nil) }
+        Self.closeAfterTimeout(channel)
+        // Reads held for a full queue go on: the client's answer is to be read.
+        channel.read()
         if let frame { try await write(frame) }
         try await write(Self.closeFrame(code, reason: reason))
+    }
+
+    /// Closes `channel` after ``closeTimeout`` unless it closes first (the timer, which holds the channel, goes then).
+    static func closeAfterTimeout(_ channel: any Channel) {
+        let timer = channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { _ in timer.cancel() }
     }
 
     /// A close frame with `code` and `reason` (at most 123 bytes: longer reasons are left out).

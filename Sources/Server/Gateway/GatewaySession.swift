@@ -117,7 +117,7 @@ struct GatewaySession: Sendable {
         }
         // Subscribe before reading the backlog so that nothing committed in between is missed. The live inbox
         // writes nothing until the delivery task has read the backlog and hands over.
-        let writer = FrameWriter(channel: channel)
+        let writer = FrameWriter(channel: channel, outbound: outbound)
         let delivered = DeliveredPosition(0)
         let inbox = LiveDelivery(writer: writer, delivered: delivered)
         let subscription = hub.bus.subscribe(userID: user.id, receiver: inbox)
@@ -553,11 +553,14 @@ final class FrameWriter: Sendable {
 
     private let state = Mutex(State())
     let channel: any Channel
+    /// The connection's close, after which nothing is written (RFC 6455 §5.5.1); nil in tests of the writer alone.
+    let outbound: GatewayOutbound?
     /// The most bytes handed over and not yet on the channel.
     static let maxPendingBytes = 256 << 10
 
-    init(channel: any Channel) {
+    init(channel: any Channel, outbound: GatewayOutbound? = nil) {
         self.channel = channel
+        self.outbound = outbound
     }
 
     /// Whether a frame handed over now would be written without waiting for the client.
@@ -573,8 +576,11 @@ final class FrameWriter: Sendable {
         state.withLock { $0.degraded = true }
     }
 
-    /// Hands `frame` over; it is written (after every frame handed over before) in the event loop's next turn.
+    /// Hands `frame` over; it is written (after every frame handed over before) in the event loop's next turn. Dropped
+    /// once the connection's close frame is on its way.
     func write(_ frame: WebSocketFrame) {
+        // Once the close frame is on its way, nothing may follow it; what was handed over before goes out first.
+        if outbound?.isClosing == true { return }
         let schedule = state.withLock { s in
             s.pending.append(frame)
             s.bytes += frame.data.readableBytes

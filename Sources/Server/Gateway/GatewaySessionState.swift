@@ -2,8 +2,8 @@ import Hub
 import IMProtocol
 import NIOWebSocket
 
-/// The protocol decisions of one gateway connection, apart from its I/O: ``GatewaySession`` reads frames, waits on
-/// the hub and writes, and asks this machine what each event means. Each input (a frame decoded, the login checked,
+/// The protocol decisions of one gateway connection, apart from its I/O: ``GatewayConnection`` and ``GatewaySession``
+/// take the client's messages, wait on the hub and write, and ask this machine what each event means. Each input (a frame decoded, the login checked,
 /// a timer fired, the delivery failed) moves it on and returns the ``Action`` to take.
 ///
 /// ```
@@ -14,9 +14,10 @@ import NIOWebSocket
 /// ```
 ///
 /// A value type with mutating transitions, like swift-nio's state machines: nothing is allocated per frame. The
-/// connection's own task owns it; events of other tasks (the login deadline, an administrator ending the session, the
-/// delivery failing) do not depend on what that task did meanwhile, and are applied to a copy taken when the task
-/// started (``loginTimerFired()``, ``sessionEnded()``, ``deliveryFailed()``).
+/// connection holds it and applies each message's transitions in order (the login deadline's too, before any
+/// message); events of other tasks (an administrator ending the session, the delivery failing) do not depend on what
+/// the messages did meanwhile, and are applied to a copy taken when serving began (``sessionEnded()``,
+/// ``deliveryFailed()``).
 struct GatewaySessionState: Sendable {
     /// Where the connection is.
     enum State: Sendable, Equatable {
