@@ -23,9 +23,7 @@ final class GatewayConnection: Sendable {
     }
 
     private struct State {
-        var queue: [Message] = []
-        /// Where the queue starts in `queue` (taken messages are removed in bulk).
-        var head = 0
+        var queue = CircularBuffer<Message>(initialCapacity: 4)
         /// A task is handling the queue.
         var pumping = false
         /// The client sent its close or its FIN, a framing error closed the connection, or the channel closed: what is
@@ -36,8 +34,6 @@ final class GatewayConnection: Sendable {
         var protocolState: GatewaySessionState
         var serving: GatewaySession.Serving?
         var handler: NIOLoopBound<GatewayHandler>?
-
-        var count: Int { queue.count - head }
     }
 
     /// How many messages may wait to be handled before the socket is no longer read.
@@ -60,7 +56,7 @@ final class GatewayConnection: Sendable {
 
     /// Whether the handler may read more from the socket.
     var hasRoom: Bool {
-        state.withLock { $0.count < Self.queueLimit }
+        state.withLock { $0.queue.count < Self.queueLimit }
     }
 
     /// Queues a client message; starts the task that handles the queue unless it runs.
@@ -96,33 +92,24 @@ final class GatewayConnection: Sendable {
     private func pump() async {
         while true {
             let (step, resumeReading) = state.withLock { s -> (Step, NIOLoopBound<GatewayHandler>?) in
-                if session.outbound.isClosing, s.count > 0 {
+                if session.outbound.isClosing, !s.queue.isEmpty {
                     // The server closed: nothing the client sent after that is acted on. Reads go on (the client's
                     // answer to the close is still to come); a client's close queued before is answered by closing.
-                    let closeQueued = s.queue[s.head...].contains { if case .close = $0 { true } else { false } }
+                    let closeQueued = s.queue.contains { if case .close = $0 { true } else { false } }
                     s.queue.removeAll()
-                    s.head = 0
                     return (closeQueued ? .closeChannel : .next, s.handler)
                 }
-                if s.count > 0 {
-                    let message = s.queue[s.head]
-                    s.head += 1
-                    let wasFull = s.count == Self.queueLimit - 1
-                    if s.head == s.queue.count {
-                        s.queue.removeAll(keepingCapacity: true)
-                        s.head = 0
-                    } else if s.head >= 64 {
-                        s.queue.removeFirst(s.head)
-                        s.head = 0
-                    }
-                    return (.handle(message), wasFull ? s.handler : nil)
+                if let message = s.queue.popFirst() {
+                    // Reads were held while the queue was full: they resume as it leaves that state.
+                    return (.handle(message), s.queue.count == Self.queueLimit - 1 ? s.handler : nil)
                 }
                 if s.inputEnded, !s.ended {
                     s.ended = true
                     return (.end, nil)
                 }
                 s.pumping = false
-                if s.queue.capacity > Self.queueLimit { s.queue = [] }
+                // A burst's storage is not kept by an idle connection.
+                if s.queue.capacity > Self.queueLimit { s.queue = CircularBuffer(initialCapacity: 4) }
                 return (.stop, nil)
             }
             if let resumeReading {
@@ -410,8 +397,9 @@ extension WebSocketErrorCode {
 extension ByteBufferView {
     /// Whether the bytes are valid UTF-8; ASCII, the usual JSON, is checked without decoding.
     var isUTF8: Bool {
-        if allSatisfy({ $0 < 0x80 }) { return true }
-        return String(validating: self, as: UTF8.self) != nil
+        withContiguousStorageIfAvailable { bytes in
+            bytes.allSatisfy { $0 < 0x80 } || String(validating: bytes, as: UTF8.self) != nil
+        } ?? (String(validating: self, as: UTF8.self) != nil)
     }
 }
 

@@ -274,7 +274,7 @@ struct GatewaySession: Sendable {
         switch message {
         case .text(let text):
             do {
-                return .success(try ClientFrame(json: Array(text.readableBytesView)))
+                return .success(try ClientFrame(json: text.readableBytesView))
             } catch {
                 return .failure(error)
             }
