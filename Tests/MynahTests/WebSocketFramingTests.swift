@@ -196,4 +196,15 @@ import Testing
             while !daemon.hub.presence.sessions(userID: alice.id).isEmpty { await Task.yield() }
         }
     }
+
+    @Test func anUpgradeToAnotherPathIsRefusedWith400() async throws {
+        try await Demo.withDaemon { _, port in
+            do {
+                _ = try await RawWebSocket.connect(port: port, path: "/v1/users")
+                Issue.record("upgraded a path that is not the gateway's")
+            } catch {
+                #expect("\(error)".contains("HTTP/1.1 400"), "\(error)")
+            }
+        }
+    }
 }
