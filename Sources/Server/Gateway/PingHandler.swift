@@ -65,11 +65,8 @@ final class PingHandler: ChannelInboundHandler, RemovableChannelHandler {
 extension ChannelHandlerContext {
     /// Ends a WebSocket connection from a handler behind NIO's frame decoder: a close frame with `code` and `reason`,
     /// then, once it is written, the connection's close.
-    func closeWebSocket(_ code: WebSocketErrorCode, reason: String = "") {
-        var payload = channel.allocator.buffer(capacity: 2 + reason.utf8.count)
-        payload.write(webSocketErrorCode: code)
-        payload.writeString(reason)
-        let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
+    func closeWebSocket(_ code: WebSocketErrorCode, reason: String? = nil) {
+        let close = GatewayOutbound.closeFrame(code, reason: reason)
         writeAndFlush(NIOAny(close)).assumeIsolated().whenComplete { _ in
             self.close(promise: nil)
         }
