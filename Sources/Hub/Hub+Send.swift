@@ -29,15 +29,7 @@ extension Hub {
     /// can have many in flight to one conversation. Other targets are stored before this returns.
     public func submit(_ draft: ClientFrame.Send, from sender: User, platform: String, noNotification: Bool = false,
                        done: @escaping @Sendable (Result<StoredMessage, HubError>) -> Void) async {
-        let metrics = configuration.metrics
-        let start = ContinuousClock.now
-        let finish: @Sendable (Result<StoredMessage, HubError>) -> Void = { result in
-            switch result {
-            case .success: metrics.accepted(draft.targetType, after: start.duration(to: .now))
-            case .failure(let error): metrics.refused(error.code)
-            }
-            done(result)
-        }
+        let finish = metered(draft, done)
         guard draft.targetType == .single else {
             do {
                 finish(.success(try await accept(draft, from: sender, platform: platform, noNotification: noNotification)))
@@ -48,6 +40,46 @@ extension Hub {
         }
         await submitSingle(draft, from: sender, platform: platform, noNotification: noNotification, expiresAt: nil,
                            done: { finish($0.map(\.stored)) })
+    }
+
+    /// ``submit(_:from:platform:noNotification:done:)`` without a suspension, for a caller on an event loop: a
+    /// single-chat message takes its place in the store's order before this returns true (a refused one has `done`
+    /// called already). Returns false, having done nothing, where that would wait: another target, an app whose
+    /// sensitive words are not loaded yet, or a store whose writer is not reached synchronously.
+    public func submitNow(_ draft: ClientFrame.Send, from sender: User, platform: String,
+                          done: @escaping @Sendable (Result<StoredMessage, HubError>) -> Void) -> Bool {
+        guard draft.targetType == .single else { return false }
+        var filter: SensitiveFilter?
+        if case .text = draft.body {
+            guard let loaded = sensitiveCache.withLock({ $0[sender.appKey] }) else { return false }
+            filter = loaded
+        }
+        let finish = metered(draft, done)
+        let prepared: PreparedSend
+        do {
+            prepared = try prepare(draft, from: sender, filter: filter)
+        } catch {
+            finish(.failure(error))
+            return true
+        }
+        let (decide, stored) = singleSteps(draft, prepared, from: sender, platform: platform, noNotification: false,
+                                           expiresAt: nil, done: { finish($0.map(\.stored)) })
+        return store.submitSingleNow(senderID: sender.id, recipient: (prepared.targetApp.appKey, draft.targetID),
+                                     decide: decide, done: stored)
+    }
+
+    /// `done` with the send's metrics: its time to the commit, or its refusal's code.
+    private func metered(_ draft: ClientFrame.Send, _ done: @escaping @Sendable (Result<StoredMessage, HubError>) -> Void)
+        -> @Sendable (Result<StoredMessage, HubError>) -> Void {
+        let metrics = configuration.metrics
+        let start = ContinuousClock.now
+        return { result in
+            switch result {
+            case .success: metrics.accepted(draft.targetType, after: start.duration(to: .now))
+            case .failure(let error): metrics.refused(error.code)
+            }
+            done(result)
+        }
     }
 
     /// Sends a single-chat message whose recipient's inbox entry expires at `expiresAt` (ms since 1970; nil: after
@@ -113,27 +145,39 @@ extension Hub {
             done(.failure(error))
             return
         }
-        await store.submitSingle(
-            senderID: sender.id, recipient: (prepared.targetApp.appKey, draft.targetID),
-            decide: { [self] context in
-                guard !context.senderForbidden else {
-                    throw HubError(.userForbidden, "user '\(sender.username)' is forbidden to send")
-                }
-                let plan = try planSingle(draft, from: sender, targetApp: prepared.targetApp, context: context)
-                var pending = makePending(draft, prepared, from: sender, platform: platform,
-                                          noNotification: noNotification, plan: plan, context: context)
-                if let expiresAt { pending.expiresAt = expiresAt }
-                return pending
-            },
-            done: { [self] result in
-                switch result {
-                case .success(let appended):
-                    publish(appended)
-                    done(.success(appended))
-                case .failure(let error):
-                    done(.failure(storageFailure(error)))
-                }
-            })
+        let (decide, stored) = singleSteps(draft, prepared, from: sender, platform: platform,
+                                           noNotification: noNotification, expiresAt: expiresAt, done: done)
+        await store.submitSingle(senderID: sender.id, recipient: (prepared.targetApp.appKey, draft.targetID),
+                                 decide: decide, done: stored)
+    }
+
+    /// A single-chat send's two steps in the store's writer: the rules applied to what it read (`decide`), and
+    /// what follows the commit (`stored`: the recipients woken, then `done`).
+    private func singleSteps(_ draft: ClientFrame.Send, _ prepared: PreparedSend, from sender: User, platform: String,
+                             noNotification: Bool, expiresAt: Int64?,
+                             done: @escaping @Sendable (Result<AppendResult, HubError>) -> Void)
+        -> (decide: @Sendable (SendContext) throws -> PendingMessage,
+            stored: @Sendable (Result<AppendResult, any Error>) -> Void) {
+        let decide: @Sendable (SendContext) throws -> PendingMessage = { [self] context in
+            guard !context.senderForbidden else {
+                throw HubError(.userForbidden, "user '\(sender.username)' is forbidden to send")
+            }
+            let plan = try planSingle(draft, from: sender, targetApp: prepared.targetApp, context: context)
+            var pending = makePending(draft, prepared, from: sender, platform: platform,
+                                      noNotification: noNotification, plan: plan, context: context)
+            if let expiresAt { pending.expiresAt = expiresAt }
+            return pending
+        }
+        let stored: @Sendable (Result<AppendResult, any Error>) -> Void = { [self] result in
+            switch result {
+            case .success(let appended):
+                publish(appended)
+                done(.success(appended))
+            case .failure(let error):
+                done(.failure(storageFailure(error)))
+            }
+        }
+        return (decide, stored)
     }
 
     /// What a send's body and target resolve to before the rules that read the store.
@@ -148,6 +192,13 @@ extension Hub {
 
     /// Checks the body (its size, and that it reads back) and the target app, and masks sensitive words.
     func prepare(_ draft: ClientFrame.Send, from sender: User) async throws(HubError) -> PreparedSend {
+        // Only a text body is masked; another needs no words.
+        guard case .text = draft.body else { return try prepare(draft, from: sender, filter: nil) }
+        return try prepare(draft, from: sender, filter: try await sensitiveFilter(appKey: sender.appKey))
+    }
+
+    /// ``prepare(_:from:)`` with the sender's app's sensitive words at hand (nil: none).
+    func prepare(_ draft: ClientFrame.Send, from sender: User, filter: SensitiveFilter?) throws(HubError) -> PreparedSend {
         var body = draft.body
         let json = body.json
         let bodyBytes = json.serialized()
@@ -171,7 +222,7 @@ extension Hub {
             throw HubError(.appKeyNotFound, "target_appkey: app \(targetAppKey) does not exist")
         }
         var storedBytes = bodyBytes
-        if case .text(var text) = body, let filter = try await sensitiveFilter(appKey: sender.appKey), filter.isOn {
+        if case .text(var text) = body, let filter, filter.isOn {
             text.text = filter.mask(text.text)
             body = .text(text)
             storedBytes = body.json.serialized()

@@ -37,6 +37,13 @@ public protocol HubStore: AccountStore, GroupStore, RelationStore, ChatroomStore
                       decide: @escaping @Sendable (SendContext) throws -> PendingMessage,
                       done: @escaping @Sendable (Result<AppendResult, any Error>) -> Void) async
 
+    /// ``submitSingle(senderID:recipient:decide:done:)`` without a suspension, where the store's writer takes sends
+    /// from any thread: returns false, having done nothing, where it cannot (the default), and the caller submits
+    /// with the asynchronous call. The gateway takes a send on the event loop that read it this way.
+    func submitSingleNow(senderID: Int64, recipient: (appKey: String, username: String),
+                         decide: @escaping @Sendable (SendContext) throws -> PendingMessage,
+                         done: @escaping @Sendable (Result<AppendResult, any Error>) -> Void) -> Bool
+
     /// Up to `limit` unexpired entries (at time `now`, ms) of a user's inbox with a sequence number above
     /// `after`, in order.
     func inbox(userID: Int64, after: Int64, limit: Int, now: Int64) async throws -> [InboxEntry]
@@ -94,6 +101,13 @@ extension HubStore {
         guard let user = try await user(appKey: appKey, username: username),
               let hash = try await passwordHash(userID: user.id) else { return nil }
         return LoginCredentials(user: user, passwordHash: hash, forbidden: try await isForbidden(userID: user.id))
+    }
+
+    /// Not supported: the caller submits with ``submitSingle(senderID:recipient:decide:done:)``.
+    public func submitSingleNow(senderID: Int64, recipient: (appKey: String, username: String),
+                                decide: @escaping @Sendable (SendContext) throws -> PendingMessage,
+                                done: @escaping @Sendable (Result<AppendResult, any Error>) -> Void) -> Bool {
+        false
     }
 
     /// Reads the send's context, then appends: one transaction each, and returns after `done` (so calls made one

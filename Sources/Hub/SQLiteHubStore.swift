@@ -209,6 +209,13 @@ public final class SQLiteHubStore: HubStore {
     public func submitSingle(senderID: Int64, recipient: (appKey: String, username: String),
                              decide: @escaping @Sendable (SendContext) throws -> PendingMessage,
                              done: @escaping @Sendable (Result<AppendResult, any Error>) -> Void) async {
+        _ = submitSingleNow(senderID: senderID, recipient: recipient, decide: decide, done: done)
+    }
+
+    /// Queues the send for the writer's next turn, from any thread: always possible here.
+    public func submitSingleNow(senderID: Int64, recipient: (appKey: String, username: String),
+                                decide: @escaping @Sendable (SendContext) throws -> PendingMessage,
+                                done: @escaping @Sendable (Result<AppendResult, any Error>) -> Void) -> Bool {
         let (memo, backlog) = (memo, backlog)
         batcher.submit(pool: pool, { db in
             let context = try memo.sendContext(db, senderID: senderID, recipient: recipient)
@@ -217,6 +224,7 @@ public final class SQLiteHubStore: HubStore {
             if case .success = result { backlog.noteAppended() }
             done(result)
         })
+        return true
     }
 
     /// One append inside the caller's transaction (the writer's: `memo` is the writer's), in a turn of the

@@ -72,4 +72,61 @@ struct HubSubmitTests {
             #expect(try #require(await live.next()).stored == second)
         }
     }
+
+    @Test("submitNow queues a single-chat send without suspending once the app's words are loaded, masked as ever")
+    func submitNowQueuesWithoutSuspending() async throws {
+        try await withHub { hub, _ in
+            let alice = try await hub.make("alice")
+            let bob = try await hub.make("bobby")
+            let outcomes = Mutex<[Result<StoredMessage, HubError>]>([])
+            let (answered, answer) = AsyncStream.makeStream(of: Void.self)
+            let done: @Sendable (Result<StoredMessage, HubError>) -> Void = { result in
+                outcomes.withLock { $0.append(result) }
+                answer.yield()
+            }
+            var answers = answered.makeAsyncIterator()
+            // A text body needs the app's sensitive words, not loaded yet: nothing is done, the caller awaits.
+            #expect(!hub.submitNow(.init(targetID: "bobby", body: .text("too early")), from: alice, platform: "web",
+                                   done: done))
+            // A group send always waits for its rules' reads.
+            #expect(!hub.submitNow(.init(targetType: .group, targetID: "1", body: .text("to a group")), from: alice,
+                                   platform: "web", done: done))
+            // Another body needs no words.
+            #expect(hub.submitNow(.init(targetID: "bobby", body: .custom(["k": .string("v")])), from: alice,
+                                  platform: "web", done: done))
+            _ = await answers.next()
+            try await hub.addSensitiveWords(appKey: TestApps.a.appKey, ["darn"])
+            try await hub.setSensitiveFilter(appKey: TestApps.a.appKey, true)
+            _ = try await hub.sensitiveFilter(appKey: TestApps.a.appKey)
+            #expect(hub.submitNow(.init(targetID: "bobby", body: .text("oh darn")), from: alice, platform: "web",
+                                  done: done))
+            _ = await answers.next()
+            // Refused by the writer's rules: answered with the error.
+            #expect(hub.submitNow(.init(targetID: "nobody_here", body: .text("hello")), from: alice, platform: "web",
+                                  done: done))
+            _ = await answers.next()
+            let all = outcomes.withLock { $0 }
+            #expect(all.count == 3)
+            #expect(throws: HubError.self) { try all[2].get() }
+            let inbox = try await hub.inbox(userID: bob.id, after: 0, limit: 10)
+            #expect(inbox.compactMap { $0.stored?.message.body.text } == ["oh ****"])
+            #expect(inbox.count == 2)
+            #expect(inbox.compactMap { $0.stored?.msgID } == [try all[0].get().msgID, try all[1].get().msgID])
+        }
+    }
+
+    @Test("a store that cannot take a send synchronously (PostgreSQL) makes submitNow decline, doing nothing")
+    func submitNowDeclinesOnPostgres() async throws {
+        try await withHub(.postgres) { hub, _ in
+            let alice = try await hub.make("alice")
+            let bob = try await hub.make("bobby")
+            _ = try await hub.sensitiveFilter(appKey: TestApps.a.appKey)
+            let called = Mutex(false)
+            #expect(!hub.submitNow(.init(targetID: "bobby", body: .text("hello")), from: alice, platform: "web") { _ in
+                called.withLock { $0 = true }
+            })
+            #expect(!called.withLock { $0 })
+            #expect(try await hub.inbox(userID: bob.id, after: 0, limit: 10).isEmpty)
+        }
+    }
 }

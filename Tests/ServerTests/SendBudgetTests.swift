@@ -34,6 +34,23 @@ struct SendBudgetTests {
         budget.release()
         #expect(budget.available == 2)
     }
+
+    @Test("a send takes the budget without waiting only while some is left and no one waits before it")
+    func tryAcquireTakesOnlyWhatIsFreeAndNotWaitedFor() async {
+        let budget = SendBudget(limit: 1)
+        #expect(budget.tryAcquire())
+        #expect(!budget.tryAcquire())
+        let waiter = Task { await budget.acquire() }
+        while budget.waiting < 1 { await Task.yield() }
+        // Given back, the send goes to the waiter: a later try does not jump the queue.
+        budget.release()
+        await waiter.value
+        #expect(!budget.tryAcquire())
+        budget.release()
+        #expect(budget.tryAcquire())
+        budget.release()
+        #expect(budget.available == 1)
+    }
 }
 
 /// The order in which waiters got the budget.

@@ -59,15 +59,57 @@ final class GatewayConnection: Sendable {
         state.withLock { $0.queue.count < Self.queueLimit }
     }
 
-    /// Queues a client message; starts the task that handles the queue unless it runs.
+    /// A client message, on the event loop. A logged-in session's message with nothing queued before it is handled
+    /// here as far as it goes without waiting (a send queued for the store's writer, an answer written), which saves
+    /// a task and a thread's wake-up per message; what waits, and every other message, is queued for the task that
+    /// handles the queue (started unless it runs).
     func received(_ message: Message) {
-        let start = state.withLock { s in
-            s.queue.append(message)
-            guard !s.pumping else { return false }
-            s.pumping = true
-            return true
+        enum Next {
+            case now(GatewaySessionState, GatewaySession.Serving)
+            case pump
+            case queued
         }
-        if start { Task { await pump() } }
+        let next = state.withLock { s -> Next in
+            if !s.pumping, s.queue.isEmpty, !s.inputEnded, let serving = s.serving, case .text = message {
+                s.pumping = true
+                return .now(s.protocolState, serving)
+            }
+            s.queue.append(message)
+            guard !s.pumping else { return .queued }
+            s.pumping = true
+            return .pump
+        }
+        switch next {
+        case .now(let protocolState, let serving):
+            var updated = protocolState
+            let rest = session.handleNow(message, session: &updated, serving: serving)
+            // Meanwhile `pumping` kept every other message (from this event loop, so none came) queued.
+            let more = state.withLock { s in
+                s.protocolState = updated
+                guard rest == nil, s.queue.isEmpty, !s.inputEnded else { return true }
+                s.pumping = false
+                return false
+            }
+            if more {
+                Task {
+                    if let rest { await finish(rest) }
+                    await pump()
+                }
+            }
+        case .pump:
+            Task { await pump() }
+        case .queued:
+            return
+        }
+    }
+
+    /// What a message left to do once it had to wait; a failure to write closes the connection.
+    private func finish(_ rest: @Sendable () async throws -> Void) async {
+        do {
+            try await rest()
+        } catch {
+            session.channel.close(promise: nil)
+        }
     }
 
     /// The client will send nothing more: what is queued is handled, then the session ends.
@@ -158,10 +200,14 @@ final class GatewayConnection: Sendable {
         }
         let (protocolState, serving) = state.withLock { ($0.protocolState, $0.serving) }
         var updated = protocolState
+        if let serving {
+            let rest = session.handleNow(message, session: &updated, serving: serving)
+            state.withLock { $0.protocolState = updated }
+            if let rest { await finish(rest) }
+            return
+        }
         do {
-            if let serving {
-                try await session.handle(message, session: &updated, serving: serving)
-            } else if case .awaitingLogin = updated.state, let serving = try await session.logIn(message, &updated) {
+            if case .awaitingLogin = updated.state, let serving = try await session.logIn(message, &updated) {
                 // Kept before the greeting, so that the session's end releases it whatever happens next.
                 state.withLock { $0.serving = serving }
                 // Nothing follows a close frame (an administrator's end of the session, a shutdown).

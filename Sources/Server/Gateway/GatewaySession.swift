@@ -200,54 +200,81 @@ struct GatewaySession: Sendable {
         hub.sessionClosed(opened.presence)
     }
 
-    /// One message of a logged-in session.
-    func handle(_ frame: GatewayConnection.Message, session: inout GatewaySessionState,
-                serving: Serving) async throws {
-        let (opened, answers, window, lanes, acks) = (serving.opened, serving.answers, serving.window, serving.lanes,
-                                                      serving.acks)
+    /// One message of a logged-in session, as far as it goes without waiting, on the thread that read it (the
+    /// event loop, while nothing is queued before it). Returns what is left, which waits (for an answer's place, the
+    /// send windows, the store) and is done before the next message; nil when the message is handled. Applies the
+    /// message's transitions to `session` before it returns.
+    func handleNow(_ frame: GatewayConnection.Message, session: inout GatewaySessionState,
+                   serving: Serving) -> (@Sendable () async throws -> Void)? {
+        let (opened, answers, acks) = (serving.opened, serving.answers, serving.acks)
         let (user, login) = (opened.user, opened.login)
         switch session.frameReceived(decode(frame), delivered: opened.delivered.value.load(ordering: .acquiring)) {
         case .answer(let answer):
-            await answers.fill(answers.reserve(), answer)
+            if let slot = answers.tryReserve() {
+                answers.fill(slot, answer)
+                return nil
+            }
+            return { await answers.fill(answers.reserve(), answer) }
         case .store(let send):
-            let slot = await answers.reserve()
-            await window.acquire()
-            await budget.acquire()
+            // The answer's place, the connection's window and the gateway's budget, in that order: what is free is
+            // taken now, the rest is waited for.
+            let slot = answers.tryReserve()
+            let windowTaken = slot != nil && serving.window.tryAcquire()
+            let budgetTaken = windowTaken && budget.tryAcquire()
             // Answered only once the acknowledgements received before it are stored (not later ones).
             let acked = acks.requested
-            let done: @Sendable (Result<StoredMessage, HubError>) -> Void = { [budget] result in
-                budget.release()
-                window.release()
-                let frame: ServerFrame = switch result {
-                case .success(let stored): .sent(.init(id: send.id, msgID: stored.msgID, msgCtime: stored.msgCtime))
-                case .failure(let error): .error(.init(id: send.id, code: error.code, message: error.message))
-                }
-                if acks.isStored(through: acked) {
-                    answers.fill(slot, frame)
-                } else {
-                    Task {
-                        await acks.stored(through: acked)
-                        answers.fill(slot, frame)
-                    }
-                }
+            if budgetTaken, let slot,
+               hub.submitNow(send, from: user, platform: login.platform,
+                             done: answered(send, slot: slot, acked: acked, serving: serving)) {
+                return nil
             }
-            if send.targetType == .single {
-                // Queued for the store's writer in frame order; stored in that order.
-                await hub.submit(send, from: user, platform: login.platform, done: done)
-            } else {
-                await lanes.submit(SendLane(send, sender: user)) {
-                    do throws(HubError) {
-                        done(.success(try await hub.send(send, from: user, platform: login.platform)))
-                    } catch {
-                        done(.failure(error))
+            return { [self] in
+                let slot = if let slot { slot } else { await answers.reserve() }
+                if !windowTaken { await serving.window.acquire() }
+                if !budgetTaken { await budget.acquire() }
+                let done = answered(send, slot: slot, acked: acked, serving: serving)
+                if send.targetType == .single {
+                    // Queued for the store's writer in frame order; stored in that order.
+                    await hub.submit(send, from: user, platform: login.platform, done: done)
+                } else {
+                    await serving.lanes.submit(SendLane(send, sender: user)) {
+                        do throws(HubError) {
+                            done(.success(try await hub.send(send, from: user, platform: login.platform)))
+                        } catch {
+                            done(.failure(error))
+                        }
                     }
                 }
             }
         case .acknowledge(let seq):
             acks.request(seq) { seq in await acknowledge(seq, user: user, login: login) }
+            return nil
         case let action:
             // Only what ends the connection is left; a logged-in session is not asked for it.
-            try await perform(action)
+            return { try await perform(action) }
+        }
+    }
+
+    /// What a stored (or refused) send does: gives back its window and budget, and answers it in its place once the
+    /// acknowledgements through `acked` are stored.
+    private func answered(_ send: ClientFrame.Send, slot: Int, acked: Int64,
+                          serving: Serving) -> @Sendable (Result<StoredMessage, HubError>) -> Void {
+        let (answers, window, acks) = (serving.answers, serving.window, serving.acks)
+        return { [budget] result in
+            budget.release()
+            window.release()
+            let frame: ServerFrame = switch result {
+            case .success(let stored): .sent(.init(id: send.id, msgID: stored.msgID, msgCtime: stored.msgCtime))
+            case .failure(let error): .error(.init(id: send.id, code: error.code, message: error.message))
+            }
+            if acks.isStored(through: acked) {
+                answers.fill(slot, frame)
+            } else {
+                Task {
+                    await acks.stored(through: acked)
+                    answers.fill(slot, frame)
+                }
+            }
         }
     }
 
@@ -376,6 +403,16 @@ final class AnswerQueue: Sendable {
             if now { c.resume() }
         }
         return state.withLock { s in
+            s.slots.append(nil)
+            return s.base + s.slots.count - 1
+        }
+    }
+
+    /// Reserves the next answer's place if one is free and no frame waits for one; nil otherwise.
+    func tryReserve() -> Int? {
+        state.withLock { s in
+            guard s.slotWaiters.isEmpty, s.outstanding < limit else { return nil }
+            s.outstanding += 1
             s.slots.append(nil)
             return s.base + s.slots.count - 1
         }

@@ -31,6 +31,15 @@ final class SendBudget: Sendable {
         }
     }
 
+    /// Takes one send from the budget if it can without waiting (and no one waits before it).
+    func tryAcquire() -> Bool {
+        state.withLock { s in
+            guard s.waiters.isEmpty, s.available > 0 else { return false }
+            s.available -= 1
+            return true
+        }
+    }
+
     /// Gives one send back: to the first waiter, or to the budget.
     func release() {
         let next = state.withLock { s -> CheckedContinuation<Void, Never>? in

@@ -1,0 +1,83 @@
+import Foundation
+import Hub
+import IMProtocol
+import Mynah
+import MynahTesting
+import Server
+import Testing
+
+/// A logged-in connection's frames are handled on the event loop that read them while nothing waits before them,
+/// and by the connection's task once something does (a full send window, an answer's place): either way every frame
+/// is answered in the order it came, and the sends are stored in that order.
+@Suite struct GatewayFrameOrderTests {
+    /// What the client expects for each frame it wrote: `sent`, `pong` or `error`, with the frame's id.
+    enum Expected: Equatable, CustomStringConvertible {
+        case sent(String), pong(String), error
+
+        var description: String {
+            switch self {
+            case .sent(let id): "sent \(id)"
+            case .pong(let id): "pong \(id)"
+            case .error: "error"
+            }
+        }
+
+        /// The answer's kind and id, read from its text.
+        init?(answer text: String) throws {
+            guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+                return nil
+            }
+            switch object["op"] as? String {
+            case "sent": self = .sent(object["id"] as? String ?? "")
+            case "pong": self = .pong(object["id"] as? String ?? "")
+            case "error": self = .error
+            default: return nil
+            }
+        }
+    }
+
+    @Test(arguments: [1, 2, 64])
+    func framesWrittenAtOnceAreAnsweredAndStoredInTheirOrder(sendsInFlight: Int) async throws {
+        let options = Daemon.Options(passwordCost: 4, gateway: .init(sendsInFlight: sendsInFlight))
+        try await Demo.withDaemon(options: options) { daemon, port in
+            let socket = try await WebSocketFramingTests.aliceToBob(daemon, port: port)
+            // Sends, pings and a frame that is not JSON, mixed, in one write: with a small window most sends wait
+            // for the one before, and the frames after them are queued behind them.
+            var bytes: [UInt8] = []
+            var expected: [Expected] = []
+            var texts: [String] = []
+            for i in 1...40 {
+                switch i % 7 {
+                case 3:
+                    bytes += Array(#"{"op":"ping","id":"p\#(i)"}"#.utf8)
+                        .framed()
+                    expected.append(.pong("p\(i)"))
+                case 5:
+                    bytes += Array("not json \(i)".utf8).framed()
+                    expected.append(.error)
+                default:
+                    bytes += WebSocketFramingTests.send(id: "s\(i)", text: "m\(i)").framed()
+                    expected.append(.sent("s\(i)"))
+                    texts.append("m\(i)")
+                }
+            }
+            try await socket.socket.write(bytes)
+            var answers: [Expected] = []
+            while answers.count < expected.count, let frame = try await socket.next() {
+                if let answer = try Expected(answer: frame.text) { answers.append(answer) }
+            }
+            #expect(answers == expected)
+            let bob = try await daemon.hub.user(appKey: Demo.appKey, username: "bob_b")
+            let inbox = try await daemon.hub.inbox(userID: bob.id, after: 0, limit: 100)
+            #expect(inbox.map { $0.stored?.message.body.text ?? "" } == texts)
+            #expect(inbox.map(\.seq) == Array(1...Int64(texts.count)))
+        }
+    }
+}
+
+extension [UInt8] {
+    /// These bytes as one masked, final text frame.
+    fileprivate func framed() -> [UInt8] {
+        RawWebSocket.frame(opcode: 0x1, payload: self)
+    }
+}
