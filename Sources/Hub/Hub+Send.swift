@@ -43,21 +43,23 @@ extension Hub {
     }
 
     /// ``submit(_:from:platform:noNotification:done:)`` without a suspension, for a caller on an event loop: a
-    /// single-chat message takes its place in the store's order before this returns true (a refused one has `done`
-    /// called already). Returns false, having done nothing, where that would wait: another target, an app whose
-    /// sensitive words are not loaded yet, or a store whose writer is not reached synchronously.
+    /// single-chat message takes its place in the store's order before this returns true (`done` follows after the
+    /// commit, on the store's writer; for a body or target refused before the store, before this returns). Returns
+    /// false, having done nothing, where that would wait or take long: another target, a store whose writer is not
+    /// reached synchronously, or a text body while the app's sensitive words are not loaded or are many.
     public func submitNow(_ draft: ClientFrame.Send, from sender: User, platform: String,
                           done: @escaping @Sendable (Result<StoredMessage, HubError>) -> Void) -> Bool {
-        guard draft.targetType == .single else { return false }
+        guard draft.targetType == .single, store.submitsSinglesNow else { return false }
         var filter: SensitiveFilter?
         if case .text = draft.body {
-            guard let loaded = sensitiveCache.withLock({ $0[sender.appKey] }) else { return false }
+            guard let loaded = sensitiveCache.withLock({ $0[sender.appKey] }),
+                  !loaded.isOn || loaded.words.count <= Self.wordsMaskedNow else { return false }
             filter = loaded
         }
         let finish = metered(draft, done)
         let prepared: PreparedSend
         do {
-            prepared = try prepare(draft, from: sender, filter: filter)
+            prepared = try check(draft, from: sender).masked(filter)
         } catch {
             finish(.failure(error))
             return true
@@ -67,6 +69,10 @@ extension Hub {
         return store.submitSingleNow(senderID: sender.id, recipient: (prepared.targetApp.appKey, draft.targetID),
                                      decide: decide, done: stored)
     }
+
+    /// The most sensitive words ``submitNow(_:from:platform:done:)`` masks on the caller's thread: masking costs a
+    /// scan of the text per word, too long for an event loop with a long list.
+    static let wordsMaskedNow = 32
 
     /// `done` with the send's metrics: its time to the commit, or its refusal's code.
     private func metered(_ draft: ClientFrame.Send, _ done: @escaping @Sendable (Result<StoredMessage, HubError>) -> Void)
@@ -188,18 +194,29 @@ extension Hub {
         var bodyJSON: [UInt8]
         /// The target's app.
         var targetApp: AppSettings
+
+        /// The send with a text body's sensitive words masked by `filter` (nil or off: as it is).
+        func masked(_ filter: SensitiveFilter?) -> PreparedSend {
+            guard case .text(var text) = body, let filter, filter.isOn else { return self }
+            var masked = self
+            text.text = filter.mask(text.text)
+            masked.body = .text(text)
+            masked.bodyJSON = masked.body.json.serialized()
+            return masked
+        }
     }
 
     /// Checks the body (its size, and that it reads back) and the target app, and masks sensitive words.
     func prepare(_ draft: ClientFrame.Send, from sender: User) async throws(HubError) -> PreparedSend {
+        let checked = try check(draft, from: sender)
         // Only a text body is masked; another needs no words.
-        guard case .text = draft.body else { return try prepare(draft, from: sender, filter: nil) }
-        return try prepare(draft, from: sender, filter: try await sensitiveFilter(appKey: sender.appKey))
+        guard case .text = checked.body else { return checked }
+        return checked.masked(try await sensitiveFilter(appKey: sender.appKey))
     }
 
-    /// ``prepare(_:from:)`` with the sender's app's sensitive words at hand (nil: none).
-    func prepare(_ draft: ClientFrame.Send, from sender: User, filter: SensitiveFilter?) throws(HubError) -> PreparedSend {
-        var body = draft.body
+    /// ``prepare(_:from:)`` before the sensitive words: the body's size, that it reads back, and the target app.
+    func check(_ draft: ClientFrame.Send, from sender: User) throws(HubError) -> PreparedSend {
+        let body = draft.body
         let json = body.json
         let bodyBytes = json.serialized()
         guard bodyBytes.count <= configuration.maxBodyBytes else {
@@ -221,13 +238,7 @@ extension Hub {
         guard let targetApp = apps[targetAppKey] else {
             throw HubError(.appKeyNotFound, "target_appkey: app \(targetAppKey) does not exist")
         }
-        var storedBytes = bodyBytes
-        if case .text(var text) = body, let filter, filter.isOn {
-            text.text = filter.mask(text.text)
-            body = .text(text)
-            storedBytes = body.json.serialized()
-        }
-        return PreparedSend(body: body, bodyJSON: storedBytes, targetApp: targetApp)
+        return PreparedSend(body: body, bodyJSON: bodyBytes, targetApp: targetApp)
     }
 
     /// The message to store for `plan`: who gets an entry (online sessions only without offline storage, the sender's

@@ -47,6 +47,8 @@ public final class Hub: Sendable {
     /// The sessions open (on this node, with the in-process registry).
     public let presence: any PresenceRegistry
     let configuration: Configuration
+    /// Where the hub's counters go (the gateway counts its frames there too).
+    public var metrics: HubMetrics { configuration.metrics }
     /// The apps served: those of the configuration, then those created at run time (`Hub+RuntimeApps.swift`).
     var apps: [String: AppSettings] { appTable.withLock { $0.apps } }
     let appTable: Mutex<AppTable>

@@ -16,6 +16,8 @@ public struct HubMetrics: Sendable {
     let sessions: Meter
     /// Failed sends by error code.
     let refusals: CounterFamily
+    /// Logged-in gateway sessions' frames handled on the event loop that read them, and by the connection's task.
+    let gatewayFrames: (eventLoop: Counter, task: Counter)
 
     /// Makes the hub's metrics with `factory`; the default is the process-wide `MetricsSystem.factory`.
     public init(factory: any MetricsFactory = MetricsSystem.factory) {
@@ -27,6 +29,9 @@ public struct HubMetrics: Sendable {
         sendDuration = Timer(label: "mynah_send_duration_seconds", factory: factory)
         sessions = Meter(label: "mynah_gateway_sessions", factory: factory)
         refusals = CounterFamily(label: "mynah_send_refused_total", dimension: "code", factory: factory)
+        gatewayFrames = (
+            Counter(label: "mynah_gateway_frames_total", dimensions: [("handled", "event_loop")], factory: factory),
+            Counter(label: "mynah_gateway_frames_total", dimensions: [("handled", "task")], factory: factory))
     }
 
     /// Records an accepted send and how long it took to be durable.
@@ -43,6 +48,12 @@ public struct HubMetrics: Sendable {
 
     /// A gateway session closed.
     func sessionClosed() { sessions.decrement() }
+
+    /// Counts a logged-in gateway session's frame: handled on the event loop that read it, or by the connection's
+    /// task (it waited for something, or came while another did).
+    public func gatewayFrameHandled(onEventLoop: Bool) {
+        (onEventLoop ? gatewayFrames.eventLoop : gatewayFrames.task).increment()
+    }
 
     /// Counts a failed send by its JMessage error code.
     func refused(_ code: ErrorCode) { refusals.increment(String(code.rawValue)) }

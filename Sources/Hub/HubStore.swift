@@ -37,6 +37,10 @@ public protocol HubStore: AccountStore, GroupStore, RelationStore, ChatroomStore
                       decide: @escaping @Sendable (SendContext) throws -> PendingMessage,
                       done: @escaping @Sendable (Result<AppendResult, any Error>) -> Void) async
 
+    /// Whether ``submitSingleNow(senderID:recipient:decide:done:)`` takes sends (false by default): asked before a
+    /// caller prepares a send for it.
+    var submitsSinglesNow: Bool { get }
+
     /// ``submitSingle(senderID:recipient:decide:done:)`` without a suspension, where the store's writer takes sends
     /// from any thread: returns false, having done nothing, where it cannot (the default), and the caller submits
     /// with the asynchronous call. The gateway takes a send on the event loop that read it this way.
@@ -102,6 +106,9 @@ extension HubStore {
               let hash = try await passwordHash(userID: user.id) else { return nil }
         return LoginCredentials(user: user, passwordHash: hash, forbidden: try await isForbidden(userID: user.id))
     }
+
+    /// Not supported by default.
+    public var submitsSinglesNow: Bool { false }
 
     /// Not supported: the caller submits with ``submitSingle(senderID:recipient:decide:done:)``.
     public func submitSingleNow(senderID: Int64, recipient: (appKey: String, username: String),

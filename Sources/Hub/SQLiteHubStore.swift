@@ -212,6 +212,9 @@ public final class SQLiteHubStore: HubStore {
         _ = submitSingleNow(senderID: senderID, recipient: recipient, decide: decide, done: done)
     }
 
+    /// The writer takes sends from any thread.
+    public var submitsSinglesNow: Bool { true }
+
     /// Queues the send for the writer's next turn, from any thread: always possible here.
     public func submitSingleNow(senderID: Int64, recipient: (appKey: String, username: String),
                                 decide: @escaping @Sendable (SendContext) throws -> PendingMessage,

@@ -105,6 +105,15 @@ struct HubSubmitTests {
             #expect(hub.submitNow(.init(targetID: "nobody_here", body: .text("hello")), from: alice, platform: "web",
                                   done: done))
             _ = await answers.next()
+            // The list changed, so the cache was dropped: the next text send waits for the words again.
+            try await hub.addSensitiveWords(appKey: TestApps.a.appKey, ["heck"])
+            #expect(!hub.submitNow(.init(targetID: "bobby", body: .text("later")), from: alice, platform: "web",
+                                   done: done))
+            // A long list is masked in the caller's task, not on its event loop.
+            try await hub.addSensitiveWords(appKey: TestApps.a.appKey, (0..<40).map { "w\($0)" })
+            _ = try await hub.sensitiveFilter(appKey: TestApps.a.appKey)
+            #expect(!hub.submitNow(.init(targetID: "bobby", body: .text("later")), from: alice, platform: "web",
+                                   done: done))
             let all = outcomes.withLock { $0 }
             #expect(all.count == 3)
             #expect(throws: HubError.self) { try all[2].get() }
@@ -125,6 +134,9 @@ struct HubSubmitTests {
             #expect(!hub.submitNow(.init(targetID: "bobby", body: .text("hello")), from: alice, platform: "web") { _ in
                 called.withLock { $0 = true }
             })
+            // Not even a refusal before the store is answered here.
+            #expect(!hub.submitNow(.init(targetID: "bobby", targetAppKey: "no_such_app", body: .text("hello")),
+                                   from: alice, platform: "web") { _ in called.withLock { $0 = true } })
             #expect(!called.withLock { $0 })
             #expect(try await hub.inbox(userID: bob.id, after: 0, limit: 10).isEmpty)
         }

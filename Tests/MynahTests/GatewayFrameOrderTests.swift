@@ -75,6 +75,30 @@ import Testing
     }
 }
 
+extension GatewayFrameOrderTests {
+    @Test func framesAreCountedByWhereTheyWereHandledAndFramesOneAtATimeAreHandledOnTheEventLoop() async throws {
+        try await Demo.withDaemon { daemon, port in
+            let socket = try await WebSocketFramingTests.aliceToBob(daemon, port: port)
+            // One frame at a time, each after the answer to the one before: nothing waits before a frame, so (once
+            // the connection's task is done with the login) it is handled on the event loop that read it.
+            let pings = 20, sends = 5
+            for i in 0..<pings {
+                try await socket.send(text: #"{"op":"ping","id":"p\#(i)"}"#)
+                #expect(try #require(try await socket.next()).text.contains(#""id":"p\#(i)""#))
+            }
+            for i in 0..<sends {
+                try await socket.send(opcode: 0x1, payload: WebSocketFramingTests.send(id: "s\(i)", text: "m\(i)"))
+                #expect(try #require(try await socket.next()).text.contains(#""op":"sent""#))
+            }
+            let samples = try await MetricsTests.scrape(port).samples
+            let onEventLoop = samples[#"mynah_gateway_frames_total{handled="event_loop"}"#, default: 0]
+            let inTask = samples[#"mynah_gateway_frames_total{handled="task"}"#, default: 0]
+            #expect(onEventLoop + inTask == Double(pings + sends))
+            #expect(onEventLoop >= 1)
+        }
+    }
+}
+
 extension [UInt8] {
     /// These bytes as one masked, final text frame.
     fileprivate func framed() -> [UInt8] {

@@ -5,8 +5,9 @@ import NIOWebSocket
 import ServiceLifecycle
 import Synchronization
 
-/// One gateway connection after the upgrade: the client's messages, queued by ``GatewayHandler`` on the event loop and
-/// handled in order by a task that runs only while some are queued (``pump()``), and the connection's end.
+/// One gateway connection after the upgrade: the client's messages, handed over by ``GatewayHandler`` on the event
+/// loop and handled in order, there while nothing waits before them, else by a task that runs only while some are
+/// queued (``pump()``), and the connection's end.
 ///
 /// No task waits for the client's next frame: an idle connection is its channel, its handlers and the session's
 /// objects. While ``queueLimit`` messages wait, the handler stops reading the socket (one read may queue more), so a
@@ -24,7 +25,7 @@ final class GatewayConnection: Sendable {
 
     private struct State {
         var queue = CircularBuffer<Message>(initialCapacity: 4)
-        /// A task is handling the queue.
+        /// A message is being handled (on the event loop, or by the queue's task): others queue behind it.
         var pumping = false
         /// The client sent its close or its FIN, a framing error closed the connection, or the channel closed: what is
         /// queued is handled (or dropped, once the server closed), then the session ends.
@@ -83,6 +84,7 @@ final class GatewayConnection: Sendable {
         case .now(let protocolState, let serving):
             var updated = protocolState
             let rest = session.handleNow(message, session: &updated, serving: serving)
+            session.hub.metrics.gatewayFrameHandled(onEventLoop: rest == nil)
             // Meanwhile `pumping` kept every other message (from this event loop, so none came) queued.
             let more = state.withLock { s in
                 s.protocolState = updated
@@ -92,7 +94,7 @@ final class GatewayConnection: Sendable {
             }
             if more {
                 Task {
-                    if let rest { await finish(rest) }
+                    if let rest { await runRest(rest) }
                     await pump()
                 }
             }
@@ -104,7 +106,7 @@ final class GatewayConnection: Sendable {
     }
 
     /// What a message left to do once it had to wait; a failure to write closes the connection.
-    private func finish(_ rest: @Sendable () async throws -> Void) async {
+    private func runRest(_ rest: @Sendable () async throws -> Void) async {
         do {
             try await rest()
         } catch {
@@ -203,7 +205,8 @@ final class GatewayConnection: Sendable {
         if let serving {
             let rest = session.handleNow(message, session: &updated, serving: serving)
             state.withLock { $0.protocolState = updated }
-            if let rest { await finish(rest) }
+            session.hub.metrics.gatewayFrameHandled(onEventLoop: false)
+            if let rest { await runRest(rest) }
             return
         }
         do {
@@ -237,7 +240,7 @@ final class GatewayConnection: Sendable {
 
 /// The gateway connection's handler, right after NIO's WebSocket frame decoder (and ``MaskedFramesGuard`` and
 /// ``PingHandler``): joins fragments into messages (at most `maxFrameBytes` each), checks that text is UTF-8,
-/// answers pings and the close handshake, and queues messages on the ``GatewayConnection``. Reads the socket only
+/// answers pings and the close handshake, and hands messages to the ``GatewayConnection``. Reads the socket only
 /// while the connection's queue has room.
 final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame

@@ -11,7 +11,8 @@ import Synchronization
 /// The first frame must be `login`. After it, ``Delivery`` delivers the inbox (a task reads the backlog after the
 /// device's cursor, then hands over to ``LiveDelivery``, whose bus calls write live entries in order themselves, and
 /// ends; a new task fills a gap or waits out a full socket) while ``GatewayConnection`` hands it the client's
-/// messages, in order, from a task that runs only while some are queued: single-chat sends are queued for the store's writer in frame order (many in
+/// messages, in order: on the event loop that read one while nothing waits before it, else from a task that runs
+/// only while some are queued. Single-chat sends are queued for the store's writer in frame order (many in
 /// flight, stored in that order), group and chatroom sends in lanes per conversation, acknowledgements by one
 /// coalescing writer, and answers go out in frame order (``AnswerQueue``). Deliveries and answers are written straight
 /// to the channel while its socket takes them (``FrameWriter``: one event-loop turn and one flush for what is
@@ -200,10 +201,11 @@ struct GatewaySession: Sendable {
         hub.sessionClosed(opened.presence)
     }
 
-    /// One message of a logged-in session, as far as it goes without waiting, on the thread that read it (the
-    /// event loop, while nothing is queued before it). Returns what is left, which waits (for an answer's place, the
-    /// send windows, the store) and is done before the next message; nil when the message is handled. Applies the
-    /// message's transitions to `session` before it returns.
+    /// One message of a logged-in session, as far as it goes without waiting: on the event loop that read it while
+    /// nothing is queued before it, else in the connection's task. Returns what is left, which waits (an answer's
+    /// place, the send windows, the store's asynchronous call: a group send, PostgreSQL, words not loaded) or ends
+    /// the connection, and is done before the next message; nil when the message is handled. Applies the message's
+    /// transitions to `session` before it returns.
     func handleNow(_ frame: GatewayConnection.Message, session: inout GatewaySessionState,
                    serving: Serving) -> (@Sendable () async throws -> Void)? {
         let (opened, answers, acks) = (serving.opened, serving.answers, serving.acks)
@@ -248,6 +250,8 @@ struct GatewaySession: Sendable {
             }
         case .acknowledge(let seq):
             acks.request(seq) { seq in await acknowledge(seq, user: user, login: login) }
+            return nil
+        case .none:
             return nil
         case let action:
             // Only what ends the connection is left; a logged-in session is not asked for it.
