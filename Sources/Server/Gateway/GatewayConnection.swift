@@ -84,7 +84,7 @@ final class GatewayConnection: Sendable {
         case .now(let protocolState, let serving):
             var updated = protocolState
             let rest = session.handleNow(message, session: &updated, serving: serving)
-            session.hub.metrics.gatewayFrameHandled(onEventLoop: rest == nil)
+            registry.metrics.gatewayFrameHandled(onEventLoop: rest == nil)
             // Meanwhile `pumping` kept every other message (from this event loop, so none came) queued.
             let more = state.withLock { s in
                 s.protocolState = updated
@@ -205,7 +205,7 @@ final class GatewayConnection: Sendable {
         if let serving {
             let rest = session.handleNow(message, session: &updated, serving: serving)
             state.withLock { $0.protocolState = updated }
-            session.hub.metrics.gatewayFrameHandled(onEventLoop: false)
+            registry.metrics.gatewayFrameHandled(onEventLoop: false)
             if let rest { await runRest(rest) }
             return
         }
@@ -525,9 +525,12 @@ final class GatewayConnections: Sendable {
     let logger: Logger
     let watchdog: WriteWatchdog
     let budget: SendBudget
+    /// The hub's counters, kept here so that counting a frame does not copy them.
+    let metrics: HubMetrics
 
     init(hub: Hub, configuration: Gateway.Configuration, logger: Logger) {
         self.hub = hub
+        metrics = hub.metrics
         self.configuration = configuration
         self.logger = logger
         watchdog = WriteWatchdog(timeout: configuration.writeTimeout)
