@@ -75,6 +75,9 @@ struct JSONParser {
         defer { depth -= 1 }
         i += 1
         var o: [String: JSONValue] = [:]
+        // A frame is one object of up to a dozen fields: room for them at once, instead of growing (and hashing
+        // every key again) four times on the way (the profile's dictionary inserts).
+        if depth == 1 { o.reserveCapacity(12) }
         skipWhitespace()
         if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
             i += 1
@@ -89,8 +92,8 @@ struct JSONParser {
             i += 1
             skipWhitespace()
             let v = try value()
-            // The first of duplicate keys wins, as with Foundation's decoder.
-            if o[key] == nil { o[key] = v }
+            // The first of duplicate keys wins, as with Foundation's decoder; one hash of the key when it is new.
+            if let first = o.updateValue(v, forKey: key) { o[key] = first }
             skipWhitespace()
             guard i < bytes.count else { throw fail("unexpected end of text") }
             if bytes[i] == UInt8(ascii: "}") {

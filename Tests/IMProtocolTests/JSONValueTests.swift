@@ -105,6 +105,18 @@ struct JSONValueTests {
         #expect(again.serialized() == value.serialized())
     }
 
+    @Test("the first of duplicate keys wins, at the top level and nested, whatever the number of keys")
+    func firstDuplicateKeyWins() throws {
+        #expect(try json(#"{"a":1,"a":2}"#) == ["a": 1])
+        #expect(try json(#"{"o":{"k":"first","k":"second","k":"third"}}"#) == ["o": ["k": "first"]])
+        // More keys than the room a top-level object is given at once: it grows, and the rule holds.
+        let many = (0..<40).map { #""k\#($0)":\#($0)"# }.joined(separator: ",")
+        let value = try json("{\(many),\"k7\":-1,\"k39\":-1}")
+        guard case .object(let object) = value else { Issue.record("not an object: \(value)"); return }
+        #expect(object.count == 40)
+        #expect(object["k7"] == 7 && object["k39"] == 39)
+    }
+
     // MARK: Doubles
 
     @Test("fractional doubles keep their value", arguments: [1.5, -0.25, 0.1, 3.14159, 123456.789, 1e-7, 2.5e20])
