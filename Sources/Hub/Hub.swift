@@ -48,7 +48,7 @@ public final class Hub: Sendable {
     public let presence: any PresenceRegistry
     let configuration: Configuration
     /// Where the hub's counters go (the gateway counts its frames there too).
-    public var metrics: HubMetrics { configuration.metrics }
+    package var metrics: HubMetrics { configuration.metrics }
     /// The apps served: those of the configuration, then those created at run time (`Hub+RuntimeApps.swift`).
     var apps: [String: AppSettings] { appTable.withLock { $0.apps } }
     let appTable: Mutex<AppTable>

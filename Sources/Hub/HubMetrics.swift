@@ -51,7 +51,7 @@ public struct HubMetrics: Sendable {
 
     /// Counts a logged-in gateway session's frame: handled on the event loop that read it, or by the connection's
     /// task (it waited for something, or came while another did).
-    public func gatewayFrameHandled(onEventLoop: Bool) {
+    package func gatewayFrameHandled(onEventLoop: Bool) {
         (onEventLoop ? gatewayFrames.eventLoop : gatewayFrames.task).increment()
     }
 

@@ -43,7 +43,8 @@ public protocol HubStore: AccountStore, GroupStore, RelationStore, ChatroomStore
 
     /// ``submitSingle(senderID:recipient:decide:done:)`` without a suspension, where the store's writer takes sends
     /// from any thread: returns false, having done nothing, where it cannot (the default), and the caller submits
-    /// with the asynchronous call. The gateway takes a send on the event loop that read it this way.
+    /// with the asynchronous call. A store whose ``submitsSinglesNow`` is true takes every send (returns true). The
+    /// gateway takes a send on the event loop that read it this way.
     func submitSingleNow(senderID: Int64, recipient: (appKey: String, username: String),
                          decide: @escaping @Sendable (SendContext) throws -> PendingMessage,
                          done: @escaping @Sendable (Result<AppendResult, any Error>) -> Void) -> Bool

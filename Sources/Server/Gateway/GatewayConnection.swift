@@ -21,6 +21,11 @@ final class GatewayConnection: Sendable {
         case binary
         /// The client's close frame, to be answered with `code` once the messages before it are handled.
         case close(WebSocketErrorCode)
+
+        /// Whether this is the client's close (answered by the connection's task, after what came before it).
+        var isClose: Bool {
+            if case .close = self { true } else { false }
+        }
     }
 
     private struct State {
@@ -71,7 +76,7 @@ final class GatewayConnection: Sendable {
             case queued
         }
         let next = state.withLock { s -> Next in
-            if !s.pumping, s.queue.isEmpty, !s.inputEnded, let serving = s.serving, case .text = message {
+            if !s.pumping, s.queue.isEmpty, !s.inputEnded, let serving = s.serving, !message.isClose {
                 s.pumping = true
                 return .now(s.protocolState, serving)
             }
@@ -139,7 +144,7 @@ final class GatewayConnection: Sendable {
                 if session.outbound.isClosing, !s.queue.isEmpty {
                     // The server closed: nothing the client sent after that is acted on. Reads go on (the client's
                     // answer to the close is still to come); a client's close queued before is answered by closing.
-                    let closeQueued = s.queue.contains { if case .close = $0 { true } else { false } }
+                    let closeQueued = s.queue.contains(where: \.isClose)
                     s.queue.removeAll()
                     return (closeQueued ? .closeChannel : .next, s.handler)
                 }

@@ -203,9 +203,9 @@ struct GatewaySession: Sendable {
 
     /// One message of a logged-in session, as far as it goes without waiting: on the event loop that read it while
     /// nothing is queued before it, else in the connection's task. Returns what is left, which waits (an answer's
-    /// place, the send windows, the store's asynchronous call: a group send, PostgreSQL, words not loaded) or ends
-    /// the connection, and is done before the next message; nil when the message is handled. Applies the message's
-    /// transitions to `session` before it returns.
+    /// place, the send windows, the store's asynchronous call: a group or chatroom send, PostgreSQL, an app's words
+    /// not loaded or too many to mask here) or ends the connection, and is done before the next message;
+    /// nil when the message is handled. Applies the message's transitions to `session` before it returns.
     func handleNow(_ frame: GatewayConnection.Message, session: inout GatewaySessionState,
                    serving: Serving) -> (@Sendable () async throws -> Void)? {
         let (opened, answers, acks) = (serving.opened, serving.answers, serving.acks)
